@@ -1,0 +1,1 @@
+"""Transform preprocessing, model and Trainer run_fn for the resizer pipeline."""

@@ -1,0 +1,141 @@
+"""Backbones by name, each taking [B, H, W, 3] images scaled to [0, 1].
+
+keras.applications supplies DenseNet-121 (the seed), ResNet-50 (the paper),
+MobileNetV2 and EfficientNet-B0, each behind its own `preprocess_input` so
+ImageNet weights see the input range they were trained on. ViT is written here
+because tf_keras has no ViT and keras-hub needs Keras 3 (see trainer/keras_lib).
+"""
+import os
+import tempfile
+
+import tensorflow as tf
+
+from trainer.keras_lib import keras, layers
+
+_APPLICATIONS = {
+    # name: (constructor, module with preprocess_input)
+    "densenet121": (keras.applications.DenseNet121, keras.applications.densenet),
+    "resnet50": (keras.applications.ResNet50, keras.applications.resnet50),
+    "mobilenet_v2": (keras.applications.MobileNetV2,
+                     keras.applications.mobilenet_v2),
+    "efficientnet_b0": (keras.applications.EfficientNetB0,
+                        keras.applications.efficientnet),
+}
+BACKBONES = ("tiny_cnn", "vit", "vit_tiny") + tuple(_APPLICATIONS)
+
+
+class WeightsUnavailableError(RuntimeError):
+  """ImageNet weights were asked for but cannot be downloaded."""
+
+
+def _application(name, size, weights):
+  constructor, module = _APPLICATIONS[name]
+  try:
+    net = constructor(include_top=False, weights=weights,
+                      input_shape=(size, size, 3), pooling="avg")
+  except Exception as e:  # Keras raises several types for a failed download.
+    if weights != "imagenet":
+      raise
+    raise WeightsUnavailableError(
+        f"could not download ImageNet weights for {name} ({e.__class__.__name__}"
+        f": {e}). Run online once to fill ~/.keras/models, or pass "
+        "--weights PATH with a local .h5 file, or --weights none.") from None
+  inputs = layers.Input((size, size, 3), name="image01")
+  # keras.applications preprocessing expects pixels in [0, 255].
+  x = layers.Lambda(lambda t: module.preprocess_input(t * 255.0),
+                    name=f"{name}_preprocess")(inputs)
+  return keras.Model(inputs, net(x), name=name)
+
+
+def tiny_cnn(size):
+  """A few strided convolutions: enough to learn textures on tiny test data."""
+  inputs = layers.Input((size, size, 3), name="image01")
+  x = inputs
+  for i, filters in enumerate((16, 32, 64)):
+    x = layers.Conv2D(filters, 3, strides=2 if i < 2 else 1, padding="same",
+                      use_bias=False, name=f"conv{i + 1}")(x)
+    x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+    x = layers.ReLU(name=f"relu{i + 1}")(x)
+  x = layers.GlobalAveragePooling2D(name="pool")(x)
+  return keras.Model(inputs, x, name="tiny_cnn")
+
+
+class ClassToken(layers.Layer):
+  """Prepends a learned [CLS] token to the patch sequence."""
+
+  def build(self, input_shape):
+    self.token = self.add_weight(name="token", shape=(1, 1, input_shape[-1]),
+                                 initializer="zeros")
+
+  def call(self, x):
+    token = tf.cast(tf.tile(self.token, [tf.shape(x)[0], 1, 1]), x.dtype)
+    return tf.concat([token, x], axis=1)
+
+
+class PositionEmbedding(layers.Layer):
+  """Adds a learned position embedding to a fixed-length sequence."""
+
+  def build(self, input_shape):
+    self.embedding = self.add_weight(
+        name="embedding", shape=(1, input_shape[1], input_shape[2]),
+        initializer=keras.initializers.RandomNormal(stddev=0.02))
+
+  def call(self, x):
+    return x + tf.cast(self.embedding, x.dtype)
+
+
+def vit(size, patch=16, dim=384, depth=12, heads=6, mlp_dim=1536):
+  """ViT-S/16 (Dosovitskiy et al.) by default: 224 px input -> 197 tokens."""
+  if size % patch:
+    raise ValueError(f"ViT input size {size} is not a multiple of patch {patch}")
+  inputs = layers.Input((size, size, 3), name="image01")
+  x = layers.Conv2D(dim, patch, strides=patch, name="patch_embed")(inputs)
+  x = layers.Reshape(((size // patch) ** 2, dim), name="patches")(x)
+  x = ClassToken(name="cls")(x)
+  x = PositionEmbedding(name="pos_embed")(x)
+  for i in range(depth):
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln1")(x)
+    y = layers.MultiHeadAttention(heads, dim // heads, name=f"block{i}_mha")(y, y)
+    x = layers.Add(name=f"block{i}_add1")([x, y])
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln2")(x)
+    y = layers.Dense(mlp_dim, activation="gelu", name=f"block{i}_mlp1")(y)
+    y = layers.Dense(dim, name=f"block{i}_mlp2")(y)
+    x = layers.Add(name=f"block{i}_add2")([x, y])
+  x = layers.LayerNormalization(epsilon=1e-6, name="final_ln")(x)
+  x = layers.Lambda(lambda t: t[:, 0], name="cls_output")(x)
+  return keras.Model(inputs, x, name="vit")
+
+
+def _local_copy(path):
+  """Keras reads weight files from local disk; copy gs:// files first."""
+  if "://" not in path:
+    return path
+  local = os.path.join(tempfile.mkdtemp(), os.path.basename(path))
+  tf.io.gfile.copy(path, local)
+  return local
+
+
+def build_backbone(name, size, weights=None):
+  """Returns a model mapping [B, size, size, 3] in [0, 1] to [B, features].
+
+  weights: None (random init), "imagenet" (downloads once), or a path to a
+  weights file for this backbone (local or gs://).
+  """
+  if name not in BACKBONES:
+    raise ValueError(f"unknown backbone {name!r}; choose one of "
+                     f"{', '.join(BACKBONES)}")
+  path = weights if weights not in (None, "imagenet") else None
+  if name in _APPLICATIONS:
+    net = _application(name, size, "imagenet" if weights == "imagenet" else None)
+  elif weights == "imagenet":
+    raise ValueError(f"backbone {name} has no ImageNet weights here; use "
+                     "--weights none or a weights file")
+  elif name == "tiny_cnn":
+    net = tiny_cnn(size)
+  elif name == "vit":
+    net = vit(size)
+  else:  # vit_tiny: the same architecture, small enough for tests.
+    net = vit(size, patch=8, dim=32, depth=2, heads=2, mlp_dim=64)
+  if path:
+    net.load_weights(_local_copy(path))
+  return net

@@ -1,0 +1,14 @@
+"""Feature names shared by ExampleGen, the schema, Transform and serving."""
+
+# Raw tf.Example features written by components/image_example_gen.
+IMAGE = "image/encoded"      # the file's original encoded bytes
+LABEL = "image/class"        # class folder name
+HEIGHT = "image/height"
+WIDTH = "image/width"
+FORMAT = "image/format"      # "jpeg" | "png"
+FILENAME = "image/filename"  # path relative to the data folder
+
+# Transformed features (the Trainer's input).
+PIXELS = "pixels"            # uint8 RGB at the resizer input size, raw bytes
+LABEL_ID = "label"           # int64 index into the LABEL_VOCAB vocabulary
+LABEL_VOCAB = "label"        # vocabulary file name, exported with the model

@@ -1,0 +1,55 @@
+"""TF Transform: the one graph that prepares images for training and serving.
+
+Images are decoded, resized to the resizer's input size and stored as raw
+uint8 RGB bytes (H*W*3 bytes an image, never float lists). Class names become
+integer ids through a vocabulary that is exported with the model, so training
+and serving share one mapping and one decode/resize.
+"""
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from trainer import features
+
+
+def decode_and_resize(encoded, size):
+  """Encoded JPEG/PNG bytes (scalar) -> [size, size, 3] uint8 RGB."""
+  image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+  # Antialiasing keeps detail honest when large photos are shrunk to the
+  # resizer's input size; the resize under study happens later, in the model.
+  image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+  return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+
+
+def pixels_to_bytes(image):
+  """[H, W, 3] uint8 -> scalar string of exactly H*W*3 raw bytes.
+
+  serialize_tensor writes a TensorProto whose last field is the raw
+  tensor_content, so the raw bytes are its trailing H*W*3 bytes.
+  """
+  n = tf.size(image)
+  serialized = tf.io.serialize_tensor(image)
+  return tf.strings.substr(serialized, tf.strings.length(serialized) - n, n)
+
+
+def bytes_to_pixels(raw, size):
+  """[B] strings of raw bytes -> [B, size, size, 3] uint8."""
+  return tf.reshape(tf.io.decode_raw(raw, tf.uint8), [-1, size, size, 3])
+
+
+def _dense_1d(tensor):
+  if isinstance(tensor, tf.SparseTensor):
+    tensor = tf.sparse.to_dense(tensor, default_value="")
+  return tf.reshape(tensor, [-1])
+
+
+def preprocessing_fn(inputs, custom_config):
+  """TFX Transform entry point; custom_config carries `input_size`."""
+  size = int(custom_config["input_size"])
+  encoded = _dense_1d(inputs[features.IMAGE])
+  pixels = tf.map_fn(lambda e: pixels_to_bytes(decode_and_resize(e, size)),
+                     encoded, fn_output_signature=tf.TensorSpec([], tf.string))
+  outputs = {features.PIXELS: pixels}
+  if features.LABEL in inputs:  # absent when serving raw images
+    outputs[features.LABEL_ID] = tft.compute_and_apply_vocabulary(
+        _dense_1d(inputs[features.LABEL]), vocab_filename=features.LABEL_VOCAB)
+  return outputs

@@ -1,0 +1,146 @@
+"""TFX Trainer entry point (`run_fn`) for both resizer variants.
+
+The two Trainers share this module and differ only in custom_config["resizer"].
+"""
+import json
+import os
+import tempfile
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx_bsl.public import tfxio
+
+from trainer import distribution, features
+from trainer.keras_lib import keras
+from trainer.model import ModelSpec, build_model
+from trainer.preprocessing import bytes_to_pixels
+
+MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
+
+
+def _dataset(fn_args, file_pattern, schema, num_classes, cfg, training):
+  options = tfxio.TensorFlowDatasetOptions(
+      batch_size=int(cfg["batch_size"]), label_key=features.LABEL_ID,
+      num_epochs=1, shuffle=training, shuffle_seed=int(cfg["seed"]))
+  ds = fn_args.data_accessor.tf_dataset_factory(file_pattern, options, schema)
+  size = int(cfg["input_size"])
+  flip = training and cfg.get("augment", "flip") == "flip"
+
+  def prepare(feats, label):
+    pixels = tf.cast(bytes_to_pixels(feats[features.PIXELS], size), tf.float32)
+    if flip:  # augmentation only at training time
+      pixels = tf.image.random_flip_left_right(pixels, seed=int(cfg["seed"]))
+    label = tf.one_hot(tf.reshape(label, [-1]), num_classes)
+    return pixels, label
+
+  return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+      tf.data.AUTOTUNE)
+
+
+def _optimizer(cfg):
+  lr = float(cfg.get("learning_rate", 1e-3))
+  name = cfg.get("optimizer", "adam")
+  if name == "adam":
+    return keras.optimizers.Adam(lr)
+  if name == "sgd":
+    return keras.optimizers.SGD(lr, momentum=0.9)
+  raise ValueError(f"optimizer={name!r}: choose adam or sgd")
+
+
+def model_spec_from_config(cfg, num_classes):
+  return ModelSpec(
+      num_classes=num_classes, input_size=int(cfg["input_size"]),
+      target_size=int(cfg["target_size"]), backbone=cfg["backbone"],
+      resizer=cfg["resizer"], filters=int(cfg.get("filters", 16)),
+      res_blocks=int(cfg.get("res_blocks", 1)),
+      interpolation=cfg.get("interpolation", "bilinear"),
+      weights=cfg.get("weights") or None, seed=int(cfg["seed"]))
+
+
+def _serving_signatures(model, tft_output, class_names, size):
+  """serving_default (tf.Examples), transform_features (for TFMA) and
+  serving_images (raw JPEG/PNG bytes): all through the same Transform graph."""
+  model.tft_layer = tft_output.transform_features_layer()
+  raw_spec = tft_output.raw_feature_spec()
+  image_spec = {features.IMAGE: raw_spec[features.IMAGE]}
+  labeled_spec = {k: raw_spec[k] for k in (features.IMAGE, features.LABEL)}
+  names = tf.constant(class_names)
+
+  def predict(transformed):
+    pixels = tf.cast(bytes_to_pixels(transformed[features.PIXELS], size),
+                     tf.float32)
+    probs = model(pixels, training=False)
+    batch = tf.shape(probs)[0]
+    return {
+        "probabilities": probs,
+        "class_names": tf.tile(names[tf.newaxis], [batch, 1]),
+        "top_class": tf.gather(names, tf.argmax(probs, axis=-1)),
+    }
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "examples")])
+  def serve_examples(examples):
+    return predict(model.tft_layer(tf.io.parse_example(examples, image_spec)))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "examples")])
+  def transform_features(examples):
+    return model.tft_layer(tf.io.parse_example(examples, labeled_spec))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
+  def serve_images(image_bytes):
+    return predict(model.tft_layer({features.IMAGE: image_bytes[:, tf.newaxis]}))
+
+  return {"serving_default": serve_examples,
+          "transform_features": transform_features,
+          "serving_images": serve_images}
+
+
+def run_fn(fn_args):
+  cfg = dict(fn_args.custom_config)
+  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+  class_names = [c.decode() if isinstance(c, bytes) else c
+                 for c in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
+  spec = model_spec_from_config(cfg, len(class_names))
+  strategy = distribution.choose_strategy(cfg.get("strategy", "auto"))
+  keras.mixed_precision.set_global_policy(
+      distribution.precision_policy(strategy, cfg.get("precision", "auto")))
+
+  schema = tft_output.transformed_metadata.schema
+  train_ds = _dataset(fn_args, fn_args.train_files, schema, len(class_names),
+                      cfg, training=True)
+  eval_ds = _dataset(fn_args, fn_args.eval_files, schema, len(class_names),
+                     cfg, training=False)
+  with strategy.scope():
+    model = build_model(spec)
+    model.compile(
+        optimizer=_optimizer(cfg),
+        loss=keras.losses.CategoricalCrossentropy(
+            label_smoothing=float(cfg.get("label_smoothing", 0.1))),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+  chief = distribution.is_chief(strategy)
+  callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)]
+  history = model.fit(train_ds, epochs=int(cfg["epochs"]),
+                      validation_data=eval_ds, callbacks=callbacks, verbose=2)
+
+  # Every worker must call save (it is collective); only the chief's copy lands.
+  serving_dir = fn_args.serving_model_dir if chief else tempfile.mkdtemp()
+  signatures = _serving_signatures(model, tft_output, class_names,
+                                   spec.input_size)
+  model.save(serving_dir, save_format="tf", signatures=signatures)
+  if chief:
+    info = {
+        "resizer": spec.resizer, "backbone": spec.backbone,
+        "input_size": spec.input_size, "target_size": spec.target_size,
+        "params": int(model.count_params()),
+        "trainable_params": int(sum(int(tf.size(w)) for w in
+                                    model.trainable_weights)),
+        "class_names": class_names,
+        "history": {k: [float(v) for v in vs]
+                    for k, vs in history.history.items()},
+        "strategy": type(strategy).__name__,
+        "replicas": int(strategy.num_replicas_in_sync),
+    }
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, MODEL_INFO),
+                           "w") as f:
+      json.dump(info, f, indent=2)
