@@ -1,0 +1,3 @@
+from components.results_report.component import ResultsReport
+
+__all__ = ["ResultsReport"]

@@ -1,0 +1,3 @@
+from components.schema_curator.component import CuratedSchemaGen
+
+__all__ = ["CuratedSchemaGen"]

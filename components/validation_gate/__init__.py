@@ -1,0 +1,3 @@
+from components.validation_gate.component import ValidationGate
+
+__all__ = ["ValidationGate"]

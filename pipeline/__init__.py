@@ -1,0 +1,1 @@
+"""The resizer TFX pipeline: config, DAG, runners and CLI."""

@@ -1,0 +1,26 @@
+"""The learnable-resizer TFX pipeline, installed into the venv and the image.
+
+Install with the pinned set:  pip install --ignore-requires-python -c constraints.txt -e .
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="learnable-resizer-pipeline",
+    version="0.1.0",
+    description="TFX pipeline: learned image resizer vs bilinear, gated push",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipeline*", "components*", "trainer*",
+                                    "schema*"]),
+    package_data={"schema": ["*.pbtxt"]},
+    install_requires=[
+        "tfx==1.16.0",
+        "keras==3.6.0",
+        "tf-keras==2.16.0",
+        "kfp-pipeline-spec==0.3.0",
+        "pillow",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": [
+        "resizer-pipeline=pipeline.cli:main",
+    ]},
+)
