@@ -31,6 +31,8 @@ REJECTED_FILE = "rejected.jsonl"
 SUMMARY_FILE = "summary.json"
 _REPORT_DIR_KEY = "_ingest_report_dir"  # passed to the PTransform, not a spec key
 _FORMATS = {"JPEG": "jpeg", "PNG": "png"}
+# max_pixels replaces PIL's own bomb limit, so the reason names our setting.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class DatasetError(ValueError):
@@ -228,8 +230,9 @@ def write_report(report_dir: str, folders: List[str]) -> Dict[str, Any]:
       "classes": dict(sorted(per_class.items())),
   }
   with tf.io.gfile.GFile(posixpath.join(report_dir, REJECTED_FILE), "w") as f:
-    for row in rejected:
-      f.write(json.dumps({"path": row["path"], "reason": row["reason"]}) + "\n")
+    # One write, even when empty: GFile creates the file on first write.
+    f.write("".join(json.dumps({"path": r["path"], "reason": r["reason"]}) + "\n"
+                    for r in rejected))
   with tf.io.gfile.GFile(posixpath.join(report_dir, SUMMARY_FILE), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
   for sub in ("_outcomes", "_counts"):

@@ -1,0 +1,129 @@
+"""ImageExampleGen executor: splits, determinism, rejections, accounting."""
+import json
+import os
+
+import pytest
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from components.image_example_gen import IngestReport
+from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
+                                                   DatasetError, Executor)
+from pipeline.data_layout import example_gen_configs
+from tests.helpers import feature, png_bomb, read_examples, tiny_dataset
+from trainer import features
+
+
+def run_example_gen(data, out, max_pixels=40_000_000, layout="auto"):
+  input_config, output_config = example_gen_configs(str(data), layout)
+  examples = standard_artifacts.Examples()
+  examples.uri = str(out / "examples")
+  report = IngestReport()
+  report.uri = str(out / "report")
+  Executor().Do({}, {"examples": [examples], "rejected": [report]}, {
+      "input_base": str(data),
+      "input_config": proto_utils.proto_to_json(input_config),
+      "output_config": proto_utils.proto_to_json(output_config),
+      "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+      "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+      "max_pixels": max_pixels,
+  })
+  splits = {s: read_examples(os.path.join(examples.uri, f"Split-{s}"))
+            for s in ("train", "eval")}
+  with open(os.path.join(report.uri, SUMMARY_FILE)) as f:
+    summary = json.load(f)
+  with open(os.path.join(report.uri, REJECTED_FILE)) as f:
+    rejected = [json.loads(line) for line in f]
+  return splits, summary, rejected, report
+
+
+def filenames(examples):
+  return sorted(feature(e, features.FILENAME).decode() for e in examples)
+
+
+def test_flat_folder_is_hash_split_deterministically(tmp_path):
+  n = tiny_dataset(tmp_path / "data", per_class=10)
+  first, summary, rejected, report = run_example_gen(tmp_path / "data",
+                                                     tmp_path / "a")
+  second, *_ = run_example_gen(tmp_path / "data", tmp_path / "b")
+  assert len(first["train"]) + len(first["eval"]) == n == 30
+  assert first["train"] and first["eval"]
+  for split in ("train", "eval"):
+    assert filenames(first[split]) == filenames(second[split])
+  assert summary["seen"] == summary["ingested"] == n and rejected == []
+  assert summary["splits"] == {"train": len(first["train"]),
+                               "eval": len(first["eval"])}
+  assert report.get_int_custom_property("ingested") == n
+
+
+def test_examples_hold_original_bytes_and_image_facts(tmp_path):
+  tiny_dataset(tmp_path / "data", per_class=3, size=64)
+  splits, *_ = run_example_gen(tmp_path / "data", tmp_path / "o")
+  example = (splits["train"] + splits["eval"])[0]
+  path = feature(example, features.FILENAME).decode()
+  with open(tmp_path / "data" / path, "rb") as f:
+    assert feature(example, features.IMAGE) == f.read()
+  assert feature(example, features.LABEL).decode() == path.split("/")[0]
+  assert feature(example, features.HEIGHT) == feature(example,
+                                                      features.WIDTH) == 64
+  assert feature(example, features.FORMAT) in (b"jpeg", b"png")
+
+
+def test_existing_train_validation_split_is_kept(tmp_path):
+  tiny_dataset(tmp_path / "data" / "train", per_class=4, seed=1)
+  tiny_dataset(tmp_path / "data" / "validation", per_class=2, seed=2)
+  splits, summary, *_ = run_example_gen(tmp_path / "data", tmp_path / "o")
+  assert len(splits["train"]) == 12 and len(splits["eval"]) == 6
+  assert all(f.startswith("train/") for f in filenames(splits["train"]))
+  assert all(f.startswith("validation/") for f in filenames(splits["eval"]))
+  assert summary["splits"] == {"train": 12, "eval": 6}
+
+
+def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
+  n = tiny_dataset(tmp_path / "data", per_class=4)
+  good = tmp_path / "data" / "horizontal" / "0000.jpg"
+  (tmp_path / "data" / "horizontal" / "truncated.jpg").write_bytes(
+      good.read_bytes()[:300])
+  (tmp_path / "data" / "vertical" / "notes.jpg").write_text("not an image")
+  (tmp_path / "data" / "stray.jpg").write_bytes(good.read_bytes())
+  splits, summary, rejected, _ = run_example_gen(tmp_path / "data",
+                                                 tmp_path / "o")
+  reasons = {r["path"]: r["reason"] for r in rejected}
+  assert set(reasons) == {"horizontal/truncated.jpg", "vertical/notes.jpg",
+                          "stray.jpg"}
+  assert "cannot decode" in reasons["horizontal/truncated.jpg"]
+  assert "cannot decode" in reasons["vertical/notes.jpg"]
+  assert "not inside a class folder" in reasons["stray.jpg"]
+  ingested = len(splits["train"]) + len(splits["eval"])
+  assert ingested == n and summary["rejected"] == 3
+  assert summary["seen"] == ingested + len(rejected) == n + 3
+
+
+def test_pixel_limit_refuses_a_decompression_bomb_before_decoding(tmp_path):
+  n = tiny_dataset(tmp_path / "data", per_class=2, size=64)
+  # Decoding 100000 x 100000 RGB would need 30 GB: refusing it proves the
+  # limit is checked on the header, before any decode.
+  (tmp_path / "data" / "checker" / "bomb.png").write_bytes(png_bomb())
+  splits, summary, rejected, _ = run_example_gen(tmp_path / "data",
+                                                 tmp_path / "o",
+                                                 max_pixels=10_000_000)
+  assert [r["path"] for r in rejected] == ["checker/bomb.png"]
+  assert "max_pixels limit 10000000" in rejected[0]["reason"]
+  assert len(splits["train"]) + len(splits["eval"]) == n
+
+
+def test_single_class_stops_with_the_folder_named(tmp_path):
+  tiny_dataset(tmp_path / "data", per_class=3, classes=2)
+  for f in (tmp_path / "data" / "vertical").iterdir():
+    f.unlink()
+  (tmp_path / "data" / "vertical").rmdir()
+  with pytest.raises(DatasetError, match="only one class folder"):
+    run_example_gen(tmp_path / "data", tmp_path / "o")
+
+
+def test_class_folder_without_usable_image_stops_the_run(tmp_path):
+  tiny_dataset(tmp_path / "data", per_class=3)
+  (tmp_path / "data" / "empty_class").mkdir()
+  with pytest.raises(DatasetError, match="empty_class"):
+    run_example_gen(tmp_path / "data", tmp_path / "o")

@@ -1,0 +1,70 @@
+"""Bad settings fail before any component runs, with one clear line."""
+import pytest
+
+from pipeline import cli
+from pipeline.config import ConfigError
+from tests.helpers import tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+  path = tmp_path_factory.mktemp("data")
+  tiny_dataset(path, per_class=2)
+  return str(path)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--backbone", "vgg99"], "--backbone: unknown backbone 'vgg99'"),
+    (["--input-size", "64", "--target-size", "64"], "--target-size: target size 64"),
+    (["--batch-size", "0"], "--batch-size: batch size must be at least 1"),
+    (["--layout", "nested"], "--layout: choose one of"),
+    (["--strategy", "gpu"], "--strategy: choose one of"),
+])
+def test_bad_settings_exit_2_with_one_line(data, tmp_path, capsys, flags,
+                                           message):
+  rc = cli.main(["run", "--data", data, "--output", str(tmp_path / "o")] + flags)
+  err = capsys.readouterr().err.strip()
+  assert rc == 2
+  assert message in err and len(err.splitlines()) == 1
+  assert not (tmp_path / "o").exists()  # nothing ran
+
+
+def test_missing_data_folder(tmp_path, capsys):
+  rc = cli.main(["run", "--data", str(tmp_path / "nope"), "--output",
+                 str(tmp_path / "o")])
+  assert rc == 2 and "--data:" in capsys.readouterr().err
+
+
+def test_output_that_is_a_file(data, tmp_path, capsys):
+  out = tmp_path / "file"
+  out.write_text("x")
+  rc = cli.main(["run", "--data", data, "--output", str(out)])
+  assert rc == 2 and "--output:" in capsys.readouterr().err
+
+
+def test_help_documents_every_option(capsys):
+  with pytest.raises(SystemExit):
+    cli.main(["run", "--help"])
+  text = capsys.readouterr().out
+  for flag, *_ in cli._OPTIONS:  # pylint: disable=protected-access
+    assert flag in text
+  for flag in ("--data", "--output", "--no-cache"):
+    assert flag in text
+
+
+def test_flags_map_onto_the_typed_config(data, tmp_path):
+  args = cli.build_parser().parse_args(
+      ["run", "--data", data, "--output", str(tmp_path), "--backbone",
+       "tiny_cnn", "--res-blocks", "2", "--min-gain", "0.05", "--weights",
+       "none"])
+  config = cli.config_from_args(args)
+  assert config.model.backbone == "tiny_cnn" and config.model.res_blocks == 2
+  assert config.eval.min_gain == 0.05 and config.model.weights is None
+  assert config.trainer_config("learned")["resizer"] == "learned"
+  assert {k: v for k, v in config.trainer_config("learned").items()
+          if k != "resizer"} == {k: v for k, v in
+                                 config.trainer_config("bilinear").items()
+                                 if k != "resizer"}
+  with pytest.raises(ConfigError):
+    config.data.eval_percent = 0
+    config.validate()
