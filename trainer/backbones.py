@@ -52,7 +52,7 @@ def tiny_cnn(size):
   inputs = layers.Input((size, size, 3), name="image01")
   x = inputs
   for i, filters in enumerate((16, 32, 64)):
-    x = layers.Conv2D(filters, 3, strides=2 if i < 2 else 1, padding="same",
+    x = layers.Conv2D(filters, 3, strides=1 if i == 0 else 2, padding="same",
                       use_bias=False, name=f"conv{i + 1}")(x)
     x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
     x = layers.ReLU(name=f"relu{i + 1}")(x)
