@@ -49,6 +49,25 @@ def eval_config(min_gain: float, floor: float) -> tfma.EvalConfig:
       ])])
 
 
+def make_trainer(config: PipelineConfig, resizer: str, transform, schema_gen):
+  """One of the two Trainers; they differ only in custom_config["resizer"]."""
+  return tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=transform.outputs["transformed_examples"],
+      transform_graph=transform.outputs["transform_graph"],
+      schema=schema_gen.outputs["schema"],
+      custom_config=config.trainer_config(resizer)).with_id(f"Trainer_{resizer}")
+
+
+def make_pusher(config: PipelineConfig, model, model_blessing):
+  """Pushes a blessed model to <output>/serving/<version>/."""
+  return tfx.components.Pusher(
+      model=model, model_blessing=model_blessing,
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=config.serving_dir)))
+
+
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   input_config, output_config = data_layout.example_gen_configs(
       config.data.path, config.data.layout, config.data.eval_percent)
@@ -74,27 +93,16 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       custom_config={"input_size": config.model.input_size})
   transform.add_upstream_node(validation_gate)  # no training on bad data
 
-  trainers = {}
-  for resizer in ("learned", "bilinear"):
-    trainers[resizer] = tfx.components.Trainer(
-        run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        custom_config=config.trainer_config(resizer)).with_id(
-            f"Trainer_{resizer}")
+  trainers = {resizer: make_trainer(config, resizer, transform, schema_gen)
+              for resizer in ("learned", "bilinear")}
 
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs["examples"],
       model=trainers["learned"].outputs["model"],
       baseline_model=trainers["bilinear"].outputs["model"],
       eval_config=eval_config(config.eval.min_gain, floor))
-  pusher = tfx.components.Pusher(
-      model=trainers["learned"].outputs["model"],
-      model_blessing=evaluator.outputs["blessing"],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
-              base_directory=config.serving_dir)))
+  pusher = make_pusher(config, trainers["learned"].outputs["model"],
+                       evaluator.outputs["blessing"])
   report = ResultsReport(
       ingest_report=example_gen.outputs["rejected"],
       learned_run=trainers["learned"].outputs["model_run"],
