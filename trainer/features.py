@@ -1,12 +1,15 @@
 """Feature names shared by ExampleGen, the schema, Transform and serving."""
 
 # Raw tf.Example features written by components/image_example_gen.
-IMAGE = "image/encoded"      # the file's original encoded bytes
+IMAGE = "image/encoded"      # the file's bytes (see NORMALIZED)
 LABEL = "image/class"        # class folder name
 HEIGHT = "image/height"
 WIDTH = "image/width"
 FORMAT = "image/format"      # "jpeg" | "png"
 FILENAME = "image/filename"  # path relative to the data folder
+# Why IMAGE is a PNG re-encoding of the upright RGB image rather than the
+# file ("exif_orientation=6"): tf.io.decode_image ignores EXIF. "" = the file.
+NORMALIZED = "image/normalized"
 
 # Transformed features (the Trainer's input).
 PIXELS = "pixels"            # uint8 RGB at the resizer input size, raw bytes

@@ -1,11 +1,13 @@
 """ImageExampleGen: a FileBasedExampleGen whose executor reads image folders.
 
-Being a FileBasedExampleGen keeps TFX's own driver (span, version and input
-fingerprint, so an unchanged folder is a cache hit) locally and on Vertex. The
+Being a FileBasedExampleGen keeps TFX's driver machinery (span, version and
+input fingerprint, so an unchanged folder is a cache hit) locally and on
+Vertex; locally the fingerprint is this executor's (see ImageFileDriver). The
 extra `rejected` output lists every file that was not ingested, with a reason.
 """
-from typing import Optional
+from typing import Iterable, Optional, Tuple
 
+from tfx.components.example_gen import driver, input_processor
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
@@ -20,7 +22,33 @@ DEFAULT_MAX_PIXELS = 40_000_000  # ~ a 7300x5500 photo; bombs declare far more
 
 class IngestReport(artifact.Artifact):
   """rejected.jsonl (one line per rejected file) and summary.json (counts)."""
-  TYPE_NAME = "ImageIngestReport"
+  # On Vertex the type name is both a KFP schema title (`module.Class`, one
+  # dot) and the import path the step containers load the class from.
+  TYPE_NAME = "components.IngestReport"
+
+
+class ImageInputProcessor(input_processor.FileBasedInputProcessor):
+  """Fingerprints every file the executor will see (executor.walk).
+
+  TFX's fingerprint stats `*/*` only, so it misses nested files and a file
+  moved to another class folder with its size and mtime, and it crashes on a
+  dangling symlink, which the executor rejects with a reason instead.
+  Split patterns here carry no {SPAN}/{VERSION}: span 0, no version.
+  """
+
+  def resolve_span_and_version(self) -> Tuple[int, Optional[int]]:
+    self._fingerprint = executor.input_fingerprint(
+        self._input_base_uri,
+        [executor.split_root(s.pattern) for s in self._splits])
+    return 0, None
+
+
+class ImageFileDriver(driver.FileBasedDriver):
+  """Used by local runs; Vertex runs TFX's own ExampleGen driver step."""
+
+  def get_input_processor(self, splits: Iterable[example_gen_pb2.Input.Split],
+                          range_config=None, input_base_uri=None):
+    return ImageInputProcessor(input_base_uri, splits, range_config)
 
 
 class ImageExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -38,6 +66,7 @@ class ImageExampleGen(FileBasedExampleGen):
   """Ingests `input_base/<class>/<image>` or `input_base/<split>/<class>/<image>`."""
 
   SPEC_CLASS = ImageExampleGenSpec
+  DRIVER_CLASS = ImageFileDriver
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
   def __init__(self, input_base: str,

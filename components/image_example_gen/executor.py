@@ -4,18 +4,30 @@ Each split pattern names a split root (`train/*/*` -> `train/`). Every file
 under it is read once and fully decoded with PIL to validate it; a file that
 can't be used becomes a rejection with a reason instead of failing the run, so
 ingested + rejected = files seen. Dataset-level problems (fewer than two
-classes, a class folder without a usable image) do fail the run, naming the
-folder and the fix.
+classes, a class folder without a usable image, a class only in eval) do fail
+the run, naming the folder and the fix.
+
+Transform and the served model decode `image/encoded` with
+tf.io.decode_image(channels=3), which agrees with PIL's RGB view of every PNG
+and JPEG mode (grey, palette, alpha, 16-bit, CMYK; JPEG up to TF's faster
+IDCT) but ignores EXIF orientation. So the original bytes are kept, except for
+images with an EXIF orientation: those are stored as a lossless PNG of the
+upright RGB image, and `image/normalized` says why.
 """
+import collections
+import hashlib
 import io
 import json
+import logging
 import os
 import posixpath
-from typing import Any, Dict, Iterator, List
+from typing import (Any, Dict, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from tfx import types
 from tfx.components.example_gen.base_example_gen_executor import (
     BaseExampleGenExecutor)
@@ -30,7 +42,8 @@ REJECTED_KEY = "rejected"
 REJECTED_FILE = "rejected.jsonl"
 SUMMARY_FILE = "summary.json"
 _REPORT_DIR_KEY = "_ingest_report_dir"  # passed to the PTransform, not a spec key
-_FORMATS = {"JPEG": "jpeg", "PNG": "png"}
+# MPO is a JPEG with extra frames (phone cameras); both decoders read frame 1.
+_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
 # max_pixels replaces PIL's own bomb limit, so the reason names our setting.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -48,22 +61,85 @@ def split_root(pattern: str) -> str:
   return "/".join(parts[:-2])
 
 
-def list_files(input_base: str, root: str) -> List[str]:
-  """Every file below input_base/root, as paths relative to input_base."""
+def _walk_local(folder: str, rel: str, chain: frozenset) -> Iterator[str]:
+  real = os.path.realpath(folder)
+  if real in chain:  # a symlink back to a folder being walked: a loop
+    return
+  with os.scandir(folder) as entries:
+    entries = sorted(entries, key=lambda e: e.name)
+  for entry in entries:
+    child = posixpath.join(rel, entry.name) if rel else entry.name
+    if entry.is_dir():  # follows symlinked folders, as the driver's glob does
+      yield from _walk_local(entry.path, child, chain | {real})
+    else:
+      yield child
+
+
+def walk(input_base: str, root: str) -> Iterator[str]:
+  """Every file below input_base/root, as paths relative to input_base.
+
+  Local folders are walked with os.scandir: tf.io.gfile.walk crashes on a
+  name that isn't UTF-8 and follows symlink loops until the path is too long.
+  Local names that aren't UTF-8 come back surrogate-escaped (os.fsencode
+  restores them). Object stores (gs://) have neither problem.
+  """
   top = posixpath.join(input_base, root) if root else input_base
-  found = []
+  if "://" not in input_base:
+    yield from _walk_local(top, root, frozenset())
+    return
   for dirpath, _, filenames in tf.io.gfile.walk(top):
     rel_dir = os.path.relpath(dirpath, input_base)
     for name in filenames:
-      found.append(posixpath.normpath(posixpath.join(rel_dir, name)))
-  return sorted(found)
+      yield posixpath.normpath(posixpath.join(rel_dir, name))
+
+
+def _shown(rel: str) -> Tuple[str, str]:
+  """(rel as UTF-8 text, problem with the name or "")."""
+  try:
+    rel.encode("utf-8")
+    return rel, ""
+  except UnicodeEncodeError:  # Beam, JSON and tf.Example need UTF-8 text
+    return (os.fsencode(rel).decode("utf-8", "backslashreplace"),
+            "file name is not valid UTF-8; rename it")
+
+
+def list_files(input_base: str, root: str) -> List[Tuple[str, str]]:
+  """Sorted (path relative to input_base, problem with its name or "")."""
+  return sorted(_shown(rel) for rel in walk(input_base, root))
+
+
+def input_fingerprint(input_base: str, roots: List[str]) -> str:
+  """Changes when any listed file is added, removed, renamed or modified.
+
+  Used by the driver instead of TFX's, which stats `*/*` only (so misses
+  nested files and class moves that keep size and mtime) and crashes on a
+  dangling symlink. Symlinks are lstat-ed and their targets named.
+  """
+  digest = hashlib.sha256()
+  count = 0
+  for root in roots:
+    for rel in walk(input_base, root):
+      path = posixpath.join(input_base, rel)
+      if "://" in input_base:
+        info = tf.io.gfile.stat(path)
+        facts = (info.length, info.mtime_nsec, "")
+      else:
+        info = os.lstat(path)
+        target = os.readlink(path) if os.path.islink(path) else ""
+        facts = (info.st_size, info.st_mtime_ns, target)
+      digest.update(os.fsencode(rel) + repr(facts).encode() + b"\0")
+      count += 1
+  return f"files:{count},sha256:{digest.hexdigest()}"
 
 
 def class_folders(input_base: str, root: str) -> List[str]:
   top = posixpath.join(input_base, root) if root else input_base
-  return sorted(d.rstrip("/") for d in tf.io.gfile.listdir(top)
-                if tf.io.gfile.isdir(posixpath.join(top, d))
-                and not d.startswith("."))
+  if "://" in input_base:
+    names = [d.rstrip("/") for d in tf.io.gfile.listdir(top)]
+  else:  # os.listdir: tf.io.gfile.listdir crashes on a name that isn't UTF-8
+    names = [_shown(d)[0] for d in os.listdir(top)]
+  return sorted(d for d in names if not d.startswith(".")
+                and tf.io.gfile.isdir(posixpath.join(top, d)))
 
 
 def _bytes(value: bytes) -> tf.train.Feature:
@@ -74,8 +150,32 @@ def _int(value: int) -> tf.train.Feature:
   return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
 
-def inspect_image(data: bytes, max_pixels: int):
-  """Returns (format, width, height) or raises ValueError with the reason."""
+class Ingested(NamedTuple):
+  encoded: bytes    # the file itself, or a PNG of the normalised image
+  fmt: str          # format of `encoded`: "jpeg" | "png"
+  width: int        # of the image as stored (upright)
+  height: int
+  normalized: str   # why `encoded` is a re-encoding; "" when it is the file
+
+
+def exif_orientation(image: Image.Image) -> int:
+  orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+  return orientation if orientation in range(2, 9) else 1  # 1: as stored
+
+
+def rgb_view(image: Image.Image) -> Image.Image:
+  """The 8-bit RGB image TF's decoders give for `image`'s pixels."""
+  if image.mode.startswith("I"):
+    # 16-bit grey: PIL's convert clips at 255; TF (libpng) keeps the high byte.
+    image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+  return image.convert("RGB")
+
+
+def inspect_image(data: bytes, max_pixels: int) -> Ingested:
+  """Validates, and normalises when TF would decode it differently.
+
+  Raises ValueError with the reason when the file can't be used.
+  """
   if not data:
     raise ValueError("empty file (0 bytes)")
   try:
@@ -91,11 +191,47 @@ def inspect_image(data: bytes, max_pixels: int):
             f"max_pixels limit {max_pixels} (possible decompression bomb); "
             "raise max_pixels if the image is genuine")
       image.load()  # full decode: truncated or corrupt data fails here
+      orientation = exif_orientation(image)
+      if orientation == 1:
+        return Ingested(data, _FORMATS[fmt], width, height, "")
+      # Reuses the decoded pixels: no second decode.
+      upright = rgb_view(ImageOps.exif_transpose(image))
+      buf = io.BytesIO()
+      upright.save(buf, format="PNG")
+      return Ingested(buf.getvalue(), "png", upright.width, upright.height,
+                      f"exif_orientation={orientation}")
   except ValueError:
     raise
+  except UnidentifiedImageError:  # its message holds a memory address
+    raise ValueError("cannot decode image: unrecognised content, not a JPEG "
+                     "or PNG") from None
   except Exception as e:  # PIL raises many types for undecodable data.
     raise ValueError(f"cannot decode image: {e.__class__.__name__}: {e}") from None
-  return _FORMATS[fmt], width, height
+
+
+def make_example(image: Ingested, label: str, rel_path: str) -> tf.train.Example:
+  return tf.train.Example(features=tf.train.Features(feature={
+      features.IMAGE: _bytes(image.encoded),
+      features.LABEL: _bytes(label.encode("utf-8")),
+      features.HEIGHT: _int(image.height),
+      features.WIDTH: _int(image.width),
+      features.FORMAT: _bytes(image.fmt.encode()),
+      features.FILENAME: _bytes(rel_path.encode("utf-8")),
+      features.NORMALIZED: _bytes(image.normalized.encode()),
+  }))
+
+
+def check_local_file(path: str, real_base: str) -> None:
+  """Raises ValueError for a symlink the pipeline can't track, or a non-file."""
+  if not os.path.exists(path):
+    raise ValueError(f"dangling symlink (to {os.readlink(path)}, which does "
+                     "not exist)")
+  real = os.path.realpath(path)
+  if os.path.commonpath([real_base, real]) != real_base:
+    raise ValueError(f"symlink to {real}, outside the data folder: the "
+                     "pipeline can't track changes to it; copy the file in")
+  if not os.path.isfile(real):
+    raise ValueError("not a regular file (a FIFO, socket or device)")
 
 
 class _DecodeFn(beam.DoFn):
@@ -107,37 +243,43 @@ class _DecodeFn(beam.DoFn):
     self._input_base = input_base
     self._root = root
     self._max_pixels = max_pixels
+    self._real_base: Optional[str] = None
 
-  def process(self, rel_path: str) -> Iterator[Any]:
+  def setup(self):
+    if "://" not in self._input_base:  # only local folders have symlinks
+      self._real_base = os.path.realpath(self._input_base)
+
+  def process(self, listed: Tuple[str, str]) -> Iterator[Any]:
+    rel_path, name_problem = listed
     inside = posixpath.relpath(rel_path, self._root) if self._root else rel_path
     parts = inside.split("/")
     hidden = any(p.startswith(".") for p in parts)
     label = parts[0] if len(parts) > 1 and not hidden else None
     outcome = {"path": rel_path, "class": label, "split_root": self._root}
     try:
+      if name_problem:
+        raise ValueError(name_problem)
       if hidden:
         raise ValueError("hidden file or folder (name starts with '.')")
       if label is None:
         raise ValueError("not inside a class folder; move it into "
                          "<class>/ so its label is known")
-      with tf.io.gfile.GFile(posixpath.join(self._input_base, rel_path),
-                             "rb") as f:
+      path = posixpath.join(self._input_base, rel_path)
+      if self._real_base:
+        check_local_file(path, self._real_base)
+      with tf.io.gfile.GFile(path, "rb") as f:
         data = f.read()
-      fmt, width, height = inspect_image(data, self._max_pixels)
-    except (ValueError, OSError) as e:
+      image = inspect_image(data, self._max_pixels)
+    except (ValueError, OSError, tf.errors.OpError) as e:
+      reason = e.message if isinstance(e, tf.errors.OpError) else str(e)
       yield beam.pvalue.TaggedOutput(
-          self.OUTCOMES, {**outcome, "status": "rejected", "reason": str(e)})
+          self.OUTCOMES, {**outcome, "status": "rejected", "reason": reason})
       return
-    yield beam.pvalue.TaggedOutput(self.OUTCOMES,
-                                   {**outcome, "status": "ingested"})
-    yield tf.train.Example(features=tf.train.Features(feature={
-        features.IMAGE: _bytes(data),
-        features.LABEL: _bytes(label.encode("utf-8")),
-        features.HEIGHT: _int(height),
-        features.WIDTH: _int(width),
-        features.FORMAT: _bytes(fmt.encode()),
-        features.FILENAME: _bytes(rel_path.encode("utf-8")),
-    }))
+    yield beam.pvalue.TaggedOutput(self.OUTCOMES, {
+        **outcome, "status": "ingested", "normalized": image.normalized,
+        # Of the file, so duplicates are found whatever was stored.
+        "sha256": hashlib.sha256(data).hexdigest()})
+    yield make_example(image, label, rel_path)
 
 
 @beam.ptransform_fn
@@ -188,14 +330,20 @@ class Executor(BaseExampleGenExecutor):
     super().Do(input_dict, output_dict, exec_properties)
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties["input_config"], input_config)
-    folders = [f"{root}/{c}".lstrip("/")
-               for root in (split_root(s.pattern) for s in input_config.splits)
+    roots = [split_root(s.pattern) for s in input_config.splits]
+    folders = [f"{root}/{c}".lstrip("/") for root in roots
                for c in class_folders(exec_properties["input_base"], root)]
     summary = write_report(report.uri, folders)
     report.set_int_custom_property("seen", summary["seen"])
     report.set_int_custom_property("ingested", summary["ingested"])
     report.set_int_custom_property("rejected", summary["rejected"])
-    check_dataset(summary, exec_properties["input_base"])
+    conflicts = [d["paths"] for d in summary["duplicates"]
+                 if len(d["classes"]) > 1]
+    if conflicts:
+      logging.warning("%d image(s) are in more than one class folder (see "
+                      "'duplicates' in %s): %s", len(conflicts),
+                      posixpath.join(report.uri, SUMMARY_FILE), conflicts[:5])
+    check_dataset(summary, exec_properties["input_base"], roots)
 
 
 def _read_json_lines(pattern: str) -> List[Dict[str, Any]]:
@@ -222,12 +370,26 @@ def write_report(report_dir: str, folders: List[str]) -> Dict[str, Any]:
       key = f"{o['split_root']}/{o['class']}".lstrip("/")
       per_class.setdefault(key, {"ingested": 0, "rejected": 0})
       per_class[key][o["status"]] += 1
+  # Identical files (copies, links) by content; a hash split keeps each group
+  # in one split, but a group spanning classes is a label conflict.
+  groups = collections.defaultdict(list)
+  for o in outcomes:
+    if o["status"] == "ingested":
+      groups[o["sha256"]].append(o)
+  duplicates = sorted(({"paths": sorted(o["path"] for o in group),
+                        "classes": sorted({o["class"] for o in group})}
+                       for group in groups.values() if len(group) > 1),
+                      key=lambda d: d["paths"])
   summary = {
       "seen": len(outcomes),
       "ingested": sum(o["status"] == "ingested" for o in outcomes),
       "rejected": len(rejected),
       "splits": {c["split"]: c["count"] for c in counts},
       "classes": dict(sorted(per_class.items())),
+      "normalized": dict(sorted(collections.Counter(
+          o["normalized"] for o in outcomes
+          if o["status"] == "ingested" and o["normalized"]).items())),
+      "duplicates": duplicates,
   }
   with tf.io.gfile.GFile(posixpath.join(report_dir, REJECTED_FILE), "w") as f:
     # One write, even when empty: GFile creates the file on first write.
@@ -240,13 +402,18 @@ def write_report(report_dir: str, folders: List[str]) -> Dict[str, Any]:
   return summary
 
 
-def check_dataset(summary: Dict[str, Any], input_base: str) -> None:
-  """Fails on data that can't train a classifier, naming folder and fix."""
+def check_dataset(summary: Dict[str, Any], input_base: str,
+                  roots: Sequence[str] = ("",)) -> None:
+  """Fails on data that can't train a classifier, naming folder and fix.
+
+  roots: the split roots, the training one first (one "" for a flat folder).
+  """
   if summary["ingested"] == 0:
+    seen = (f"{summary['seen']} files seen, all rejected; see the rejected "
+            "output" if summary["seen"] else "no files found")
     raise DatasetError(
-        f"no usable image under {input_base} ({summary['seen']} files seen, all "
-        "rejected; see the rejected output). Put JPEG or PNG files in "
-        "<data>/<class>/ folders.")
+        f"no usable image under {input_base} ({seen}). Put JPEG or PNG files "
+        "in <data>/<class>/ folders.")
   labels = {key.rsplit("/", 1)[-1] for key in summary["classes"]}
   if len(labels) < 2:
     raise DatasetError(
@@ -258,6 +425,16 @@ def check_dataset(summary: Dict[str, Any], input_base: str) -> None:
         "class folder(s) with no usable image under "
         f"{input_base}: {', '.join(empty)}. Add images or remove the folder; "
         "the rejected output says why each file was refused.")
+  if len(roots) > 1:  # the model can only predict classes it trained on
+    train = f"{roots[0]}/"
+    trained = {k[len(train):] for k in summary["classes"] if k.startswith(train)}
+    eval_only = [k for k in summary["classes"] if not k.startswith(train)
+                 and k.rsplit("/", 1)[-1] not in trained]
+    if eval_only:
+      raise DatasetError(
+          f"class folder(s) under {input_base} with no {train} counterpart: "
+          f"{', '.join(eval_only)}. Add {train}<class>/ images for each, or "
+          "remove the folder.")
   for split, n in summary["splits"].items():
     if n == 0:
       raise DatasetError(
