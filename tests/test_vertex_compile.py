@@ -1,0 +1,370 @@
+"""Vertex AI: the local DAG compiles, offline, into a Vertex AI PipelineJob with
+Dataflow, multi-worker GPU custom jobs and an endpoint; submit fails cleanly
+without credentials; the code stays Python 3.10 compatible."""
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+from tfx.extensions.google_cloud_ai_platform import runner as cloud_runner
+from tfx.types import standard_artifacts
+from tfx.utils import import_utils
+
+from components import IngestReport
+from components.vertex_pusher.component import VERTEX_MODEL, Executor
+from pipeline import cli
+from pipeline.config import PipelineConfig, VertexConfig
+from pipeline.pipeline import create_pipeline, make_pusher
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGE = "europe-docker.pkg.dev/fake-project/resizer/pipeline:test"
+SA = "pipeline@fake-project.iam.gserviceaccount.com"
+# From the config file; the flags below override replica_count.
+FILE_SETTINGS = {"project": "fake-project", "region": "europe-west4",
+                 "image": IMAGE, "service_account": SA, "replica_count": 1}
+FLAGS = ["--data", "gs://fake-bucket/images", "--layout", "splits",
+         "--pipeline-root", "gs://fake-bucket/resizer",
+         "--accelerator-type", "NVIDIA_L4", "--accelerator-count", "2",
+         "--replica-count", "3", "--trainer-machine-type", "g2-standard-24",
+         "--dataflow-max-workers", "7",
+         "--dataflow-temp-location", "gs://fake-bucket/tmp"]
+DATAFLOW_ARGS = ["--runner=DataflowRunner", "--project=fake-project",
+                 "--region=europe-west4",
+                 "--temp_location=gs://fake-bucket/tmp",
+                 "--machine_type=n1-standard-4", "--max_num_workers=7",
+                 f"--sdk_container_image={IMAGE}",
+                 f"--service_account_email={SA}"]
+cloud = tfx.extensions.google_cloud_ai_platform
+
+
+@contextlib.contextmanager
+def no_network():
+  """Refuses every connection or name lookup inside; yields the hosts tried."""
+  attempts = []
+
+  def refuse(host):
+    attempts.append(host)
+    raise OSError("network access in an offline test")
+
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(socket.socket, "connect", lambda self, address: refuse(
+        address[0] if isinstance(address, tuple) else address))
+    mp.setattr(socket, "create_connection",
+               lambda address, *a, **kw: refuse(address[0]))
+    mp.setattr(socket, "getaddrinfo", lambda host, *a, **kw: refuse(host))
+    yield attempts
+
+
+def compile_vertex(tmp_path, extra=()):
+  """Runs `resizer-pipeline compile` offline; returns (job dict, attempts)."""
+  settings = tmp_path / "vertex.json"
+  settings.write_text(json.dumps(FILE_SETTINGS))
+  out = tmp_path / "pipeline.json"
+  with no_network() as attempts:
+    rc = cli.main(["compile", "--target", "vertex", "--output", str(out),
+                   "--config", str(settings)] + FLAGS + list(extra))
+  assert rc == 0
+  return json.loads(out.read_text()), attempts
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+  return compile_vertex(tmp_path_factory.mktemp("endpoint"),
+                        ["--endpoint-name", "resizer-endpoint"])
+
+
+def parse(job):
+  """KubeflowV2DagRunner writes a PipelineJob: its PipelineSpec, executors."""
+  spec = json_format.ParseDict(job["pipelineSpec"],
+                               pipeline_spec_pb2.PipelineSpec())
+  deployment = pipeline_spec_pb2.PipelineDeploymentConfig()
+  # deploymentSpec is a Struct in PipelineSpec; the executors are typed here.
+  json_format.ParseDict(job["pipelineSpec"]["deploymentSpec"], deployment)
+  return spec, deployment.executors
+
+
+@pytest.fixture(scope="module")
+def spec(compiled):
+  return parse(compiled[0])[0]
+
+
+@pytest.fixture(scope="module")
+def executors(compiled):
+  return parse(compiled[0])[1]
+
+
+@pytest.fixture(scope="module")
+def local_pipeline(tmp_path_factory):
+  """The DAG the local runner runs, from the same settings less Vertex."""
+  config = cli.compile_config({**FILE_SETTINGS, "layout": "splits",
+                               "data": "gs://fake-bucket/images"})
+  config.output, config.vertex = str(tmp_path_factory.mktemp("local")), None
+  return create_pipeline(config)
+
+
+def container(spec, executors, task):
+  label = spec.components[spec.root.dag.tasks[task].component_ref.name]
+  return executors[label.executor_label].container
+
+
+def param(spec, task, name):
+  value = spec.root.dag.tasks[task].inputs.parameters[name].runtime_value
+  return value.constant_value.string_value
+
+
+def executor_class(spec, executors, task):
+  args = list(container(spec, executors, task).args)
+  return args[args.index("--executor_class_path") + 1]
+
+
+def test_the_local_dag_with_the_same_dependencies(spec, local_pipeline):
+  expected = {c.id: {u.id for u in c.upstream_nodes}
+              for c in local_pipeline.components}
+  def node_of(task):
+    # A LatestBlessedModelStrategy Resolver compiles into two tasks, <id>-...
+    return next(n for n in expected if task == n or task.startswith(n + "-"))
+
+  compiled = {}
+  for name, task in spec.root.dag.tasks.items():
+    node = node_of(name)
+    compiled.setdefault(node, set()).update(
+        node_of(d) for d in task.dependent_tasks if node_of(d) != node)
+  assert compiled == expected
+  assert {"Trainer_learned", "Trainer_bilinear", "Pusher"} <= set(expected)
+
+
+def test_runs_the_configured_image_and_root(compiled, spec, executors,
+                                            local_pipeline):
+  job, _ = compiled
+  assert job["runtimeConfig"]["gcsOutputDirectory"] == \
+      "gs://fake-bucket/resizer/pipeline_root"
+  containers = [e.container for e in executors.values()
+                if e.WhichOneof("spec") == "container"]
+  resolvers = [c for c in local_pipeline.components
+               if isinstance(c, tfx.dsl.Resolver)]
+  assert len(containers) == len(local_pipeline.components) - len(resolvers)
+  assert {c.image for c in containers} == {IMAGE}
+  # The project code is named by import path: the image's installed package.
+  assert param(spec, "Trainer_learned", "run_fn") == "trainer.task.run_fn"
+  assert param(spec, "Transform", "preprocessing_fn") == \
+      "trainer.preprocessing.preprocessing_fn"
+  assert executor_class(spec, executors, "ImageExampleGen") == \
+      "components.image_example_gen.executor.Executor"
+
+
+def test_custom_artifact_types_import_by_schema_title(spec):
+  # Step containers load custom artifact classes from the schema title.
+  schema = spec.components["ResultsReport"].input_definitions.artifacts[
+      "ingest_report"].artifact_type.instance_schema
+  assert "title: components.IngestReport" in schema
+  assert import_utils.import_class_by_path("components.IngestReport") is \
+      IngestReport
+
+
+@pytest.mark.parametrize("resizer", ["learned", "bilinear"])
+def test_trainers_are_multi_worker_gpu_custom_jobs(spec, executors, resizer):
+  task = f"Trainer_{resizer}"
+  assert executor_class(spec, executors, task) == \
+      "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
+  custom = json.loads(param(spec, task, "custom_config"))
+  pool = {"machine_spec": {"machine_type": "g2-standard-24",
+                           "accelerator_type": "NVIDIA_L4",
+                           "accelerator_count": 2},
+          "container_spec": {"image_uri": IMAGE}}
+  assert custom[cloud.TRAINING_ARGS_KEY] == {
+      "project": "fake-project",
+      "job_spec": {"worker_pool_specs": [{**pool, "replica_count": 1},
+                                         {**pool, "replica_count": 2}],
+                   "service_account": SA}}
+  assert custom[cloud.ENABLE_VERTEX_KEY] is True
+  assert custom[cloud.VERTEX_REGION_KEY] == "europe-west4"
+  # run_fn picks MultiWorkerMirroredStrategy from Vertex's TF_CONFIG.
+  assert custom["strategy"] == "auto" and custom["resizer"] == resizer
+
+
+def test_beam_components_run_on_dataflow(spec, executors, local_pipeline):
+  beam = {c.id for c in local_pipeline.components
+          if isinstance(c.executor_spec, executor_spec.BeamExecutorSpec)}
+  assert {"ImageExampleGen", "StatisticsGen", "Transform", "Evaluator"} <= beam
+  for task in beam:
+    args = container(spec, executors, task).args
+    assert args[-len(DATAFLOW_ARGS):] == DATAFLOW_ARGS, task
+  # ExampleGen's driver (span and fingerprint) gets them too.
+  driver = container(spec, executors, "ImageExampleGen").lifecycle
+  assert driver.pre_cache_check.args[-len(DATAFLOW_ARGS):] == DATAFLOW_ARGS
+  assert not any(a.startswith("--direct_") for e in executors.values()
+                 for a in e.container.args)
+
+
+def test_pusher_pushes_to_gcs_and_deploys_to_the_endpoint(spec, executors):
+  assert executor_class(spec, executors, "Pusher") == \
+      "components.vertex_pusher.component.Executor"
+  assert json.loads(param(spec, "Pusher", "push_destination")) == {
+      "filesystem": {"base_directory": "gs://fake-bucket/resizer/serving"}}
+  assert json.loads(param(spec, "Pusher", "custom_config")) == {
+      cloud.ENABLE_VERTEX_KEY: True,
+      cloud.VERTEX_REGION_KEY: "europe-west4",
+      cloud.VERTEX_CONTAINER_IMAGE_URI_KEY: VertexConfig.serving_image,
+      cloud.SERVING_ARGS_KEY: {"project": "fake-project",
+                               "endpoint_name": "resizer-endpoint",
+                               "machine_type": "n1-standard-4"}}
+
+
+def test_without_endpoint_the_pusher_pushes_to_gcs_only(tmp_path):
+  job, attempts = compile_vertex(tmp_path)
+  spec, executors = parse(job)
+  assert executor_class(spec, executors, "Pusher") == \
+      "tfx.components.pusher.executor.Executor"
+  assert param(spec, "Pusher", "custom_config") == "null"
+  assert json.loads(param(spec, "Pusher", "push_destination")) == {
+      "filesystem": {"base_directory": "gs://fake-bucket/resizer/serving"}}
+  assert "resizer-endpoint" not in json.dumps(job)
+  assert attempts == []
+
+
+def test_compiling_is_offline_and_uploads_no_module(compiled, spec):
+  job, attempts = compiled
+  assert attempts == []
+  text = json.dumps(job)
+  for needle in ("module_file", "module_path", ".whl", "_pip_dependencies"):
+    assert needle not in text
+  for task in spec.root.dag.tasks.values():
+    assert "module_file" not in task.inputs.parameters
+
+
+def vertex_config(tmp_path, **vertex):
+  return PipelineConfig(output=str(tmp_path), vertex=VertexConfig(
+      project="fake-project", image=IMAGE, **vertex))
+
+
+def run_pusher(tmp_path, blessed, monkeypatch):
+  """VertexPusher's executor on a fake SavedModel, deploys recorded."""
+  config = vertex_config(tmp_path, endpoint_name="resizer-endpoint")
+  pusher = make_pusher(
+      config, tfx.dsl.Channel(type=standard_artifacts.Model),
+      tfx.dsl.Channel(type=standard_artifacts.ModelBlessing))
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / "model")
+  os.makedirs(os.path.join(model.uri, "Format-Serving", "variables"))
+  for name in ("saved_model.pb", "variables/variables.index"):
+    with open(os.path.join(model.uri, "Format-Serving", name), "w") as f:
+      f.write(name)
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / "blessing")
+  blessing.set_int_custom_property("blessed", int(blessed))
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / "pushed")
+  deploys = []
+  monkeypatch.setattr(cloud_runner, "deploy_model_for_aip_prediction",
+                      lambda **kw: deploys.append(kw) or "projects/1/models/7")
+  Executor().Do(
+      {"model": [model], "model_blessing": [blessing]},
+      {"pushed_model": [pushed]},
+      {key: pusher.exec_properties[key]  # JSON, as at run time
+       for key in ("push_destination", "custom_config")})
+  return config, pushed, deploys
+
+
+def test_vertex_pusher_pushes_to_the_folder_then_deploys(tmp_path, monkeypatch):
+  config, pushed, deploys = run_pusher(tmp_path, True, monkeypatch)
+  version = pushed.get_string_custom_property("pushed_version")
+  serving = os.path.join(config.serving_dir, version)
+  assert sorted(os.listdir(serving)) == ["saved_model.pb", "variables"]
+  assert pushed.get_string_custom_property("pushed_destination") == serving
+  assert pushed.get_string_custom_property(VERTEX_MODEL) == \
+      "projects/1/models/7"
+  assert [(d["serving_path"], d["endpoint_region"],
+           d["serving_container_image_uri"], d["ai_platform_serving_args"],
+           d["enable_vertex"]) for d in deploys] == [
+               (pushed.uri, "us-central1", VertexConfig.serving_image,
+                {"project": "fake-project", "endpoint_name": "resizer-endpoint",
+                 "machine_type": "n1-standard-4"}, True)]
+
+
+def test_vertex_pusher_deploys_nothing_unblessed(tmp_path, monkeypatch):
+  config, pushed, deploys = run_pusher(tmp_path, False, monkeypatch)
+  assert deploys == [] and not os.path.exists(config.serving_dir)
+  assert pushed.get_int_custom_property("pushed") == 0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--data", "/tmp/images"], "--data: Vertex and Dataflow workers read"),
+    (["--pipeline-root", "out"], "--pipeline-root: Vertex steps write to"),
+    (["--layout", "auto"], "--layout: can't look inside gs://fake-bucket"),
+    (["--strategy", "mirrored"], "--strategy: 3 replicas train as one cluster"),
+    (["--accelerator-type", ""], "--accelerator-type: give the GPU type"),
+    (["--image", ""], "--image: give the pipeline image"),
+])
+def test_bad_vertex_settings_exit_2_with_one_line(tmp_path, capsys, flags,
+                                                  message):
+  settings = tmp_path / "vertex.json"
+  settings.write_text(json.dumps(FILE_SETTINGS))
+  rc = cli.main(["compile", "--target", "vertex", "--output",
+                 str(tmp_path / "p.json"), "--config", str(settings)]
+                + FLAGS + flags)
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and err.startswith(f"resizer-pipeline: error: {message}")
+  assert len(err.splitlines()) == 1 and not (tmp_path / "p.json").exists()
+
+
+def test_unknown_config_file_setting(tmp_path, capsys):
+  settings = tmp_path / "vertex.json"
+  settings.write_text(json.dumps({"replicas": 2}))
+  rc = cli.main(["compile", "--target", "vertex", "--config", str(settings)])
+  assert rc == 2
+  assert "--config: unknown setting 'replicas'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("credentials", ["missing key file", "none at all"])
+def test_submit_without_credentials_fails_with_one_line(
+    compiled, tmp_path, monkeypatch, capfd, credentials):
+  job, _ = compiled
+  pipeline_file = tmp_path / "pipeline.json"
+  pipeline_file.write_text(json.dumps(job))
+  monkeypatch.setenv("HOME", str(tmp_path))
+  monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud login
+  if credentials == "missing key file":
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS",
+                       str(tmp_path / "missing.json"))
+  else:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+  capfd.readouterr()
+  with no_network() as attempts:
+    rc = cli.main(["submit", "--pipeline", str(pipeline_file), "--project",
+                   "fake-project", "--region", "europe-west4"])
+  err = capfd.readouterr().err.strip()
+  assert rc == 1
+  # Without any credentials google-auth asks the GCE metadata server (refused
+  # here at once; NO_GCE_CHECK would be read only at import); nothing else.
+  assert set(attempts) <= ({"metadata.google.internal", "169.254.169.254"}
+                           if credentials == "none at all" else set())
+  assert err.splitlines() == [err]
+  assert err.startswith("resizer-pipeline: error: no Google Cloud credentials")
+  assert "gcloud auth application-default login" in err
+
+
+def test_sources_are_python_310_compatible(tmp_path):
+  def run(*paths):
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
+         os.path.join(ROOT, "tests", "ruff.toml"), *paths],
+        cwd=ROOT, capture_output=True, text=True, check=False)
+
+  result = run("pipeline", "components", "trainer", "schema", "tests", "bench")
+  assert result.returncode == 0, result.stdout
+  # The rules do catch 3.11-only code.
+  probe = tmp_path / "py311.py"
+  probe.write_text("import tomllib\ntry:\n  pass\nexcept* ValueError:\n"
+                   "  raise ExceptionGroup('x', [])\n")
+  result = run(str(probe))
+  assert result.returncode == 1
+  for needle in ("`tomllib` is banned", "Cannot use `except*` on Python 3.10",
+                 "Undefined name `ExceptionGroup`"):
+    assert needle in result.stdout
