@@ -18,8 +18,9 @@ setup(
         "tf-keras==2.16.0",
         "kfp-pipeline-spec==0.3.0",
         "pillow",
+        "matplotlib==3.9.2",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "ruff==0.12.12"]},
     entry_points={"console_scripts": [
         "resizer-pipeline=pipeline.cli:main",
     ]},

@@ -1,12 +1,17 @@
-"""`resizer-pipeline`: run the DAG locally, or write the demo dataset."""
+"""`resizer-pipeline`: run the DAG locally, compile it for Vertex AI Pipelines
+and submit it there, or write the demo dataset."""
 import argparse
+import json
 import logging
 import os
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+# The Google clients warn at import about Python versions they will drop.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig, VertexConfig
 
 # (flag, section, field, type, help); section None means PipelineConfig itself.
 _OPTIONS = [
@@ -31,11 +36,15 @@ _OPTIONS = [
     ("--weights", "model", "weights", str,
      "backbone weights: none | imagenet (downloads) | PATH (local or gs://)"),
     ("--epochs", "train", "epochs", int, "training epochs"),
-    ("--batch-size", "train", "batch_size", int, "global batch size"),
+    ("--batch-size", "train", "batch_size", int,
+     "batch size per replica (global batch = this x replicas)"),
     ("--learning-rate", "train", "learning_rate", float, "learning rate"),
+    ("--schedule", "train", "schedule", str,
+     "learning-rate schedule: constant | cosine (per epoch, decays to 0)"),
     ("--optimizer", "train", "optimizer", str, "adam | sgd (momentum 0.9)"),
     ("--label-smoothing", "train", "label_smoothing", float, "label smoothing"),
-    ("--augment", "train", "augment", str, "flip | none (training only)"),
+    ("--augment", "train", "augment", str,
+     "none | flip | flip_crop (applied at training time only)"),
     ("--seed", "train", "seed", int,
      "seed of the shared initial weights and the input order"),
     ("--strategy", "train", "strategy", str,
@@ -46,12 +55,53 @@ _OPTIONS = [
      "top-1 the learned model must gain over bilinear to be pushed"),
     ("--floor", "eval", "floor", float,
      "absolute top-1 floor (default: above chance, 1/classes)"),
+    ("--production-tolerance", "eval", "production_tolerance", float,
+     "how much lower than the model in production a new model's top-1 may be"),
     ("--beam-workers", None, "beam_workers", int,
      "Beam DirectRunner workers (0: one per core)"),
     ("--beam-mode", None, "beam_mode", str,
      "Beam DirectRunner mode: multi_processing | multi_threading | in_memory"),
     ("--name", None, "name", str, "pipeline name (MLMD context)"),
 ]
+
+
+# (flag, VertexConfig field, type, help) of `compile --target vertex`.
+_VERTEX_OPTIONS = [
+    ("--project", "project", str, "Google Cloud project"),
+    ("--region", "region", str, "Vertex AI and Dataflow region"),
+    ("--image", "image", str,
+     "pipeline image built from ./Dockerfile: it runs every step, Dataflow "
+     "worker and training replica"),
+    ("--service-account", "service_account", str,
+     "service account of the steps, training jobs and Dataflow workers"),
+    ("--dataflow-temp-location", "dataflow_temp_location", str,
+     "gs:// scratch folder of Dataflow (empty: <pipeline root>/tmp)"),
+    ("--dataflow-machine-type", "dataflow_machine_type", str,
+     "Dataflow worker machine type"),
+    ("--dataflow-max-workers", "dataflow_max_workers", int,
+     "most Dataflow workers a Beam component may use"),
+    ("--dataflow-setup-file", "dataflow_setup_file", str,
+     "have Dataflow workers pip-install the project from this setup.py "
+     "(/pipeline/setup.py in the image) instead of running the image"),
+    ("--trainer-machine-type", "trainer_machine_type", str,
+     "machine type of each training replica"),
+    ("--accelerator-type", "accelerator_type", str,
+     "GPU of each training replica, e.g. NVIDIA_TESLA_T4, NVIDIA_L4"),
+    ("--accelerator-count", "accelerator_count", int,
+     "GPUs of each training replica (0: CPU only)"),
+    ("--replica-count", "replica_count", int,
+     "training machines of each Trainer; more than 1 trains with "
+     "MultiWorkerMirroredStrategy"),
+    ("--endpoint-name", "endpoint_name", str,
+     "also deploy the pushed model to this Vertex AI endpoint (created if "
+     "missing); unset: push to <pipeline root>/serving only"),
+    ("--serving-machine-type", "serving_machine_type", str,
+     "machine type of the endpoint"),
+    ("--serving-image", "serving_image", str,
+     "TensorFlow Serving prediction container of the endpoint"),
+]
+# DirectRunner settings mean nothing on Dataflow.
+_COMPILE_OPTIONS = [o for o in _OPTIONS if not o[0].startswith("--beam-")]
 
 
 def _defaults():
@@ -80,8 +130,21 @@ def build_parser():
                      help=help_text)
   run.add_argument("--no-cache", action="store_true",
                    help="rerun every component instead of reusing results")
+  run.add_argument("--push-equal", action="store_true",
+                   help="push even when the candidate is the very model "
+                   "already in production")
   run.add_argument("--verbose", action="store_true",
                    help="show TFX and Beam logs")
+
+  _add_compile_parser(sub)
+  submit = sub.add_parser("submit", help="start a compiled DAG on Vertex AI "
+                          "Pipelines (needs Google Cloud credentials)")
+  submit.add_argument("--pipeline", required=True,
+                      help="the compiled file (compile --output)")
+  submit.add_argument("--project", required=True, help="Google Cloud project")
+  submit.add_argument("--region", required=True, help="Vertex AI region")
+  submit.add_argument("--service-account",
+                      help="service account the pipeline steps run as")
 
   demo = sub.add_parser("demo-data", help="write the embedded demo dataset",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -93,9 +156,74 @@ def build_parser():
   return parser
 
 
+def _add_compile_parser(sub):
+  # Only the settings given appear in args, so --config values can fill in the
+  # rest; the defaults are the typed configs' own.
+  comp = sub.add_parser(
+      "compile", argument_default=argparse.SUPPRESS,
+      help="compile the DAG for Vertex AI Pipelines (offline)",
+      description="Compiles the same DAG as `run` into a Vertex AI "
+      "PipelineJob file: Beam components on Dataflow, Trainers as Vertex "
+      "custom jobs, optional endpoint deployment. Settings come from --config "
+      "(a JSON object keyed by the flag names with underscores, e.g. "
+      '{"project": "P", "replica_count": 2}) and the flags, which win.')
+  comp.add_argument("--target", required=True, choices=["vertex"],
+                    help="orchestrator to compile for")
+  comp.add_argument("--output", dest="pipeline_file", default="pipeline.json",
+                    help="compiled PipelineJob JSON to write "
+                    "(default: pipeline.json)")
+  comp.add_argument("--config", help="JSON file of settings")
+  comp.add_argument("--data", help="gs:// image folder, laid out as for run "
+                    "--data; give --layout flat or splits")
+  comp.add_argument("--pipeline-root", help="gs:// folder the run writes, as "
+                    "run --output: pipeline_root/ (artifacts), serving/ "
+                    "(pushed models), report/")
+  defaults = PipelineConfig(vertex=VertexConfig())
+  for flag, section, field, kind, help_text in _COMPILE_OPTIONS:
+    owner = getattr(defaults, section) if section else defaults
+    default = getattr(owner, field)
+    comp.add_argument(flag, type=kind, help=f"{help_text} (default: {default})")
+  for flag, field, kind, help_text in _VERTEX_OPTIONS:
+    default = getattr(defaults.vertex, field)
+    comp.add_argument(flag, type=kind, help=f"{help_text} (default: {default})")
+  comp.add_argument("--no-cache", action="store_true",
+                    help="rerun every component instead of reusing results")
+  comp.add_argument("--push-equal", action="store_true",
+                    help="push even when the candidate is the very model "
+                    "already in production")
+
+
+def compile_config(settings) -> PipelineConfig:
+  """The typed config of `compile` settings, {flag with underscores: value}."""
+  settings = dict(settings)
+  config = PipelineConfig(output=settings.pop("pipeline_root", ""),
+                          enable_cache=not settings.pop("no_cache", False),
+                          vertex=VertexConfig())
+  config.data.path = settings.pop("data", "")
+  config.eval.push_equal = bool(settings.pop("push_equal", False))
+  targets = {flag[2:].replace("-", "_"):
+             (getattr(config, section) if section else config, field, kind)
+             for flag, section, field, kind, _ in _COMPILE_OPTIONS}
+  targets.update({flag[2:].replace("-", "_"): (config.vertex, field, kind)
+                  for flag, field, kind, _ in _VERTEX_OPTIONS})
+  for key, value in settings.items():
+    if key not in targets:
+      raise ConfigError(f"--config: unknown setting {key!r}; use the flag "
+                        "names with underscores, e.g. replica_count")
+    owner, field, kind = targets[key]
+    if field == "weights" and value in ("none", ""):
+      value = None
+    try:
+      setattr(owner, field, None if value is None else kind(value))
+    except ValueError as e:
+      raise ConfigError(f"--{key.replace('_', '-')}: {e}") from e
+  return config
+
+
 def config_from_args(args) -> PipelineConfig:
   config = PipelineConfig(output=args.output, enable_cache=not args.no_cache)
   config.data.path = args.data
+  config.eval.push_equal = args.push_equal
   for flag, section, field, _, _ in _OPTIONS:
     value = getattr(args, flag[2:].replace("-", "_"))
     if field == "weights" and value in ("none", ""):
@@ -112,6 +240,10 @@ def main(argv=None):
                         args.seed)
     print(f"wrote {n} images to {args.output}")
     return 0
+  if args.command == "compile":
+    return _compile(args)
+  if args.command == "submit":
+    return _submit(args)
 
   config = config_from_args(args)
   try:
@@ -123,9 +255,10 @@ def main(argv=None):
     logging.getLogger().setLevel(logging.WARNING)
   from pipeline import local_runner  # pylint: disable=import-outside-toplevel
   from components.results_report.component import results_table  # pylint: disable=import-outside-toplevel
+  from trainer.backbones import WeightsUnavailableError  # pylint: disable=import-outside-toplevel
   try:
     results = local_runner.run(config)
-  except ConfigError as e:
+  except (ConfigError, WeightsUnavailableError) as e:
     print(f"resizer-pipeline: error: {e}", file=sys.stderr)
     return 2
   except Exception as e:  # pylint: disable=broad-except
@@ -135,6 +268,57 @@ def main(argv=None):
   print(results_table(results))
   print(f"report: {config.report_dir}/results.json; serving models: "
         f"{config.serving_dir}")
+  return 0
+
+
+def _error(message, code):
+  print(f"resizer-pipeline: error: {' '.join(str(message).split())}",
+        file=sys.stderr)
+  return code
+
+
+def _compile(args):
+  settings = {k: v for k, v in vars(args).items()
+              if k not in ("command", "target", "pipeline_file", "config")}
+  try:
+    if getattr(args, "config", None):
+      try:
+        with open(args.config) as f:
+          settings = {**json.load(f), **settings}
+      except (OSError, ValueError) as e:
+        raise ConfigError(f"--config: {args.config}: {e}") from e
+    config = compile_config(settings)
+    config.validate()
+    logging.getLogger().setLevel(logging.WARNING)
+    from pipeline import vertex_runner  # pylint: disable=import-outside-toplevel
+    vertex_runner.compile_pipeline(config, args.pipeline_file)
+  except ConfigError as e:
+    return _error(e, 2)
+  print(f"wrote {args.pipeline_file}; start it with: resizer-pipeline submit "
+        f"--pipeline {args.pipeline_file} --project {config.vertex.project} "
+        f"--region {config.vertex.region}")
+  return 0
+
+
+def _submit(args):
+  # pylint: disable=import-outside-toplevel
+  if not os.path.isfile(args.pipeline):
+    return _error(f"--pipeline: {args.pipeline} is not a file; write it with "
+                  "`resizer-pipeline compile --target vertex`", 2)
+  from google.api_core import exceptions as api_exceptions
+  from google.auth import exceptions as auth_exceptions
+  from pipeline import vertex_runner
+  try:
+    name = vertex_runner.submit(args.pipeline, args.project, args.region,
+                                args.service_account)
+  except auth_exceptions.DefaultCredentialsError as e:
+    return _error(f"no Google Cloud credentials ({e}); run `gcloud auth "
+                  "application-default login` or set "
+                  "GOOGLE_APPLICATION_CREDENTIALS to a key file", 1)
+  except (auth_exceptions.GoogleAuthError, api_exceptions.GoogleAPIError,
+          OSError, ValueError) as e:
+    return _error(f"Vertex AI did not take the job: {type(e).__name__}: {e}", 1)
+  print(f"submitted {name}")
   return 0
 
 

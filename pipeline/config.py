@@ -41,11 +41,12 @@ class ModelConfig:
 @dataclasses.dataclass
 class TrainConfig:
   epochs: int = 10
-  batch_size: int = 32       # global batch
+  batch_size: int = 32       # per replica (global = this x replicas)
   learning_rate: float = 1e-3
+  schedule: str = "constant"  # constant | cosine (per epoch, to 0)
   optimizer: str = "adam"
   label_smoothing: float = 0.1
-  augment: str = "flip"      # flip | none
+  augment: str = "flip"      # none | flip | flip_crop (training only)
   seed: int = 42
   strategy: str = "auto"
   precision: str = "auto"
@@ -55,6 +56,103 @@ class TrainConfig:
 class EvalConfig:
   min_gain: float = 0.0          # learned top-1 minus bilinear top-1
   floor: Optional[float] = None  # absolute top-1 floor; None: above chance
+  production_tolerance: float = 0.0  # how much worse than production is allowed
+  push_equal: bool = False       # push even when the candidate is the model
+                                 # already in production (same files)
+
+
+@dataclasses.dataclass
+class VertexConfig:
+  """Where the same DAG runs on Google Cloud (`compile --target vertex`).
+
+  One image (./Dockerfile) runs every pipeline step, every Dataflow worker and
+  every training replica, so all of them have the project code installed.
+  """
+  project: str = ""
+  region: str = "us-central1"
+  image: str = ""  # REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG
+  service_account: Optional[str] = None  # pipeline steps, training, Dataflow
+  # Dataflow runs the Beam components (ExampleGen, StatisticsGen, Transform,
+  # Evaluators).
+  dataflow_temp_location: str = ""       # default: <pipeline root>/tmp
+  dataflow_machine_type: str = "n1-standard-4"
+  dataflow_max_workers: int = 10
+  dataflow_setup_file: Optional[str] = None  # instead of the image on workers
+  # Each Trainer is a Vertex custom job: a chief plus replica_count - 1 workers.
+  trainer_machine_type: str = "n1-standard-8"
+  accelerator_type: Optional[str] = "NVIDIA_TESLA_T4"
+  accelerator_count: int = 1             # GPUs of a replica; 0: CPU only
+  replica_count: int = 1
+  # The Pusher also deploys to this Vertex endpoint; None: GCS push only.
+  endpoint_name: Optional[str] = None
+  serving_machine_type: str = "n1-standard-4"
+  # Vertex's newest prebuilt TensorFlow Serving container.
+  serving_image: str = (
+      "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest")
+
+  def beam_args(self, output: str) -> List[str]:
+    args = ["--runner=DataflowRunner", f"--project={self.project}",
+            f"--region={self.region}",
+            "--temp_location=" + (self.dataflow_temp_location
+                                  or os.path.join(output, "tmp")),
+            f"--machine_type={self.dataflow_machine_type}",
+            f"--max_num_workers={self.dataflow_max_workers}"]
+    # Workers import trainer.preprocessing and the custom components: they run
+    # the pipeline image (its entrypoint is Beam's boot, from the TFX image),
+    # or pip-install the project from setup.py.
+    if self.dataflow_setup_file:
+      args.append(f"--setup_file={self.dataflow_setup_file}")
+    else:
+      args.append(f"--sdk_container_image={self.image}")
+    if self.service_account:
+      args.append(f"--service_account_email={self.service_account}")
+    return args
+
+  def worker_pool_specs(self) -> List[Dict[str, Any]]:
+    """Vertex CustomJob pools: the chief, then replica_count - 1 workers.
+
+    Vertex then sets TF_CONFIG with a chief and workers, from which
+    trainer/distribution.py picks MultiWorkerMirroredStrategy.
+    """
+    def pool(replicas):
+      machine = {"machine_type": self.trainer_machine_type}
+      if self.accelerator_count:
+        machine.update(accelerator_type=self.accelerator_type,
+                       accelerator_count=self.accelerator_count)
+      return {"machine_spec": machine, "replica_count": replicas,
+              "container_spec": {"image_uri": self.image}}
+    return [pool(1)] + ([pool(self.replica_count - 1)]
+                        if self.replica_count > 1 else [])
+
+  def validate(self, config: "PipelineConfig") -> None:
+    checks = [
+        (bool(self.project), "--project", "give the Google Cloud project"),
+        (bool(self.region), "--region", "give the Vertex AI region"),
+        (bool(self.image), "--image", "give the pipeline image built from "
+         "./Dockerfile and pushed to Artifact Registry"),
+        (config.output.startswith("gs://"), "--pipeline-root",
+         "Vertex steps write to Cloud Storage: give gs://BUCKET/PATH"),
+        (config.data.path.startswith("gs://"), "--data", "Vertex and "
+         "Dataflow workers read Cloud Storage: give gs://BUCKET/PATH"),
+        (self.dataflow_temp_location.startswith("gs://")
+         or not self.dataflow_temp_location, "--dataflow-temp-location",
+         "give a gs:// path"),
+        (self.dataflow_max_workers >= 1, "--dataflow-max-workers",
+         "must be at least 1"),
+        (self.replica_count >= 1, "--replica-count", "must be at least 1"),
+        (self.accelerator_count >= 0, "--accelerator-count",
+         "must be 0 (CPU only) or more"),
+        (bool(self.accelerator_type) or not self.accelerator_count,
+         "--accelerator-type", "give the GPU type, e.g. NVIDIA_TESLA_T4, or "
+         "--accelerator-count 0"),
+        (self.replica_count == 1 or config.train.strategy in
+         ("auto", "multi_worker"), "--strategy",
+         f"{self.replica_count} replicas train as one cluster: use auto or "
+         "multi_worker (MultiWorkerMirroredStrategy)"),
+    ]
+    for ok, setting, message in checks:
+      if not ok:
+        raise ConfigError(f"{setting}: {message}")
 
 
 @dataclasses.dataclass
@@ -68,6 +166,7 @@ class PipelineConfig:
   beam_workers: int = 0          # 0: one per core
   beam_mode: str = "multi_processing"
   enable_cache: bool = True
+  vertex: Optional[VertexConfig] = None  # set: compile for Vertex AI Pipelines
 
   @property
   def pipeline_root(self) -> str:
@@ -86,6 +185,8 @@ class PipelineConfig:
     return os.path.join(self.output, "report")
 
   def beam_pipeline_args(self) -> List[str]:
+    if self.vertex is not None:
+      return self.vertex.beam_args(self.output)
     workers = self.beam_workers or os.cpu_count() or 1
     return [f"--direct_running_mode={self.beam_mode}",
             f"--direct_num_workers={workers}"]
@@ -97,6 +198,8 @@ class PipelineConfig:
 
   def validate(self) -> None:
     m, t, d = self.model, self.train, self.data
+    if self.vertex is not None:  # first: its messages name the compile flags
+      self.vertex.validate(self)
     checks = [
         (m.backbone in BACKBONES, "--backbone",
          f"unknown backbone {m.backbone!r}; choose one of {', '.join(BACKBONES)}"),
@@ -110,6 +213,12 @@ class PipelineConfig:
         (t.batch_size > 0, "--batch-size", "batch size must be at least 1"),
         (t.epochs > 0, "--epochs", "epochs must be at least 1"),
         (t.optimizer in ("adam", "sgd"), "--optimizer", "choose adam or sgd"),
+        (t.schedule in ("constant", "cosine"), "--schedule",
+         "choose constant or cosine"),
+        (t.augment in ("none", "flip", "flip_crop"), "--augment",
+         "choose none, flip or flip_crop"),
+        (t.precision in ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+         "--precision", "choose auto, float32, mixed_float16 or mixed_bfloat16"),
         (t.strategy in STRATEGIES, "--strategy",
          f"choose one of {', '.join(STRATEGIES)}"),
         (0 <= t.label_smoothing < 1, "--label-smoothing", "must be in [0, 1)"),

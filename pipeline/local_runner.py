@@ -1,6 +1,8 @@
 """Runs the DAG locally: LocalDagRunner with Beam's DirectRunner."""
 import json
 import os
+import sys
+from unittest import mock
 
 from tfx import v1 as tfx
 
@@ -8,10 +10,26 @@ from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
 
+def preflight(config: PipelineConfig) -> None:
+  """Fails before any component runs when ImageNet weights can't be had.
+
+  Building the backbone once downloads its weights into the Keras cache,
+  where the Trainers find them.
+  """
+  if config.model.weights == "imagenet":
+    from trainer.backbones import build_backbone  # pylint: disable=import-outside-toplevel
+    build_backbone(config.model.backbone, config.model.target_size, "imagenet")
+
+
 def run(config: PipelineConfig) -> dict:
   """Runs the whole DAG; returns results.json as a dict."""
   config.validate()
+  preflight(config)
   os.makedirs(config.output, exist_ok=True)
-  tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+  # TFX's BaseBeamExecutor parses sys.argv with absl flags (its b/174174381):
+  # a caller's `-v` (pytest, scripts) would be read as --verbosity. Our own
+  # options already live in `config`.
+  with mock.patch.object(sys, "argv", sys.argv[:1]):
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
   with open(os.path.join(config.report_dir, "results.json")) as f:
     return json.load(f)

@@ -2,12 +2,16 @@
 
 ImageExampleGen -> StatisticsGen -> CuratedSchemaGen -> ExampleValidator ->
 ValidationGate -> Transform -> Trainer(learned), Trainer(bilinear) ->
-Evaluator (learned vs bilinear baseline) -> Pusher -> ResultsReport
+Evaluator (learned vs bilinear baseline) -> ModelSelector ->
+Evaluator_production (vs the model in production, via a Resolver) ->
+PushDecision -> Pusher -> ResultsReport
 """
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.image_example_gen import ImageExampleGen
+from components.model_selector import ModelSelector
+from components.push_decision import PushDecision
 from components.results_report import ResultsReport
 from components.schema_curator import CuratedSchemaGen
 from components.validation_gate import ValidationGate
@@ -27,8 +31,13 @@ def resolve_floor(config: PipelineConfig, num_classes) -> float:
   return 1.0 / num_classes + 1e-6 if num_classes else 0.0
 
 
-def eval_config(min_gain: float, floor: float) -> tfma.EvalConfig:
-  """Top-1 of the learned model, gated on a floor and a gain over bilinear."""
+def eval_config(candidate: str, baseline: str, floor: float,
+                min_change: float, num_classes=None) -> tfma.EvalConfig:
+  """Top-1 of `candidate`, gated on a floor and on its change over `baseline`.
+
+  Without a baseline artifact (no model in production yet) TFX rubber-stamps
+  the change threshold and only the floor applies.
+  """
   spec = dict(label_key=features.LABEL_ID, prediction_key="probabilities",
               signature_name="serving_default",
               preprocessing_function_names=["transform_features"])
@@ -36,43 +45,88 @@ def eval_config(min_gain: float, floor: float) -> tfma.EvalConfig:
       value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
       change_threshold=tfma.GenericChangeThreshold(
           direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-          absolute={"value": min_gain}))
+          absolute={"value": min_change}))
+  metrics = [tfma.MetricConfig(class_name="ExampleCount"),
+             tfma.MetricConfig(class_name=TOP1, threshold=threshold),
+             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]
+  if num_classes and num_classes > 5:
+    metrics.append(tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",
+                                     config='{"k": 5}'))
   return tfma.EvalConfig(
-      model_specs=[tfma.ModelSpec(name="learned", **spec),
-                   tfma.ModelSpec(name="bilinear", is_baseline=True, **spec)],
-      slicing_specs=[tfma.SlicingSpec()],
+      model_specs=[tfma.ModelSpec(name=candidate, **spec),
+                   tfma.ModelSpec(name=baseline, is_baseline=True, **spec)],
+      # Overall, and per true class: a label slice's top-1 is its recall.
+      slicing_specs=[tfma.SlicingSpec(),
+                     tfma.SlicingSpec(feature_keys=[features.LABEL])],
       # Only the metrics below: the Keras compiled loss expects one-hot labels.
       options=tfma.Options(include_default_metrics={"value": False}),
-      metrics_specs=[tfma.MetricsSpec(metrics=[
-          tfma.MetricConfig(class_name="ExampleCount"),
-          tfma.MetricConfig(class_name=TOP1, threshold=threshold),
-      ])])
+      metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
 
 
 def make_trainer(config: PipelineConfig, resizer: str, transform, schema_gen):
-  """One of the two Trainers; they differ only in custom_config["resizer"]."""
-  return tfx.components.Trainer(
-      run_fn=RUN_FN,
-      examples=transform.outputs["transformed_examples"],
-      transform_graph=transform.outputs["transform_graph"],
-      schema=schema_gen.outputs["schema"],
-      custom_config=config.trainer_config(resizer)).with_id(f"Trainer_{resizer}")
+  """One of the two Trainers; they differ only in custom_config["resizer"].
+
+  On Vertex each is a Vertex custom job on the configured worker pools, running
+  the same run_fn in the pipeline image.
+  """
+  inputs = dict(run_fn=RUN_FN,
+                examples=transform.outputs["transformed_examples"],
+                transform_graph=transform.outputs["transform_graph"],
+                schema=schema_gen.outputs["schema"])
+  custom_config = config.trainer_config(resizer)
+  trainer = tfx.components.Trainer
+  if config.vertex is not None:
+    vertex, cloud = config.vertex, tfx.extensions.google_cloud_ai_platform
+    job_spec = {"worker_pool_specs": vertex.worker_pool_specs()}
+    if vertex.service_account:
+      job_spec["service_account"] = vertex.service_account
+    # custom_config["strategy"] stays the configured one ("auto" by default):
+    # run_fn then picks MultiWorkerMirroredStrategy from Vertex's TF_CONFIG.
+    custom_config.update({
+        cloud.ENABLE_VERTEX_KEY: True,
+        cloud.VERTEX_REGION_KEY: vertex.region,
+        cloud.TRAINING_ARGS_KEY: {"project": vertex.project,
+                                  "job_spec": job_spec},
+    })
+    trainer = cloud.Trainer
+  return trainer(**inputs, custom_config=custom_config).with_id(
+      f"Trainer_{resizer}")
 
 
 def make_pusher(config: PipelineConfig, model, model_blessing):
-  """Pushes a blessed model to <output>/serving/<version>/."""
-  return tfx.components.Pusher(
+  """Pushes a blessed model to <output>/serving/<version>/.
+
+  On Vertex with an endpoint configured it also deploys that model there.
+  """
+  push_destination = tfx.proto.PushDestination(
+      filesystem=tfx.proto.PushDestination.Filesystem(
+          base_directory=config.serving_dir))
+  vertex = config.vertex
+  if vertex is None or not vertex.endpoint_name:
+    return tfx.components.Pusher(model=model, model_blessing=model_blessing,
+                                 push_destination=push_destination)
+  from components.vertex_pusher import VertexPusher  # pylint: disable=import-outside-toplevel
+  cloud = tfx.extensions.google_cloud_ai_platform
+  return VertexPusher(
       model=model, model_blessing=model_blessing,
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
-              base_directory=config.serving_dir)))
+      push_destination=push_destination,
+      custom_config={
+          cloud.ENABLE_VERTEX_KEY: True,
+          cloud.VERTEX_REGION_KEY: vertex.region,
+          cloud.VERTEX_CONTAINER_IMAGE_URI_KEY: vertex.serving_image,
+          cloud.SERVING_ARGS_KEY: {
+              "project": vertex.project,
+              "endpoint_name": vertex.endpoint_name,
+              "machine_type": vertex.serving_machine_type,
+          },
+      }).with_id("Pusher")  # the same node id as on the local runner
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   input_config, output_config = data_layout.example_gen_configs(
       config.data.path, config.data.layout, config.data.eval_percent)
-  floor = resolve_floor(config,
-                        data_layout.count_classes(config.data.path, input_config))
+  num_classes = data_layout.count_classes(config.data.path, input_config)
+  floor = resolve_floor(config, num_classes)
 
   example_gen = ImageExampleGen(input_base=config.data.path,
                                 input_config=input_config,
@@ -96,30 +150,71 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   trainers = {resizer: make_trainer(config, resizer, transform, schema_gen)
               for resizer in ("learned", "bilinear")}
 
+  # Learned vs bilinear: blessed if above the floor and ahead by min_gain.
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs["examples"],
       model=trainers["learned"].outputs["model"],
       baseline_model=trainers["bilinear"].outputs["model"],
-      eval_config=eval_config(config.eval.min_gain, floor))
-  pusher = make_pusher(config, trainers["learned"].outputs["model"],
-                       evaluator.outputs["blessing"])
+      eval_config=eval_config("learned", "bilinear", floor,
+                              config.eval.min_gain, num_classes))
+  model_selector = ModelSelector(
+      learned_model=trainers["learned"].outputs["model"],
+      learned_blessing=evaluator.outputs["blessing"],
+      bilinear_model=trainers["bilinear"].outputs["model"])
+
+  # The production gate: the model last pushed by this pipeline is the
+  # baseline; the candidate may be at most `production_tolerance` worse.
+  production_model = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                            producer_component_id="ModelSelector",
+                            output_key="model"),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing,
+          producer_component_id="PushDecision", output_key="blessing"),
+  ).with_id("ProductionModelResolver")
+  production_evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs["examples"],
+      model=model_selector.outputs["model"],
+      baseline_model=production_model.outputs["model"],
+      eval_config=eval_config("candidate", "production", floor,
+                              -config.eval.production_tolerance, num_classes),
+  ).with_id("Evaluator_production")
+  push_decision = PushDecision(
+      model=model_selector.outputs["model"],
+      production_blessing=production_evaluator.outputs["blessing"],
+      production_model=production_model.outputs["model"],
+      push_equal=int(config.eval.push_equal))
+  pusher = make_pusher(config, model_selector.outputs["model"],
+                       push_decision.outputs["blessing"])
   report = ResultsReport(
+      examples=example_gen.outputs["examples"],
       ingest_report=example_gen.outputs["rejected"],
+      learned_model=trainers["learned"].outputs["model"],
       learned_run=trainers["learned"].outputs["model_run"],
+      bilinear_model=trainers["bilinear"].outputs["model"],
       bilinear_run=trainers["bilinear"].outputs["model_run"],
       evaluation=evaluator.outputs["evaluation"],
-      blessing=evaluator.outputs["blessing"],
+      selected_model=model_selector.outputs["model"],
+      production_evaluation=production_evaluator.outputs["evaluation"],
+      push_blessing=push_decision.outputs["blessing"],
       pushed_model=pusher.outputs["pushed_model"],
-      report_dir=config.report_dir, min_gain=config.eval.min_gain, floor=floor)
+      report_dir=config.report_dir, min_gain=config.eval.min_gain, floor=floor,
+      production_tolerance=config.eval.production_tolerance,
+      input_size=config.model.input_size)
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator,
                   validation_gate, transform, trainers["learned"],
-                  trainers["bilinear"], evaluator, pusher, report],
+                  trainers["bilinear"], evaluator, model_selector,
+                  production_model, production_evaluator, push_decision,
+                  pusher, report],
       enable_cache=config.enable_cache,
-      metadata_connection_config=(
+      # Vertex has its own ML Metadata; the SQLite config would create its
+      # folder on GCS at compile time.
+      metadata_connection_config=None if config.vertex else (
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               config.metadata_path)),
       beam_pipeline_args=config.beam_pipeline_args())

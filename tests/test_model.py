@@ -73,6 +73,6 @@ def test_output_is_float32_probabilities():
     (dict(target_size=64), "must be below input size"),
 ])
 def test_bad_model_specs_are_refused(kwargs, message):
-  spec = dict(num_classes=3, input_size=64, target_size=32, **kwargs)
+  spec = {**dict(num_classes=3, input_size=64, target_size=32), **kwargs}
   with pytest.raises(ValueError, match=message):
     ModelSpec(**spec)

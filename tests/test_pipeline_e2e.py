@@ -1,5 +1,6 @@
 """The whole DAG with LocalDagRunner on tiny generated data."""
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -9,12 +10,15 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.model_selector.component import fingerprint
 from pipeline import cli
 from tests.helpers import read_examples, tiny_dataset
 
 NODES = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
          "ExampleValidator", "ValidationGate", "Transform", "Trainer_learned",
-         "Trainer_bilinear", "Evaluator", "Pusher", "ResultsReport"}
+         "Trainer_bilinear", "Evaluator", "ModelSelector",
+         "ProductionModelResolver", "Evaluator_production", "PushDecision",
+         "Pusher", "ResultsReport"}
 TINY_FLAGS = ["--backbone", "tiny_cnn", "--input-size", "64", "--target-size",
               "32", "--epochs", "1", "--batch-size", "8"]
 
@@ -39,22 +43,40 @@ print(json.dumps({
 """
 
 
+def run_cli(data, out, *flags):
+  rc = cli.main(["run", "--data", str(data), "--output", str(out)] + TINY_FLAGS
+                + list(flags))
+  with open(out / "report" / "results.json") as f:
+    return rc, json.load(f)
+
+
+def tree_digest(folder):
+  """Names, sizes and contents of every file: proves a folder was not touched."""
+  digest = hashlib.sha256()
+  for path in sorted(glob.glob(str(folder / "**" / "*"), recursive=True)):
+    digest.update(path.encode())
+    if os.path.isfile(path):
+      with open(path, "rb") as f:
+        digest.update(f.read())
+  return digest.hexdigest()
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   root = tmp_path_factory.mktemp("e2e")
   data, out = root / "data", root / "out"
   n = tiny_dataset(data, per_class=8, classes=3)
+  before = tree_digest(data)
   # floor 0 and a negative gain make the learned model pass its gate on
-  # one epoch of tiny data; the gate scenarios themselves are tested apart.
-  rc = cli.main(["run", "--data", str(data), "--output", str(out),
-                 "--floor", "0", "--min-gain", "-1"] + TINY_FLAGS)
-  with open(out / "report" / "results.json") as f:
-    results = json.load(f)
-  return {"rc": rc, "data": data, "out": out, "n": n, "results": results}
+  # one epoch of tiny data; the other gate scenarios are in test_push_gate.
+  rc, results = run_cli(data, out, "--floor", "0", "--min-gain", "-1")
+  return {"rc": rc, "data": data, "out": out, "n": n, "results": results,
+          "data_unchanged": tree_digest(data) == before}
 
 
-def test_run_succeeds(run):
+def test_run_succeeds_and_only_reads_the_data_folder(run):
   assert run["rc"] == 0
+  assert run["data_unchanged"]
 
 
 def test_every_component_executed(run):
@@ -87,7 +109,16 @@ def test_results_json_holds_the_numbers(run):
   assert learned["params"] - bilinear["params"] == 12_163
   assert 0.0 <= learned["top1"] <= 1.0 and 0.0 <= bilinear["top1"] <= 1.0
   assert results["pushed"] == "learned" and results["reason"]
-  assert results["thresholds"] == {"min_gain": -1.0, "floor": 0.0}
+  assert results["thresholds"] == {"min_gain": -1.0, "floor": 0.0,
+                                   "production_tolerance": 0.0}
+  assert results["production"]["production_top1"] is None  # first push
+  assert results["production"]["candidate_top1"] == learned["top1"]
+  # Per-class recall and the confusion matrix cover the eval examples.
+  matrix = learned["confusion_matrix"]
+  assert len(matrix) == 3 and sum(map(sum, matrix)) == results["examples"]["eval"]
+  correct = sum(matrix[i][i] for i in range(3))
+  assert correct / results["examples"]["eval"] == pytest.approx(learned["top1"])
+  assert set(learned["per_class_recall"]) <= set(results["class_names"])
 
 
 def test_pushed_model_serves_raw_jpeg_bytes_in_a_fresh_process(run, tmp_path):
@@ -109,3 +140,76 @@ def test_pushed_model_serves_raw_jpeg_bytes_in_a_fresh_process(run, tmp_path):
     assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-4
     assert probs == pytest.approx(same, abs=1e-6)
   assert set(served["top_class"]) <= set(served["class_names"])
+
+
+def test_report_figures_decode_with_the_expected_grid(run):
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  report = run["out"] / "report"
+  rows = min(6, run["results"]["examples"]["eval"])
+  with Image.open(report / "resized.png") as grid:
+    grid.load()
+    assert grid.size == (3 * 64, 18 + rows * 64)  # original|bilinear|learned
+  with Image.open(report / "training.png") as curves:
+    curves.load()
+    assert curves.size == (1000, 400)
+  md = (report / "results.md").read_text()
+  assert "| learned (pushed) |" in md and run["results"]["reason"] in md
+
+
+# The gate scenarios continue on the same output folder (same MLMD, same
+# serving folder), so the model in production carries over; upstream
+# components and both Trainers come from the cache. Outcomes are forced by
+# thresholds, never by faking metrics.
+@pytest.fixture(scope="module")
+def gate(run):
+  stages = {}
+  for name, flags in [
+      ("rerun", ["--floor", "0", "--min-gain", "-1"]),
+      ("learned_worse", ["--floor", "0", "--min-gain", "1",
+                         "--production-tolerance", "1"]),
+      ("production_better", ["--floor", "0", "--min-gain", "-1",
+                             "--production-tolerance", "-1"]),
+      ("under_floor", ["--floor", "1.01", "--production-tolerance", "1"]),
+  ]:
+    rc, results = run_cli(run["data"], run["out"], *flags)
+    stages[name] = {"rc": rc, "results": results,
+                    "versions": sorted(os.listdir(run["out"] / "serving"))}
+  return stages
+
+
+def test_rerun_on_same_data_pushes_no_second_copy(run, gate):
+  stage = gate["rerun"]
+  assert stage["rc"] == 0 and stage["results"]["pushed"] is None
+  assert stage["results"]["production"]["decision"] == "same_as_production"
+  assert len(stage["versions"]) == 1
+  assert stage["versions"][0] in run["results"]["pushed_path"]
+
+
+def test_learned_worse_pushes_bilinear(run, gate):
+  stage = gate["learned_worse"]
+  results = stage["results"]
+  assert stage["rc"] == 0 and results["selected"] == "bilinear"
+  assert results["pushed"] == "bilinear" and len(stage["versions"]) == 2
+  assert results["production"]["production_top1"] is not None
+  pushed = results["pushed_path"]
+  assert os.path.basename(pushed) == stage["versions"][-1]
+  trained = glob.glob(str(run["out"] / "pipeline_root" / "Trainer_bilinear" /
+                          "model" / "*" / "Format-Serving"))
+  assert [fingerprint(t) for t in trained] == [fingerprint(pushed)]
+
+
+def test_better_production_model_blocks_the_push(gate):
+  stage = gate["production_better"]
+  results = stage["results"]
+  assert stage["rc"] == 0 and results["selected"] == "learned"
+  assert results["pushed"] is None and len(stage["versions"]) == 2
+  assert results["production"]["decision"] == "not_blessed"
+  assert "worse than production" in results["reason"]
+
+
+def test_both_under_the_floor_pushes_nothing(gate):
+  stage = gate["under_floor"]
+  results = stage["results"]
+  assert stage["rc"] == 0 and results["pushed"] is None
+  assert len(stage["versions"]) == 2
+  assert "both under the floor" in results["reason"]

@@ -2,7 +2,9 @@
 
 The two Trainers share this module and differ only in custom_config["resizer"].
 """
+import hashlib
 import json
+import math
 import os
 import tempfile
 
@@ -18,23 +20,60 @@ from trainer.preprocessing import bytes_to_pixels
 MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
 
 
-def _dataset(fn_args, file_pattern, schema, num_classes, cfg, training):
+AUGMENTATIONS = ("none", "flip", "flip_crop")
+SCHEDULES = ("constant", "cosine")
+
+
+def augment(pixels, mode, seed):
+  """Training-time augmentation of [B, S, S, 3] float pixels."""
+  if mode in ("flip", "flip_crop"):
+    pixels = tf.image.random_flip_left_right(pixels, seed=seed)
+  if mode == "flip_crop":  # pad by 1/8 with edge pixels, crop back at random
+    size = pixels.shape[1]
+    pad = max(1, size // 8)
+    padded = tf.pad(pixels, [[0, 0], [pad, pad], [pad, pad], [0, 0]],
+                    mode="SYMMETRIC")
+    pixels = tf.image.random_crop(padded, tf.shape(pixels), seed=seed)
+  return pixels
+
+
+def input_dataset(fn_args, file_pattern, schema, num_classes, cfg, batch_size,
+             training):
   options = tfxio.TensorFlowDatasetOptions(
-      batch_size=int(cfg["batch_size"]), label_key=features.LABEL_ID,
+      batch_size=batch_size, label_key=features.LABEL_ID,
       num_epochs=1, shuffle=training, shuffle_seed=int(cfg["seed"]))
   ds = fn_args.data_accessor.tf_dataset_factory(file_pattern, options, schema)
   size = int(cfg["input_size"])
-  flip = training and cfg.get("augment", "flip") == "flip"
+  mode = cfg.get("augment", "flip") if training else "none"
 
   def prepare(feats, label):
     pixels = tf.cast(bytes_to_pixels(feats[features.PIXELS], size), tf.float32)
-    if flip:  # augmentation only at training time
-      pixels = tf.image.random_flip_left_right(pixels, seed=int(cfg["seed"]))
-    label = tf.one_hot(tf.reshape(label, [-1]), num_classes)
-    return pixels, label
+    pixels = augment(pixels, mode, int(cfg["seed"]))
+    return pixels, tf.one_hot(tf.reshape(label, [-1]), num_classes)
 
   return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
       tf.data.AUTOTUNE)
+
+
+def lr_schedule(cfg):
+  """Per-epoch learning rate: constant, or cosine decay to 0 over the epochs."""
+  base, epochs = float(cfg.get("learning_rate", 1e-3)), int(cfg["epochs"])
+  if cfg.get("schedule", "constant") == "cosine":
+    return lambda epoch: 0.5 * base * (1 + math.cos(math.pi * epoch / epochs))
+  return lambda epoch: base
+
+
+def backup_dir(fn_args, cfg):
+  """Where BackupAndRestore keeps its checkpoint between runs.
+
+  A rerun after a kill is a new Trainer execution with new output folders, so
+  the backup is keyed on what is trained (inputs and config) instead.
+  """
+  key = hashlib.sha256(json.dumps(
+      [fn_args.transform_output, fn_args.train_files, cfg],
+      sort_keys=True, default=str).encode()).hexdigest()[:16]
+  trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir))
+  return os.path.join(trainer_root, "backup", key)
 
 
 def _optimizer(cfg):
@@ -104,11 +143,14 @@ def run_fn(fn_args):
   keras.mixed_precision.set_global_policy(
       distribution.precision_policy(strategy, cfg.get("precision", "auto")))
 
+  # batch_size is per replica, as in the seeds; the input pipeline batches
+  # globally and the strategy splits each batch across replicas.
+  batch_size = int(cfg["batch_size"]) * strategy.num_replicas_in_sync
   schema = tft_output.transformed_metadata.schema
-  train_ds = _dataset(fn_args, fn_args.train_files, schema, len(class_names),
-                      cfg, training=True)
-  eval_ds = _dataset(fn_args, fn_args.eval_files, schema, len(class_names),
-                     cfg, training=False)
+  train_ds = input_dataset(fn_args, fn_args.train_files, schema, len(class_names),
+                           cfg, batch_size, training=True)
+  eval_ds = input_dataset(fn_args, fn_args.eval_files, schema, len(class_names),
+                          cfg, batch_size, training=False)
   with strategy.scope():
     model = build_model(spec)
     model.compile(
@@ -118,7 +160,12 @@ def run_fn(fn_args):
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
   chief = distribution.is_chief(strategy)
-  callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)]
+  callbacks = [
+      keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+      keras.callbacks.LearningRateScheduler(lr_schedule(cfg)),
+      # Survives preemption: a rerun resumes from the last finished epoch.
+      keras.callbacks.BackupAndRestore(backup_dir(fn_args, cfg)),
+  ]
   history = model.fit(train_ds, epochs=int(cfg["epochs"]),
                       validation_data=eval_ds, callbacks=callbacks, verbose=2)
 
@@ -137,6 +184,10 @@ def run_fn(fn_args):
         "class_names": class_names,
         "history": {k: [float(v) for v in vs]
                     for k, vs in history.history.items()},
+        # Epochs run by this process: fewer than `epochs` after a resume.
+        "epochs_run": len(history.epoch),
+        "first_epoch": int(history.epoch[0]) if history.epoch else None,
+        "precision": keras.mixed_precision.global_policy().name,
         "strategy": type(strategy).__name__,
         "replicas": int(strategy.num_replicas_in_sync),
     }

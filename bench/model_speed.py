@@ -1,0 +1,150 @@
+"""Trainer speed, measured side by side in one run (issue: model and strategies).
+
+(a) images/s of the Trainer's input pipeline alone (trainer.task.input_dataset
+    over Transform-shaped TFRecords, through TFX's own tfxio data accessor)
+    divided by the model's training images/s. Target >= 5: the model, not the
+    input, is the bottleneck.
+(b) learned/bilinear training step-time ratio divided by their FLOPs ratio.
+    Target <= 1.10: the resizer costs what its arithmetic says, no more.
+
+usage: .venv/bin/python bench/model_speed.py [--backbone densenet121]
+       [--input-size 300] [--target-size 150] [--batch-size 16] [--steps 5]
+"""
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
+    convert_variables_to_constants_v2)
+from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
+from tfx.components.trainer.fn_args_utils import DataAccessor  # noqa: E402
+from tfx.components.util import tfxio_utils  # noqa: E402
+from tfx.types import standard_artifacts  # noqa: E402
+
+from trainer import features  # noqa: E402
+from trainer.keras_lib import keras  # noqa: E402
+from trainer.model import ModelSpec, build_model  # noqa: E402
+from trainer.task import _optimizer, input_dataset  # noqa: E402
+
+
+class _FnArgs:  # the one field input_dataset reads
+  def __init__(self, data_accessor):
+    self.data_accessor = data_accessor
+
+
+def write_transformed(folder, n, size, num_classes=2):
+  """n Transform-shaped examples: raw uint8 pixels + label, gzipped TFRecord."""
+  split = os.path.join(folder, "Split-train")
+  os.makedirs(split)
+  rng = np.random.default_rng(0)
+  with tf.io.TFRecordWriter(os.path.join(split, "data.gz"), "GZIP") as w:
+    for i in range(n):
+      pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8).tobytes()
+      w.write(tf.train.Example(features=tf.train.Features(feature={
+          features.PIXELS: tf.train.Feature(
+              bytes_list=tf.train.BytesList(value=[pixels])),
+          features.LABEL_ID: tf.train.Feature(
+              int64_list=tf.train.Int64List(value=[i % num_classes])),
+      })).SerializeToString())
+  schema = schema_pb2.Schema()
+  for name, kind in ((features.PIXELS, schema_pb2.BYTES),
+                     (features.LABEL_ID, schema_pb2.INT)):
+    f = schema.feature.add(name=name, type=kind)
+    f.shape.SetInParent()  # scalar per example
+  examples = standard_artifacts.Examples()
+  examples.uri = folder
+  examples.split_names = '["train"]'
+  accessor = DataAccessor(
+      tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact(
+          [examples], []),
+      record_batch_factory=None, data_view_decode_fn=None)
+  return _FnArgs(accessor), os.path.join(split, "*"), schema
+
+
+def input_images_per_s(fn_args, pattern, schema, cfg, batch, n):
+  for _ in input_dataset(fn_args, [pattern], schema, 2, cfg, batch, True):
+    pass  # warm-up pass: file cache and tf.data graph
+  start, seen = time.perf_counter(), 0
+  for pixels, _ in input_dataset(fn_args, [pattern], schema, 2, cfg, batch,
+                                 True):
+    seen += int(pixels.shape[0])
+  return seen / (time.perf_counter() - start)
+
+
+def forward_flops(model, size):
+  fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+      tf.TensorSpec([1, size, size, 3], tf.float32))
+  graph = convert_variables_to_constants_v2(fn).graph
+  opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+  opts["output"] = "none"
+  return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops
+
+
+def train_step_seconds(model, cfg, batch, size, steps):
+  model.compile(_optimizer(cfg), keras.losses.CategoricalCrossentropy(
+      label_smoothing=0.1))
+  rng = np.random.default_rng(1)
+  x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
+  y = keras.utils.to_categorical(rng.integers(0, 2, batch), 2)
+  for _ in range(2):  # trace and warm up
+    model.train_on_batch(x, y)
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    model.train_on_batch(x, y)
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--backbone", default="densenet121")
+  parser.add_argument("--input-size", type=int, default=300)
+  parser.add_argument("--target-size", type=int, default=150)
+  parser.add_argument("--batch-size", type=int, default=16)
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--examples", type=int, default=256)
+  args = parser.parse_args()
+  size, batch = args.input_size, args.batch_size
+  cfg = {"input_size": size, "seed": 42, "augment": "flip_crop",
+         "optimizer": "adam", "learning_rate": 1e-3}
+  print(f"machine: {os.cpu_count()} CPU cores, TF {tf.__version__}, GPUs: "
+        f"{len(tf.config.list_physical_devices('GPU'))}")
+
+  with tempfile.TemporaryDirectory() as tmp:
+    fn_args, pattern, schema = write_transformed(tmp, args.examples, size)
+    input_rate = input_images_per_s(fn_args, pattern, schema, cfg, batch,
+                                    args.examples)
+  results = {}
+  for resizer in ("learned", "bilinear"):
+    model = build_model(ModelSpec(num_classes=2, input_size=size,
+                                  target_size=args.target_size,
+                                  backbone=args.backbone, resizer=resizer))
+    results[resizer] = {
+        "params": model.count_params(),
+        "flops": forward_flops(model, size),
+        "step_s": train_step_seconds(model, cfg, batch, size, args.steps)}
+    r = results[resizer]
+    print(f"{resizer:8s} params {r['params']:,}  forward GFLOPs/image "
+          f"{r['flops'] / 1e9:.3f}  train step {r['step_s']:.3f} s "
+          f"({batch / r['step_s']:.1f} images/s)")
+  model_rate = batch / results["learned"]["step_s"]
+  time_ratio = results["learned"]["step_s"] / results["bilinear"]["step_s"]
+  flops_ratio = results["learned"]["flops"] / results["bilinear"]["flops"]
+  print(f"input pipeline: {input_rate:.1f} images/s "
+        f"(flip+crop, batch {batch}, {args.examples} examples, {size} px)")
+  print(f"step-time ratio learned/bilinear {time_ratio:.3f}; "
+        f"FLOPs ratio {flops_ratio:.3f}")
+  print(f"(a) input/model throughput ratio: {input_rate / model_rate:.1f} "
+        "(target >= 5)")
+  print(f"(b) step-time ratio / FLOPs ratio: {time_ratio / flops_ratio:.3f} "
+        "(target <= 1.10)")
+
+
+if __name__ == "__main__":
+  main()

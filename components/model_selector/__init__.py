@@ -1,0 +1,3 @@
+from components.model_selector.component import ModelSelector
+
+__all__ = ["ModelSelector"]

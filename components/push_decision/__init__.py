@@ -1,0 +1,3 @@
+from components.push_decision.component import PushDecision
+
+__all__ = ["PushDecision"]

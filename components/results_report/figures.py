@@ -1,0 +1,91 @@
+"""The report's figures: resized eval images and training curves."""
+import glob
+import io
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on pipeline workers
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+from tfx.utils import path_utils  # noqa: E402
+
+from trainer import features  # noqa: E402
+from trainer.keras_lib import keras  # noqa: E402
+from trainer.preprocessing import decode_and_resize  # noqa: E402
+
+HEADER = 18       # px of column titles above the grid
+COLUMNS = ("original", "bilinear", "learned resizer")
+MAX_ROWS = 6
+
+
+def eval_images(examples_uri, input_size, max_rows=MAX_ROWS):
+  """Up to max_rows eval images as [N, S, S, 3] uint8: one per class first."""
+  files = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*")))
+  firsts, rest, seen = [], [], set()
+  for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(
+      64):
+    feats = tf.train.Example.FromString(record.numpy()).features.feature
+    label = feats[features.LABEL].bytes_list.value[0]
+    (rest if label in seen else firsts).append(
+        feats[features.IMAGE].bytes_list.value[0])
+    seen.add(label)
+  return np.stack([decode_and_resize(tf.constant(b), input_size).numpy()
+                   for b in (firsts + rest)[:max_rows]])
+
+
+def resized_grid(examples, learned_model_uri, info, input_size, path):
+  """Rows of eval images: original | bilinear | learned resizer output."""
+  images = eval_images(examples.uri, input_size)
+  unit = tf.constant(images, tf.float32) / 255.0
+  target = info["target_size"]
+  bilinear = tf.image.resize(unit, [target, target], method="bilinear")
+  model = keras.models.load_model(
+      path_utils.serving_model_path(learned_model_uri), compile=False)
+  learned = model.get_layer("learnable_resizer")(unit, training=False)
+  columns = [unit, bilinear, tf.clip_by_value(learned, 0.0, 1.0)]
+
+  size = input_size
+  grid = Image.new("RGB", (len(columns) * size, HEADER + len(images) * size),
+                   "white")
+  draw = ImageDraw.Draw(grid)
+  for c, title in enumerate(COLUMNS):
+    draw.text((c * size + 3, 3), title, fill="black")
+  for c, batch in enumerate(columns):
+    for r, image in enumerate(batch.numpy()):
+      tile = Image.fromarray((image * 255).round().astype(np.uint8))
+      # Small images are shown with nearest-neighbour so their pixels show.
+      grid.paste(tile.resize((size, size), Image.NEAREST),
+                 (c * size, HEADER + r * size))
+  _save(grid, path)
+
+
+def training_curves(infos, path):
+  """Loss and accuracy per epoch, train and eval, for both models."""
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+  for ax, metric in zip(axes, ("loss", "accuracy")):
+    for name, info in infos.items():
+      history = info["history"]
+      epochs = range(1, len(history[metric]) + 1)
+      line, = ax.plot(epochs, history[metric], "o-", label=f"{name} train")
+      if f"val_{metric}" in history:
+        ax.plot(epochs, history[f"val_{metric}"], "o--", color=line.get_color(),
+                label=f"{name} eval")
+    ax.set_xlabel("epoch")
+    ax.set_title(metric)
+    ax.legend()
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png")
+  plt.close(fig)
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(buf.getvalue())
+
+
+def _save(image, path):
+  buf = io.BytesIO()
+  image.save(buf, format="PNG")
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(buf.getvalue())
