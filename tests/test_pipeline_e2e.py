@@ -213,3 +213,14 @@ def test_both_under_the_floor_pushes_nothing(gate):
   assert stage["rc"] == 0 and results["pushed"] is None
   assert len(stage["versions"]) == 2
   assert "both under the floor" in results["reason"]
+
+
+def test_trainers_write_tensorboard_logs_and_model_info(run):
+  for resizer in ("learned", "bilinear"):
+    runs = glob.glob(str(run["out"] / "pipeline_root" / f"Trainer_{resizer}" /
+                         "model_run" / "*"))
+    assert len(runs) == 1
+    assert glob.glob(os.path.join(runs[0], "train", "events.out.tfevents.*"))
+    info = json.loads(open(os.path.join(runs[0], "model_info.json")).read())
+    assert info["resizer"] == resizer and info["precision"] == "float32"
+    assert info["first_epoch"] == 0 and info["epochs_run"] == 1

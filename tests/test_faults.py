@@ -1,0 +1,75 @@
+"""Faults: a run killed during training resumes, reusing what had finished."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from tests.helpers import tiny_dataset
+
+UPSTREAM = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
+            "ExampleValidator", "ValidationGate", "Transform"}
+
+
+def executions_of_last_run(db):
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = str(db)
+  store = metadata_store.MetadataStore(config)
+  runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id)
+  nodes = {c.id: c.name.split(".", 1)[1]
+           for c in store.get_contexts_by_type("node")}
+  states = {}
+  for execution in store.get_executions_by_context(runs[-1].id):
+    for context in store.get_contexts_by_execution(execution.id):
+      if context.id in nodes:
+        states[nodes[context.id]] = execution.last_known_state
+  return len(runs), states
+
+
+def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
+  data, out = tmp_path / "data", tmp_path / "out"
+  tiny_dataset(data, per_class=8, classes=3)
+  cmd = [sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
+         "--output", str(out), "--backbone", "tiny_cnn", "--input-size", "64",
+         "--target-size", "32", "--epochs", "60", "--batch-size", "8",
+         "--floor", "0", "--min-gain", "-1", "--beam-mode", "in_memory"]
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = {**os.environ, "PYTHONPATH": root}
+  proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  # BackupAndRestore writes a checkpoint after each finished epoch: kill the
+  # whole process group (SIGKILL, like a preemption) once a few exist.
+  pattern = str(out / "pipeline_root" / "Trainer_*" / "backup" / "*" / "**" /
+                "checkpoint")
+  deadline = time.time() + 400
+  while not glob.glob(pattern, recursive=True) and time.time() < deadline:
+    assert proc.poll() is None, "the run ended before training started"
+    time.sleep(0.2)
+  time.sleep(2)  # a few more epochs
+  os.killpg(proc.pid, signal.SIGKILL)
+  proc.wait()
+  assert not (out / "report" / "results.json").exists()
+
+  rerun = subprocess.run(cmd, cwd=root, env=env, capture_output=True,
+                         text=True, timeout=900)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  runs, states = executions_of_last_run(out / "metadata.sqlite")
+  assert runs == 2
+  for node in UPSTREAM:
+    assert states[node] == metadata_store_pb2.Execution.CACHED, node
+  infos = [json.loads(open(p).read()) for p in glob.glob(
+      str(out / "pipeline_root" / "Trainer_*" / "model_run" / "*" /
+          "model_info.json"))]
+  # The Trainer that was killed resumed from a later epoch than 0 and still
+  # trained to the configured number of epochs.
+  resumed = [i for i in infos if i["first_epoch"]]
+  assert resumed, [i["first_epoch"] for i in infos]
+  for info in resumed:
+    assert info["first_epoch"] + info["epochs_run"] == 60
+  results = json.loads((out / "report" / "results.json").read_text())
+  assert results["pushed"] == "learned"
