@@ -8,7 +8,9 @@ PushDecision -> Pusher -> ResultsReport
 """
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
+from components import atomic_pusher
 from components.image_example_gen import ImageExampleGen
 from components.model_selector import ModelSelector
 from components.push_decision import PushDecision
@@ -103,8 +105,11 @@ def make_pusher(config: PipelineConfig, model, model_blessing):
           base_directory=config.serving_dir))
   vertex = config.vertex
   if vertex is None or not vertex.endpoint_name:
-    return tfx.components.Pusher(model=model, model_blessing=model_blessing,
-                                 push_destination=push_destination)
+    return tfx.components.Pusher(
+        model=model, model_blessing=model_blessing,
+        push_destination=push_destination,
+        custom_executor_spec=executor_spec.ExecutorClassSpec(
+            atomic_pusher.Executor))
   from components.vertex_pusher import VertexPusher  # pylint: disable=import-outside-toplevel
   cloud = tfx.extensions.google_cloud_ai_platform
   return VertexPusher(

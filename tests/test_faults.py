@@ -12,6 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from tests.helpers import tiny_dataset
 
+SECRET = "sk-test-5b1f0c9e-do-not-log"
 UPSTREAM = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
             "ExampleValidator", "ValidationGate", "Transform"}
 
@@ -39,7 +40,9 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
          "--target-size", "32", "--epochs", "60", "--batch-size", "8",
          "--floor", "0", "--min-gain", "-1", "--beam-mode", "in_memory"]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env = {**os.environ, "PYTHONPATH": root}
+  # Credentials in the environment must reach no log and no artifact.
+  env = {**os.environ, "PYTHONPATH": root,
+         "AWS_SECRET_ACCESS_KEY": SECRET, "GITHUB_TOKEN": SECRET}
   proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   # BackupAndRestore writes a checkpoint after each finished epoch: kill the
@@ -73,3 +76,8 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
     assert info["first_epoch"] + info["epochs_run"] == 60
   results = json.loads((out / "report" / "results.json").read_text())
   assert results["pushed"] == "learned"
+  assert SECRET not in rerun.stdout + rerun.stderr
+  for folder, _, files in os.walk(out):
+    for name in files:
+      with open(os.path.join(folder, name), "rb") as f:
+        assert SECRET.encode() not in f.read(), os.path.join(folder, name)

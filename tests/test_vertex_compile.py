@@ -220,8 +220,9 @@ def test_pusher_pushes_to_gcs_and_deploys_to_the_endpoint(spec, executors):
 def test_without_endpoint_the_pusher_pushes_to_gcs_only(tmp_path):
   job, attempts = compile_vertex(tmp_path)
   spec, executors = parse(job)
+  # The project's Pusher executor: all-or-nothing locally, TFX's copy on gs://.
   assert executor_class(spec, executors, "Pusher") == \
-      "tfx.components.pusher.executor.Executor"
+      "components.atomic_pusher.executor.Executor"
   assert param(spec, "Pusher", "custom_config") == "null"
   assert json.loads(param(spec, "Pusher", "push_destination")) == {
       "filesystem": {"base_directory": "gs://fake-bucket/resizer/serving"}}

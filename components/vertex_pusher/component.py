@@ -10,11 +10,12 @@ VERTEX_CONTAINER_IMAGE_URI_KEY). Nothing is deployed unless the model is
 blessed and the filesystem push succeeded.
 """
 from tfx.components.pusher import component as pusher_component
-from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.extensions.google_cloud_ai_platform.pusher import \
     executor as cloud_executor
 from tfx.types import artifact_utils, standard_component_specs
+
+from components import atomic_pusher
 
 VERTEX_MODEL = "vertex_model"  # PushedModel custom property: the Model resource
 
@@ -24,8 +25,8 @@ class Executor(cloud_executor.Executor):
   def Do(self, input_dict, output_dict, exec_properties):
     pushed = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.PUSHED_MODEL_KEY])
-    # 1. <push_destination>/<version>/, exactly as tfx.components.Pusher.
-    pusher_executor.Executor.Do(self, input_dict, output_dict, exec_properties)
+    # 1. <push_destination>/<version>/, as the local Pusher does it.
+    atomic_pusher.Executor.Do(self, input_dict, output_dict, exec_properties)
     if not pushed.get_int_custom_property("pushed"):
       return  # not blessed
     serving_path = pushed.get_string_custom_property("pushed_destination")

@@ -1,0 +1,3 @@
+from components.atomic_pusher.executor import Executor
+
+__all__ = ["Executor"]
