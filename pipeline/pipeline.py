@@ -48,8 +48,13 @@ def eval_config(candidate: str, baseline: str, floor: float,
       change_threshold=tfma.GenericChangeThreshold(
           direction=tfma.MetricDirection.HIGHER_IS_BETTER,
           absolute={"value": min_change}))
+  # The gate reads the overall slice only: a plain `threshold` would also be
+  # applied to every per-class slice, failing a better model on one class.
+  overall_only = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                               threshold=threshold)]
   metrics = [tfma.MetricConfig(class_name="ExampleCount"),
-             tfma.MetricConfig(class_name=TOP1, threshold=threshold),
+             tfma.MetricConfig(class_name=TOP1,
+                               per_slice_thresholds=overall_only),
              tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]
   if num_classes and num_classes > 5:
     metrics.append(tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",

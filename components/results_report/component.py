@@ -90,6 +90,9 @@ def explain(selected, top1, floor, min_gain, tolerance, production, decision):
     return (f"nothing pushed: the learned resizer ({learned:.4f}) did not beat "
             f"bilinear by {min_gain:+.4f}, and bilinear ({bilinear:.4f}) is "
             f"under the floor {floor:.4f}.")
+  if prod is None:  # not expected: without production only the floor gates
+    return (f"nothing pushed: the candidate {selected} ({candidate:.4f}) did "
+            "not pass the production gate.")
   return (f"nothing pushed: the candidate {selected} ({candidate:.4f}) is worse "
           f"than production ({prod:.4f}) by more than the tolerance "
           f"{tolerance:.4f}.")
