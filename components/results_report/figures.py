@@ -17,7 +17,7 @@ from trainer.keras_lib import keras  # noqa: E402
 from trainer.preprocessing import decode_and_resize  # noqa: E402
 
 HEADER = 18       # px of column titles above the grid
-COLUMNS = ("original", "bilinear", "learned resizer")
+COLUMNS = ("original", "bilinear", "learned (min-max)")
 MAX_ROWS = 6
 
 
@@ -45,7 +45,11 @@ def resized_grid(examples, learned_model_uri, info, input_size, path):
   model = keras.models.load_model(
       path_utils.serving_model_path(learned_model_uri), compile=False)
   learned = model.get_layer("learnable_resizer")(unit, training=False)
-  columns = [unit, bilinear, tf.clip_by_value(learned, 0.0, 1.0)]
+  # The learned resizer's output is not an image in [0, 1] (the paper's
+  # Fig. 1 shows the same); scale each one to its own range to show structure.
+  low = tf.reduce_min(learned, axis=[1, 2, 3], keepdims=True)
+  high = tf.reduce_max(learned, axis=[1, 2, 3], keepdims=True)
+  columns = [unit, bilinear, (learned - low) / tf.maximum(high - low, 1e-6)]
 
   size = input_size
   grid = Image.new("RGB", (len(columns) * size, HEADER + len(images) * size),
