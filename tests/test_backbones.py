@@ -58,3 +58,19 @@ def test_imagenet_weights_offline_fail_with_a_clear_message(monkeypatch,
 def test_unknown_backbone_names_the_choices():
   with pytest.raises(ValueError, match="densenet121"):
     backbones.build_backbone("vgg99", 32)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2"])  # same path as densenet121
+def test_application_backbones_save_and_reload(tmp_path, name):
+  # The Trainer exports with model.save; TFMA and the report reload it.
+  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
+  model = build_model(ModelSpec(num_classes=2, input_size=64, target_size=32,
+                                backbone=name))
+  images = tf.random.uniform((2, 64, 64, 3), 0, 255)
+  model.save(str(tmp_path / "m"), save_format="tf")
+  reloaded = keras.models.load_model(str(tmp_path / "m"), compile=False)
+  np.testing.assert_allclose(reloaded(images).numpy(), model(images).numpy(),
+                             atol=1e-5)
+  served = tf.saved_model.load(str(tmp_path / "m"))
+  np.testing.assert_allclose(served(images).numpy(), model(images).numpy(),
+                             atol=1e-5)

@@ -41,10 +41,28 @@ def _application(name, size, weights):
         f": {e}). Run online once to fill ~/.keras/models, or pass "
         "--weights PATH with a local .h5 file, or --weights none.") from None
   inputs = layers.Input((size, size, 3), name="image01")
-  # keras.applications preprocessing expects pixels in [0, 255].
-  x = layers.Lambda(lambda t: module.preprocess_input(t * 255.0),
-                    name=f"{name}_preprocess")(inputs)
+  x = ApplicationPreprocess(module.__name__.rsplit(".", 1)[-1],
+                            name=f"{name}_preprocess")(inputs)
   return keras.Model(inputs, net(x), name=name)
+
+
+class ApplicationPreprocess(layers.Layer):
+  """keras.applications' own preprocess_input, on [0, 1] inputs.
+
+  A Lambda closing over the module can't be saved (modules don't pickle);
+  this layer stores only the module's name.
+  """
+
+  def __init__(self, module, **kwargs):
+    super().__init__(**kwargs)
+    self.module = module
+
+  def call(self, images):  # keras.applications expects pixels in [0, 255]
+    return getattr(keras.applications, self.module).preprocess_input(
+        images * 255.0)
+
+  def get_config(self):
+    return {**super().get_config(), "module": self.module}
 
 
 def tiny_cnn(size):
