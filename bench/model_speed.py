@@ -55,7 +55,8 @@ def write_transformed(folder, n, size, num_classes=2):
   for name, kind in ((features.PIXELS, schema_pb2.BYTES),
                      (features.LABEL_ID, schema_pb2.INT)):
     f = schema.feature.add(name=name, type=kind)
-    f.shape.SetInParent()  # scalar per example
+    f.shape.SetInParent()  # scalar per example, as Transform writes it
+    f.presence.min_fraction = 1.0
   examples = standard_artifacts.Examples()
   examples.uri = folder
   examples.split_names = '["train"]'
