@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 
-from common import (DEFAULT_DATA, add_training_args, component_durations,
+from common import (add_data_args, add_training_args, component_durations,
                     cpu_seconds, image_files, machine, pipeline_config,
                     print_durations, quiet, run_flags, subset)
 
@@ -41,10 +41,7 @@ from pipeline import local_runner
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default=DEFAULT_DATA,
-                      help="<split>/<class>/<image> folder, read in place")
-  parser.add_argument("--limit", type=int, default=0,
-                      help="use a copy of the first N images (0: all)")
+  add_data_args(parser)
   parser.add_argument("--output", help="keep the run's output here "
                       "(default: a temporary folder, removed)")
   add_training_args(parser, backbone="densenet121", epochs=3)

@@ -21,6 +21,14 @@ DEFAULT_DATA = os.path.normpath(os.path.join(
     REPO, "..", "shared", "datasets", "cats_and_dogs_filtered"))
 
 
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+  """--data (the real images, read in place) and --limit (a subset copy)."""
+  parser.add_argument("--data", default=DEFAULT_DATA,
+                      help="<split>/<class>/<image> folder, read in place")
+  parser.add_argument("--limit", type=int, default=0,
+                      help="use a copy of the first N images (0: all)")
+
+
 def image_files(data: str) -> List[str]:
   """Sorted paths, relative to data, of <split>/<class>/<file>."""
   files = []

@@ -26,7 +26,7 @@ import tempfile
 import time
 from unittest import mock
 
-from common import (DEFAULT_DATA, cpu_seconds, image_files, machine, quiet,
+from common import (add_data_args, cpu_seconds, image_files, machine, quiet,
                     subset)
 
 import tensorflow as tf
@@ -162,10 +162,7 @@ def profile(data, limit, top=15):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default=DEFAULT_DATA,
-                      help="<split>/<class>/<image> folder, read in place")
-  parser.add_argument("--limit", type=int, default=0,
-                      help="use a copy of the first N images (0: all)")
+  add_data_args(parser)
   parser.add_argument("--workers", type=int, default=2,
                       help="DirectRunner workers (direct_num_workers)")
   parser.add_argument("--mode", default="multi_processing",

@@ -86,9 +86,9 @@ def forward_flops(model, size):
   return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops
 
 
-def train_step_seconds(model, cfg, batch, size, steps):
+def train_step_seconds(model, cfg, batch, size, steps, jit=False):
   model.compile(_optimizer(cfg), keras.losses.CategoricalCrossentropy(
-      label_smoothing=0.1))
+      label_smoothing=0.1), jit_compile=jit)
   rng = np.random.default_rng(1)
   x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
   y = keras.utils.to_categorical(rng.integers(0, 2, batch), 2)
@@ -110,6 +110,8 @@ def main():
   parser.add_argument("--batch-size", type=int, default=16)
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--examples", type=int, default=256)
+  parser.add_argument("--jit", action="store_true",
+                      help="XLA-compile the train step (both models)")
   args = parser.parse_args()
   size, batch = args.input_size, args.batch_size
   cfg = {"input_size": size, "seed": 42, "augment": "flip_crop",
@@ -129,7 +131,8 @@ def main():
     results[resizer] = {
         "params": model.count_params(),
         "flops": forward_flops(model, size),
-        "step_s": train_step_seconds(model, cfg, batch, size, args.steps)}
+        "step_s": train_step_seconds(model, cfg, batch, size, args.steps,
+                                     args.jit)}
     r = results[resizer]
     print(f"{resizer:8s} params {r['params']:,}  forward GFLOPs/image "
           f"{r['flops'] / 1e9:.3f}  train step {r['step_s']:.3f} s "

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from common import (DEFAULT_DATA, REPO, add_training_args, component_durations,
+from common import (add_data_args, REPO, add_training_args, component_durations,
                     image_files, machine, pipeline_config, print_durations,
                     quiet, run_flags, subset, training_flags)
 
@@ -87,10 +87,7 @@ def timed_process(command, log):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default=DEFAULT_DATA,
-                      help="<split>/<class>/<image> folder, read in place")
-  parser.add_argument("--limit", type=int, default=0,
-                      help="use a copy of the first N images (0: all)")
+  add_data_args(parser)
   parser.add_argument("--output", help="keep the TFX run's output here "
                       "(default: a temporary folder, removed)")
   add_training_args(parser)

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from unittest import mock
 
-from common import DEFAULT_DATA, machine, quiet, subset
+from common import add_data_args, machine, quiet, subset
 
 import tensorflow as tf
 from tfx import v1 as tfx
@@ -66,10 +66,7 @@ def split_stats(split_dir):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default=DEFAULT_DATA,
-                      help="<split>/<class>/<image> folder, read in place")
-  parser.add_argument("--limit", type=int, default=0,
-                      help="use a copy of the first N images (0: all)")
+  add_data_args(parser)
   parser.add_argument("--input-size", type=int, default=300,
                       help="resizer input size Transform resizes to")
   parser.add_argument("--output", help="an earlier run's output to measure, "

@@ -1,6 +1,6 @@
 """The one Keras this project uses: tf_keras (Keras 2).
 
-In TF 2.16 `tf.keras` resolves to Keras 3 or tf_keras depending on import
+In TF 2.16 the `keras` attribute of tensorflow is Keras 3 or tf_keras depending on import
 order (tensorflow_transform sets TF_USE_LEGACY_KERAS=1 when imported). TFT's
 TransformFeaturesLayer and TFMA's Keras metrics are tf_keras objects, so the
 models are tf_keras models too, imported by name so no import order can flip it.
