@@ -12,19 +12,11 @@ import os
 
 import tensorflow as tf
 from tfx.types import standard_artifacts
+from tfx.utils import io_utils
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, component
 
 SELECTED = "selected"        # custom property: "learned" | "bilinear"
 FINGERPRINT = "fingerprint"  # custom property: sha256 of the model's files
-
-
-def copy_tree(src, dst):
-  for dirpath, _, files in tf.io.gfile.walk(src):
-    target = os.path.join(dst, os.path.relpath(dirpath, src))
-    tf.io.gfile.makedirs(target)
-    for name in files:
-      tf.io.gfile.copy(os.path.join(dirpath, name), os.path.join(target, name),
-                       overwrite=True)
 
 
 def fingerprint(model_dir):
@@ -51,6 +43,6 @@ def ModelSelector(
     model: OutputArtifact[standard_artifacts.Model]):
   chosen, name = ((learned_model, "learned") if is_blessed(learned_blessing)
                   else (bilinear_model, "bilinear"))
-  copy_tree(chosen.uri, model.uri)
+  io_utils.copy_dir(chosen.uri, model.uri)
   model.set_string_custom_property(SELECTED, name)
   model.set_string_custom_property(FINGERPRINT, fingerprint(model.uri))
