@@ -4,18 +4,21 @@ Three rates on the same files, measured in one run with the page cache warm:
   decode      PIL open + load of each file's bytes on one core; the 2-core
               decode limit is twice this.
   plain       one process: read, validate and build the same tf.Example with
-              the executor's own inspect_image/make_example, write GZIP
-              TFRecords (train/eval): what a notebook would do.
+              the executor's own inspect_image/make_example, write the same
+              TFRecords as ExampleGen (gzip at level 0, train/eval): what a
+              notebook would do.
   ExampleGen  the executor as the tests run it (Executor().Do with artifacts),
-              on Beam's DirectRunner, multi_processing, 2 workers.
-Beam start-up (executor construction, where TFX builds its ephemeral sdist,
-plus a Do on a handful of images) is timed separately, so rates are printed
-including and excluding it. A one-core breakdown of the per-file work shows
+              with the pipeline's local Beam args, in each DirectRunner mode:
+              in_memory (the default: one process) and multi_processing
+              (2 worker processes).
+Beam start-up (executor construction plus a Do on a handful of images) is
+timed separately, so rates are printed including and excluding it. A one-core breakdown of the per-file work shows
 where ExampleGen's time goes.
 Targets: ExampleGen >= 1.5x the plain loop; >= 75% of the 2-core decode limit.
 
 usage: .venv/bin/python bench/ingest.py [--data DIR] [--limit N]
-       [--workers 2] [--beam-arg=--flag=value ...]
+       [--modes in_memory,multi_processing] [--workers 2]
+       [--beam-arg=--flag=value ...]
 """
 import argparse
 import hashlib
@@ -43,6 +46,10 @@ from components.image_example_gen.component import DEFAULT_MAX_PIXELS
 from pipeline.config import PipelineConfig
 from pipeline.data_layout import example_gen_configs
 
+# What ImageExampleGen writes: gzip members of stored (undeflated) blocks.
+STORED_GZIP = tf.io.TFRecordOptions(compression_type="GZIP",
+                                    compression_level=0)
+
 
 def split_and_label(rel):
   split, label = rel.split("/")[:2]
@@ -59,7 +66,8 @@ def decode_rate(blobs):
 
 def plain_loop(data, files, out):
   """One process, no framework: the baseline a notebook user would write."""
-  writers = {s: tf.io.TFRecordWriter(os.path.join(out, f"{s}.gz"), "GZIP")
+  writers = {s: tf.io.TFRecordWriter(os.path.join(out, f"{s}.gz"),
+                                     STORED_GZIP)
              for s in ("train", "eval")}
   start, written = time.perf_counter(), 0
   for rel in files:
@@ -122,7 +130,7 @@ def breakdown(data, files, blobs, out):
                                   rel).SerializeToString() for rel in files}
 
   def write_all(compression):
-    path = os.path.join(out, f"breakdown.{compression or 'raw'}")
+    path = os.path.join(out, f"breakdown.{len(os.listdir(out))}")
     start = time.perf_counter()
     with tf.io.TFRecordWriter(path, compression) as w:
       for rel in files:
@@ -137,7 +145,8 @@ def breakdown(data, files, blobs, out):
       "sha256 of the file": timed(lambda rel: hashlib.sha256(blobs[rel])),
       "make_example + serialize": timed(lambda rel: make_example(
           images[rel], split_and_label(rel)[1], rel).SerializeToString()),
-      "write TFRecord, GZIP": write_all("GZIP"),
+      "write TFRecord, gzip level 0": write_all(STORED_GZIP),
+      "write TFRecord, gzip level 6 (TFX)": write_all("GZIP"),
       "write TFRecord, uncompressed": write_all(""),
   }
 
@@ -160,26 +169,52 @@ def profile(data, limit, top=15):
   stats.sort_stats("tottime").print_stats(top)
 
 
+def measure_mode(mode, workers, extra_args, data, tiny, n, tmp):
+  """One DirectRunner mode: (rate incl. start-up, rate excl. start-up)."""
+  beam_args = PipelineConfig(beam_workers=workers,
+                             beam_mode=mode).beam_pipeline_args() + extra_args
+  print(f"-- ExampleGen, Beam args: {' '.join(beam_args)}")
+  cpu = cpu_seconds()
+  build_s, do_s, ingested = run_example_gen(
+      data, os.path.join(tmp, f"eg_{mode}"), beam_args)
+  eg_cpu = cpu_seconds() - cpu
+  tiny_build_s, tiny_do_s, tiny_n = run_example_gen(
+      tiny, os.path.join(tmp, f"eg_tiny_{mode}"), beam_args)
+  total = build_s + do_s
+  startup = tiny_build_s + tiny_do_s  # a whole run on a handful of images
+  rate_in = ingested / total
+  # Marginal rate: the images beyond the start-up run's, in the time beyond it.
+  extra_s = total - startup
+  rate_ex = (ingested - tiny_n) / extra_s if extra_s > 0 else float("nan")
+  print(f"   {ingested} examples in {total:.2f} s (construction "
+        f"{build_s:.2f} s, Do {do_s:.2f} s) = {rate_in:.0f} images/s; "
+        f"{1e3 * eg_cpu / n:.2f} CPU ms/image (this process + finished "
+        "workers)")
+  print(f"   start-up: {startup:.2f} s (construction {tiny_build_s:.2f} s + "
+        f"Do on {tiny_n} images {tiny_do_s:.2f} s)")
+  print(f"   excluding start-up: {ingested - tiny_n} images in "
+        f"{extra_s:.2f} s = {rate_ex:.0f} images/s"
+        + ("" if extra_s > 0 else " (start-up dominates: use more images)"))
+  return ingested, rate_in, rate_ex
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   add_data_args(parser)
+  parser.add_argument("--modes", default="in_memory,multi_processing",
+                      help="DirectRunner modes to measure, comma-separated "
+                      "(the first is the pipeline's default)")
   parser.add_argument("--workers", type=int, default=2,
-                      help="DirectRunner workers (direct_num_workers)")
-  parser.add_argument("--mode", default="multi_processing",
-                      help="DirectRunner running mode")
+                      help="workers of the multi_* modes (direct_num_workers)")
   parser.add_argument("--beam-arg", action="append", default=[],
-                      help="extra Beam pipeline arg, to try a change "
-                      "(e.g. --beam-arg=--sdk_container_image=none)")
+                      help="extra Beam pipeline arg, to try a change")
   parser.add_argument("--tiny", type=int, default=8,
                       help="images of the start-up run")
   parser.add_argument("--profile", action="store_true",
                       help="also profile a one-process (in_memory) run")
   args = parser.parse_args()
   quiet()
-  beam_args = PipelineConfig(beam_workers=args.workers,
-                             beam_mode=args.mode).beam_pipeline_args()
-  beam_args += args.beam_arg
-  print(f"machine: {machine()}; Beam args: {' '.join(beam_args)}")
+  print(f"machine: {machine()}")
 
   with tempfile.TemporaryDirectory() as tmp:
     data = subset(args.data, args.limit, os.path.join(tmp, "subset"))
@@ -201,9 +236,10 @@ def main():
     print("per-file work of ExampleGen, 1 core (us/image):")
     for stage, seconds in stages.items():
       print(f"  {stage:38s} {1e6 * seconds / n:8.0f}")
-    # What the executor itself does per file (gfile read, GZIP write).
+    # What the executor itself does per file (gfile read, level-0 write).
     work = sum(v for k, v in stages.items()
-               if k not in ("read (open)", "write TFRecord, uncompressed"))
+               if k not in ("read (open)", "write TFRecord, uncompressed",
+                            "write TFRecord, gzip level 6 (TFX)"))
     print(f"  {'sum of the executor path':38s} {1e6 * work / n:8.0f}  "
           f"(= {work / 2:.2f} s for {n} images on 2 cores, no framework)")
 
@@ -215,38 +251,19 @@ def main():
     print(f"plain loop: {written} examples in {plain_s:.2f} s = {plain:.0f} "
           f"images/s ({1e3 * plain_cpu / n:.2f} CPU ms/image)")
 
-    cpu = cpu_seconds()
-    build_s, do_s, ingested = run_example_gen(data, os.path.join(tmp, "eg"),
-                                              beam_args)
-    eg_cpu = cpu_seconds() - cpu
-    tiny_build_s, tiny_do_s, tiny_n = run_example_gen(
-        tiny, os.path.join(tmp, "eg_tiny"), beam_args)
-  assert ingested == written, (ingested, written)
-
-  total = build_s + do_s
-  startup = tiny_build_s + tiny_do_s  # a whole run on a handful of images
-  rate_in = ingested / total
-  # Marginal rate: the images beyond the start-up run's, in the time beyond it.
-  extra_s = total - startup
-  rate_ex = (ingested - tiny_n) / extra_s if extra_s > 0 else float("nan")
-  print(f"ExampleGen: {ingested} examples in {total:.2f} s (construction "
-        f"{build_s:.2f} s, Do {do_s:.2f} s) = {rate_in:.0f} images/s; "
-        f"{1e3 * eg_cpu / n:.2f} CPU ms/image (this process + finished "
-        "workers)")
-  print(f"ExampleGen start-up: {startup:.2f} s (construction, where TFX builds "
-        f"its ephemeral sdist, {tiny_build_s:.2f} s + Do on {tiny_n} images "
-        f"{tiny_do_s:.2f} s)")
-  print(f"ExampleGen excluding start-up: {ingested - tiny_n} images in "
-        f"{extra_s:.2f} s = {rate_ex:.0f} images/s"
-        + ("" if extra_s > 0 else " (start-up dominates: use more images)"))
+    rates = {}
+    for mode in args.modes.split(","):
+      ingested, *rates[mode] = measure_mode(
+          mode, args.workers, args.beam_arg, data, tiny, n, tmp)
+      assert ingested == written, (mode, ingested, written)
   if args.profile:
     profile(args.data, args.limit)
   limit = 2 * decode
-  print(f"ExampleGen / plain loop: {rate_in / plain:.2f}x including start-up, "
-        f"{rate_ex / plain:.2f}x excluding (target >= 1.5)")
-  print(f"ExampleGen / 2-core decode limit: {100 * rate_in / limit:.1f}% "
-        f"including start-up, {100 * rate_ex / limit:.1f}% excluding "
-        "(target >= 75%)")
+  for mode, (rate_in, rate_ex) in rates.items():
+    print(f"{mode}: ExampleGen / plain loop: {rate_in / plain:.2f}x including "
+          f"start-up, {rate_ex / plain:.2f}x excluding (target >= 1.5); "
+          f"/ 2-core decode limit: {100 * rate_in / limit:.1f}% including "
+          f"start-up, {100 * rate_ex / limit:.1f}% excluding (target >= 75%)")
 
 
 if __name__ == "__main__":

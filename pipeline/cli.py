@@ -58,9 +58,10 @@ _OPTIONS = [
     ("--production-tolerance", "eval", "production_tolerance", float,
      "how much lower than the model in production a new model's top-1 may be"),
     ("--beam-workers", None, "beam_workers", int,
-     "Beam DirectRunner workers (0: one per core)"),
+     "Beam DirectRunner workers of the multi_* modes (0: one per core)"),
     ("--beam-mode", None, "beam_mode", str,
-     "Beam DirectRunner mode: multi_processing | multi_threading | in_memory"),
+     "Beam DirectRunner mode: in_memory (default) | multi_threading | "
+     "multi_processing (large local datasets)"),
     ("--name", None, "name", str, "pipeline name (MLMD context)"),
 ]
 

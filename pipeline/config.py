@@ -13,6 +13,8 @@ from trainer.distribution import STRATEGIES
 from trainer.resizer import INTERPOLATIONS
 
 LAYOUTS = ("auto", "flat", "splits")
+BEAM_MODES = ("in_memory", "multi_threading", "multi_processing")
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ConfigError(ValueError):
@@ -163,8 +165,12 @@ class PipelineConfig:
   model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
-  beam_workers: int = 0          # 0: one per core
-  beam_mode: str = "multi_processing"
+  # Local Beam components run in this process by default: multi_processing
+  # starts workers that each import TensorFlow (12-17 s per Beam component on
+  # 2 cores), more than a few thousand images take to process; TF ops still
+  # use every core. Big local datasets: --beam-mode multi_processing.
+  beam_mode: str = "in_memory"
+  beam_workers: int = 0          # multi_*: 0 is one per core
   enable_cache: bool = True
   vertex: Optional[VertexConfig] = None  # set: compile for Vertex AI Pipelines
 
@@ -187,9 +193,18 @@ class PipelineConfig:
   def beam_pipeline_args(self) -> List[str]:
     if self.vertex is not None:
       return self.vertex.beam_args(self.output)
-    workers = self.beam_workers or os.cpu_count() or 1
-    return [f"--direct_running_mode={self.beam_mode}",
+    workers = (1 if self.beam_mode == "in_memory"
+               else self.beam_workers or os.cpu_count() or 1)
+    args = [f"--direct_running_mode={self.beam_mode}",
             f"--direct_num_workers={workers}"]
+    # DirectRunner workers run in this environment and stage nothing, but with
+    # no dependency flag TFX builds a 52 MB "tfx_ephemeral" sdist before every
+    # Beam component (1.6-8 s each here, bench/RESULTS.md). Naming the
+    # project's setup.py, what Dataflow would install, skips it.
+    setup_file = os.path.join(_PROJECT_ROOT, "setup.py")
+    if os.path.exists(setup_file):
+      args.append(f"--setup_file={setup_file}")
+    return args
 
   def trainer_config(self, resizer: str) -> Dict[str, Any]:
     """custom_config of one Trainer: the two differ only in `resizer`."""
@@ -225,6 +240,10 @@ class PipelineConfig:
         (d.layout in LAYOUTS, "--layout", f"choose one of {', '.join(LAYOUTS)}"),
         (0 < d.eval_percent < 100, "--eval-percent", "must be between 1 and 99"),
         (d.max_pixels > 0, "--max-pixels", "must be positive"),
+        (self.beam_mode in BEAM_MODES, "--beam-mode",
+         f"choose one of {', '.join(BEAM_MODES)}"),
+        (self.beam_workers >= 0, "--beam-workers", "must be 0 (one per core) "
+         "or more"),
         (bool(d.path), "--data", "give the image folder"),
         (bool(self.output), "--output", "give an output folder"),
     ]

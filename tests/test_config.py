@@ -2,7 +2,7 @@
 import pytest
 
 from pipeline import cli
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, PipelineConfig
 from tests.helpers import tiny_dataset
 
 
@@ -19,6 +19,7 @@ def data(tmp_path_factory):
     (["--batch-size", "0"], "--batch-size: batch size must be at least 1"),
     (["--layout", "nested"], "--layout: choose one of"),
     (["--strategy", "gpu"], "--strategy: choose one of"),
+    (["--beam-mode", "multi_process"], "--beam-mode: choose one of"),
 ])
 def test_bad_settings_exit_2_with_one_line(data, tmp_path, capsys, flags,
                                            message):
@@ -68,3 +69,15 @@ def test_flags_map_onto_the_typed_config(data, tmp_path):
   with pytest.raises(ConfigError):
     config.data.eval_percent = 0
     config.validate()
+
+
+def test_local_beam_args_stop_tfx_building_its_sdist():
+  """TFX adds --extra_package=<a fresh tfx_ephemeral sdist> to Beam args with
+  no dependency flag: seconds and 52 MB of /tmp per Beam component locally."""
+  from tfx.utils import dependency_utils  # pylint: disable=import-outside-toplevel
+  args = PipelineConfig(output="/tmp/x").beam_pipeline_args()
+  assert args[:2] == ["--direct_running_mode=in_memory",
+                      "--direct_num_workers=1"]
+  assert any(a.startswith("--setup_file=") and a.endswith("/setup.py")
+             for a in args)
+  assert dependency_utils.make_beam_dependency_flags(args) == args

@@ -38,7 +38,7 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
   cmd = [sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
          "--output", str(out), "--backbone", "tiny_cnn", "--input-size", "64",
          "--target-size", "32", "--epochs", "60", "--batch-size", "8",
-         "--floor", "0", "--min-gain", "-1", "--beam-mode", "in_memory"]
+         "--floor", "0", "--min-gain", "-1"]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   # Credentials in the environment must reach no log and no artifact.
   env = {**os.environ, "PYTHONPATH": root,

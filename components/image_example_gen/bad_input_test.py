@@ -64,7 +64,7 @@ def corpus(tmp_path_factory):
   write_bad_inputs(str(data / "mixed"), str(root / "outside"),
                    "../horizontal/0000.jpg")
   shutil.copy(data / "horizontal" / "0000.jpg", data / "vertical" / "dup.jpg")
-  splits, summary, rejected, _ = run_example_gen(data, root / "out")
+  splits, summary, rejected, *_ = run_example_gen(data, root / "out")
   examples = {feature(e, features.FILENAME).decode(): (split, e)
               for split, split_examples in splits.items()
               for e in split_examples}

@@ -1,10 +1,15 @@
 """ImageExampleGen executor: splits, determinism, rejections, accounting."""
+import glob
+import gzip
 import json
 import os
 
 import pytest
+from tfx.components.util import examples_utils, tfxio_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
+from tfx_bsl.tfxio import dataset_options
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import proto_utils
 
 from components.image_example_gen import IngestReport
@@ -35,7 +40,7 @@ def run_example_gen(data, out, max_pixels=40_000_000, layout="auto"):
     summary = json.load(f)
   with open(os.path.join(report.uri, REJECTED_FILE)) as f:
     rejected = [json.loads(line) for line in f]
-  return splits, summary, rejected, report
+  return splits, summary, rejected, report, examples
 
 
 def filenames(examples):
@@ -44,7 +49,7 @@ def filenames(examples):
 
 def test_flat_folder_is_hash_split_deterministically(tmp_path):
   n = tiny_dataset(tmp_path / "data", per_class=10)
-  first, summary, rejected, report = run_example_gen(tmp_path / "data",
+  first, summary, rejected, report, _ = run_example_gen(tmp_path / "data",
                                                      tmp_path / "a")
   second, *_ = run_example_gen(tmp_path / "data", tmp_path / "b")
   assert len(first["train"]) + len(first["eval"]) == n == 30
@@ -87,7 +92,7 @@ def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
       good.read_bytes()[:300])
   (tmp_path / "data" / "vertical" / "notes.jpg").write_text("not an image")
   (tmp_path / "data" / "stray.jpg").write_bytes(good.read_bytes())
-  splits, summary, rejected, _ = run_example_gen(tmp_path / "data",
+  splits, summary, rejected, *_ = run_example_gen(tmp_path / "data",
                                                  tmp_path / "o")
   reasons = {r["path"]: r["reason"] for r in rejected}
   assert set(reasons) == {"horizontal/truncated.jpg", "vertical/notes.jpg",
@@ -105,7 +110,7 @@ def test_pixel_limit_refuses_a_decompression_bomb_before_decoding(tmp_path):
   # Decoding 100000 x 100000 RGB would need 30 GB: refusing it proves the
   # limit is checked on the header, before any decode.
   (tmp_path / "data" / "checker" / "bomb.png").write_bytes(png_bomb())
-  splits, summary, rejected, _ = run_example_gen(tmp_path / "data",
+  splits, summary, rejected, *_ = run_example_gen(tmp_path / "data",
                                                  tmp_path / "o",
                                                  max_pixels=10_000_000)
   assert [r["path"] for r in rejected] == ["checker/bomb.png"]
@@ -127,3 +132,37 @@ def test_class_folder_without_usable_image_stops_the_run(tmp_path):
   (tmp_path / "data" / "empty_class").mkdir()
   with pytest.raises(DatasetError, match="empty_class"):
     run_example_gen(tmp_path / "data", tmp_path / "o")
+
+
+def test_splits_are_stored_gzip_that_tfx_readers_take(tmp_path):
+  """Level-0 gzip: a valid `tfrecords_gzip` artifact, JPEG bytes not deflated."""
+  n = tiny_dataset(tmp_path / "data", per_class=6, size=64)
+  splits, _, _, _, examples = run_example_gen(tmp_path / "data",
+                                              tmp_path / "o")
+  assert examples_utils.get_file_format(examples) == "tfrecords_gzip"
+  assert examples_utils.get_payload_format(examples) == (
+      example_gen_pb2.FORMAT_TF_EXAMPLE)
+  files = glob.glob(os.path.join(examples.uri, "Split-*", "*"))
+  assert files and all(f.endswith(".gz") for f in files)
+  stored = sum(os.path.getsize(f) for f in files)
+  records = 0
+  for f in files:
+    with open(f, "rb") as fh:
+      assert fh.read(2) == b"\x1f\x8b"  # a gzip member
+    with gzip.open(f, "rb") as fh:
+      records += len(fh.read())
+  # Stored blocks: the file is the records plus 5 bytes per 64 KiB and the
+  # gzip header/trailer; deflating would have made it smaller.
+  assert records <= stored <= records * 1.01 + 64 * len(files)
+  # TFX's own reader (what StatisticsGen, Transform and the Trainer use).
+  schema = schema_pb2.Schema()
+  label = schema.feature.add(name=features.LABEL, type=schema_pb2.BYTES)
+  label.shape.dim.add(size=1)
+  label.presence.min_fraction = 1.0
+  tfxio = tfxio_utils.get_tfxio_factory_from_artifact(
+      [examples], ["test"], schema=schema)(
+          os.path.join(examples.uri, "Split-train", "*"))
+  batches = list(tfxio.TensorFlowDataset(
+      dataset_options.TensorFlowDatasetOptions(batch_size=100, num_epochs=1)))
+  assert sum(len(b[features.LABEL]) for b in batches) == len(splits["train"])
+  assert len(splits["train"]) + len(splits["eval"]) == n
