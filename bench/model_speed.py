@@ -9,6 +9,7 @@
 
 usage: .venv/bin/python bench/model_speed.py [--backbone densenet121]
        [--input-size 300] [--target-size 150] [--batch-size 16] [--steps 5]
+       [--ops (where the learned step's extra time goes)] [--jit]
 """
 import argparse
 import os
@@ -102,6 +103,65 @@ def train_step_seconds(model, cfg, batch, size, steps, jit=False):
   return float(np.median(times))
 
 
+def full_resolution_ops(batch, size, target, filters=16):
+  """Median ms of the resizer's full-resolution training ops, one at a time.
+
+  Where the learned step's extra time goes: these run at the input size, the
+  rest of the resizer at the target size (a quarter of the pixels at 2x).
+  """
+  rng = tf.random.Generator.from_seed(0)
+  x3 = rng.uniform([batch, size, size, 3])
+  x = rng.uniform([batch, size, size, filters])
+  g = rng.uniform([batch, target, target, filters])
+  ones, zeros, empty = tf.ones([filters]), tf.zeros([filters]), tf.zeros([0])
+  strides = [1, 1, 1, 1]
+
+  def bn_train_and_grad():
+    _, _, _, r1, r2, r3 = tf.raw_ops.FusedBatchNormV3(
+        x=x, scale=ones, offset=zeros, mean=empty, variance=empty)
+    return tf.raw_ops.FusedBatchNormGradV3(
+        y_backprop=x, x=x, scale=ones, reserve_space_1=r1, reserve_space_2=r2,
+        reserve_space_3=r3)[0]
+
+  ops = {
+      "conv 7x7 3->n forward": lambda: tf.nn.conv2d(
+          x3, tf.ones([7, 7, 3, filters]), 1, "SAME"),
+      "conv 7x7 3->n filter gradient": lambda: tf.raw_ops.Conv2DBackpropFilter(
+          input=x3, filter_sizes=[7, 7, 3, filters], out_backprop=x,
+          strides=strides, padding="SAME"),
+      "conv 1x1 n->n forward": lambda: tf.nn.conv2d(
+          x, tf.ones([1, 1, filters, filters]), 1, "SAME"),
+      "conv 1x1 n->n filter + input gradients": lambda: (
+          tf.raw_ops.Conv2DBackpropFilter(
+              input=x, filter_sizes=[1, 1, filters, filters], out_backprop=x,
+              strides=strides, padding="SAME"),
+          tf.raw_ops.Conv2DBackpropInput(
+              input_sizes=x.shape, filter=tf.ones([1, 1, filters, filters]),
+              out_backprop=x, strides=strides, padding="SAME")),
+      "2 x LeakyReLU forward + gradient": lambda: [
+          (tf.nn.leaky_relu(x, 0.2),
+           tf.raw_ops.LeakyReluGrad(gradients=x, features=x, alpha=0.2))
+          for _ in range(2)],
+      "BatchNorm (training) forward + gradient": bn_train_and_grad,
+      "bilinear resize forward + gradient": lambda: (
+          tf.image.resize(x, [target, target]),
+          tf.raw_ops.ResizeBilinearGrad(grads=g, original_image=x,
+                                        half_pixel_centers=True)),
+  }
+  times = {}
+  for name, op in ops.items():
+    fn = tf.function(op)
+    for _ in range(2):
+      tf.nest.map_structure(lambda t: t.numpy(), fn())
+    runs = []
+    for _ in range(5):
+      start = time.perf_counter()
+      tf.nest.map_structure(lambda t: t.numpy(), fn())
+      runs.append(time.perf_counter() - start)
+    times[name] = float(np.median(runs))
+  return times
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--backbone", default="densenet121")
@@ -112,6 +172,8 @@ def main():
   parser.add_argument("--examples", type=int, default=256)
   parser.add_argument("--jit", action="store_true",
                       help="XLA-compile the train step (both models)")
+  parser.add_argument("--ops", action="store_true",
+                      help="also time the resizer's full-resolution ops")
   args = parser.parse_args()
   size, batch = args.input_size, args.batch_size
   cfg = {"input_size": size, "seed": 42, "augment": "flip_crop",
@@ -137,6 +199,15 @@ def main():
     print(f"{resizer:8s} params {r['params']:,}  forward GFLOPs/image "
           f"{r['flops'] / 1e9:.3f}  train step {r['step_s']:.3f} s "
           f"({batch / r['step_s']:.1f} images/s)")
+  if args.ops:
+    ops = full_resolution_ops(batch, size, args.target_size)
+    print(f"resizer ops at {size} px, batch {batch} (ms; the learned step "
+          "spends "
+          f"{results['learned']['step_s'] - results['bilinear']['step_s']:.3f}"
+          " s more than the bilinear one):")
+    for name, seconds in ops.items():
+      print(f"  {name:42s} {1e3 * seconds:8.1f}")
+    print(f"  {'sum':42s} {1e3 * sum(ops.values()):8.1f}")
   model_rate = batch / results["learned"]["step_s"]
   time_ratio = results["learned"]["step_s"] / results["bilinear"]["step_s"]
   flops_ratio = results["learned"]["flops"] / results["bilinear"]["flops"]

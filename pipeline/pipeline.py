@@ -40,8 +40,11 @@ def eval_config(candidate: str, baseline: str, floor: float,
   Without a baseline artifact (no model in production yet) TFX rubber-stamps
   the change threshold and only the floor applies.
   """
+  # model_type given: otherwise TFMA runs keras.models.load_model on every
+  # model just to guess it, and then loads it again. TFMA needs only the
+  # signatures, which any TF Serving-style loader reads.
   spec = dict(label_key=features.LABEL_ID, prediction_key="probabilities",
-              signature_name="serving_default",
+              model_type=tfma.TF_GENERIC, signature_name="serving_default",
               preprocessing_function_names=["transform_features"])
   threshold = tfma.MetricThreshold(
       value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),

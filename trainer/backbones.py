@@ -46,6 +46,7 @@ def _application(name, size, weights):
   return keras.Model(inputs, net(x), name=name)
 
 
+@keras.utils.register_keras_serializable(package="resizer")
 class ApplicationPreprocess(layers.Layer):
   """keras.applications' own preprocess_input, on [0, 1] inputs.
 
@@ -78,6 +79,7 @@ def tiny_cnn(size):
   return keras.Model(inputs, x, name="tiny_cnn")
 
 
+@keras.utils.register_keras_serializable(package="resizer")
 class ClassToken(layers.Layer):
   """Prepends a learned [CLS] token to the patch sequence."""
 
@@ -90,6 +92,7 @@ class ClassToken(layers.Layer):
     return tf.concat([token, x], axis=1)
 
 
+@keras.utils.register_keras_serializable(package="resizer")
 class PositionEmbedding(layers.Layer):
   """Adds a learned position embedding to a fixed-length sequence."""
 
