@@ -34,7 +34,8 @@ import time
 
 from common import (add_data_args, add_training_args, component_durations,
                     cpu_seconds, image_files, machine, pipeline_config,
-                    print_durations, quiet, run_flags, subset)
+                    print_durations, print_trainer_phases, quiet, run_flags,
+                    subset)
 
 from pipeline import local_runner
 
@@ -68,6 +69,7 @@ def main():
     print(f"examples: {results['examples']}, rejected {results['rejected']}")
     print("by component (MLMD execution spans):")
     print_durations(component_durations(config.metadata_path), wall)
+    print_trainer_phases(config.pipeline_root)
     for name in ("learned", "bilinear"):
       model = results["models"][name]
       history = model["history"]

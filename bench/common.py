@@ -163,6 +163,20 @@ def print_durations(rows: List[Tuple[str, float, str]], wall: float) -> None:
         "input resolution)")
 
 
+def print_trainer_phases(pipeline_root: str) -> None:
+  """The Trainers' own split of their time (model_info.json "seconds")."""
+  # pylint: disable=import-outside-toplevel
+  import glob
+  import json
+  for path in sorted(glob.glob(os.path.join(
+      pipeline_root, "Trainer_*", "model_run", "*", "model_info.json"))):
+    with open(path) as f:
+      seconds = json.load(f).get("seconds", {})
+    trainer = path[len(pipeline_root):].strip("/").split("/")[0]
+    print(f"  {trainer:24s} " + ", ".join(
+        f"{phase} {value:.1f} s" for phase, value in seconds.items()))
+
+
 def machine() -> str:
   memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
   return (f"{os.cpu_count()} CPU cores, {memory:.0f} GiB, Python "

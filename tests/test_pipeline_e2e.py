@@ -224,3 +224,5 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
     info = json.loads(open(os.path.join(runs[0], "model_info.json")).read())
     assert info["resizer"] == resizer and info["precision"] == "float32"
     assert info["first_epoch"] == 0 and info["epochs_run"] == 1
+    assert set(info["seconds"]) == {"setup", "fit", "export"}
+    assert info["seconds"]["fit"] > 0 and info["seconds"]["export"] > 0
