@@ -312,11 +312,11 @@ def _ImageToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
 class _StoredGzipTFRecordSink(tfrecordio._TFRecordSink):  # pylint: disable=protected-access
   """TFRecords in gzip at level 0 ("stored"), as files named *.gz.
 
-  TFX's WriteSplit deflates at zlib's default level 6: JPEG and PNG bytes don't
-  shrink (0.3% on cats_and_dogs_filtered) and deflating them was 43% of the
-  executor's per-image CPU (bench/RESULTS.md). Level 0 is still the gzip that
-  every TFX reader expects of `tfrecords_gzip` (they pick the codec from the
-  .gz suffix), at 2% of the cost. Beam's sink has no level setting, so this
+  TFX's WriteSplit deflates at zlib's default level 6: JPEG and PNG bytes
+  barely shrink (under 3% on cats_and_dogs_filtered) and deflating them was
+  43% of the executor's per-image CPU (bench/RESULTS.md). Level 0 is still the
+  gzip that every TFX reader expects of `tfrecords_gzip` (they pick the codec
+  from the .gz suffix), at a twentieth of the cost. Beam's sink has no level setting, so this
   one wraps the uncompressed file in a GzipFile; sharding, temp files and the
   final rename stay Beam's.
   """
