@@ -166,8 +166,8 @@ class PipelineConfig:
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
   # Local Beam components run in this process by default: multi_processing
-  # starts workers that each import TensorFlow (12-17 s per Beam component on
-  # 2 cores), more than a few thousand images take to process; TF ops still
+  # starts workers that each import TensorFlow, 12-17 s per Beam component on
+  # 2 cores, longer than a few thousand images take to process; TF ops still
   # use every core. Big local datasets: --beam-mode multi_processing.
   beam_mode: str = "in_memory"
   beam_workers: int = 0          # multi_*: 0 is one per core
