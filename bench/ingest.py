@@ -129,8 +129,8 @@ def breakdown(data, files, blobs, out):
   serialized = {rel: make_example(images[rel], split_and_label(rel)[1],
                                   rel).SerializeToString() for rel in files}
 
-  def write_all(compression):
-    path = os.path.join(out, f"breakdown.{len(os.listdir(out))}")
+  def write_all(name, compression):
+    path = os.path.join(out, f"breakdown.{name}")
     start = time.perf_counter()
     with tf.io.TFRecordWriter(path, compression) as w:
       for rel in files:
@@ -145,9 +145,9 @@ def breakdown(data, files, blobs, out):
       "sha256 of the file": timed(lambda rel: hashlib.sha256(blobs[rel])),
       "make_example + serialize": timed(lambda rel: make_example(
           images[rel], split_and_label(rel)[1], rel).SerializeToString()),
-      "write TFRecord, gzip level 0": write_all(STORED_GZIP),
-      "write TFRecord, gzip level 6 (TFX)": write_all("GZIP"),
-      "write TFRecord, uncompressed": write_all(""),
+      "write TFRecord, gzip level 0": write_all("level0", STORED_GZIP),
+      "write TFRecord, gzip level 6 (TFX)": write_all("level6", "GZIP"),
+      "write TFRecord, uncompressed": write_all("raw", ""),
   }
 
 

@@ -29,8 +29,8 @@ import time
 
 from common import (add_data_args, REPO, add_training_args, component_durations,
                     image_files, machine, pipeline_config, print_durations,
-                    print_trainer_phases,
-                    quiet, run_flags, subset, training_flags)
+                    print_trainer_phases, quiet, run_flags, subset,
+                    training_flags)
 
 
 def plain_keras(args):

@@ -5,12 +5,12 @@ import json
 import os
 
 import pytest
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.util import examples_utils, tfxio_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
-from tfx_bsl.tfxio import dataset_options
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import proto_utils
+from tfx_bsl.tfxio import dataset_options
 
 from components.image_example_gen import IngestReport
 from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
@@ -50,7 +50,7 @@ def filenames(examples):
 def test_flat_folder_is_hash_split_deterministically(tmp_path):
   n = tiny_dataset(tmp_path / "data", per_class=10)
   first, summary, rejected, report, _ = run_example_gen(tmp_path / "data",
-                                                     tmp_path / "a")
+                                                        tmp_path / "a")
   second, *_ = run_example_gen(tmp_path / "data", tmp_path / "b")
   assert len(first["train"]) + len(first["eval"]) == n == 30
   assert first["train"] and first["eval"]
@@ -93,7 +93,7 @@ def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
   (tmp_path / "data" / "vertical" / "notes.jpg").write_text("not an image")
   (tmp_path / "data" / "stray.jpg").write_bytes(good.read_bytes())
   splits, summary, rejected, *_ = run_example_gen(tmp_path / "data",
-                                                 tmp_path / "o")
+                                                  tmp_path / "o")
   reasons = {r["path"]: r["reason"] for r in rejected}
   assert set(reasons) == {"horizontal/truncated.jpg", "vertical/notes.jpg",
                           "stray.jpg"}
@@ -111,8 +111,8 @@ def test_pixel_limit_refuses_a_decompression_bomb_before_decoding(tmp_path):
   # limit is checked on the header, before any decode.
   (tmp_path / "data" / "checker" / "bomb.png").write_bytes(png_bomb())
   splits, summary, rejected, *_ = run_example_gen(tmp_path / "data",
-                                                 tmp_path / "o",
-                                                 max_pixels=10_000_000)
+                                                  tmp_path / "o",
+                                                  max_pixels=10_000_000)
   assert [r["path"] for r in rejected] == ["checker/bomb.png"]
   assert "max_pixels limit 10000000" in rejected[0]["reason"]
   assert len(splits["train"]) + len(splits["eval"]) == n
