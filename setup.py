@@ -10,7 +10,7 @@ setup(
     description="TFX pipeline: learned image resizer vs bilinear, gated push",
     python_requires=">=3.10",
     packages=find_packages(include=["pipeline*", "components*", "trainer*",
-                                    "schema*"]),
+                                    "gate*", "schema*"]),
     package_data={"schema": ["*.pbtxt"]},
     install_requires=[
         "tfx==1.16.0",

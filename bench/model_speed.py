@@ -30,7 +30,8 @@ from tfx.types import standard_artifacts  # noqa: E402
 from trainer import features  # noqa: E402
 from trainer.keras_lib import keras  # noqa: E402
 from trainer.model import ModelSpec, build_model  # noqa: E402
-from trainer.task import _optimizer, input_dataset  # noqa: E402
+from trainer.recipe import optimizer  # noqa: E402
+from trainer.task import input_dataset  # noqa: E402
 
 
 class _FnArgs:  # the one field input_dataset reads
@@ -88,7 +89,7 @@ def forward_flops(model, size):
 
 
 def train_step_seconds(model, cfg, batch, size, steps, jit=False):
-  model.compile(_optimizer(cfg), keras.losses.CategoricalCrossentropy(
+  model.compile(optimizer(cfg), keras.losses.CategoricalCrossentropy(
       label_smoothing=0.1), jit_compile=jit)
   rng = np.random.default_rng(1)
   x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")

@@ -37,10 +37,8 @@ def plain_keras(args):
   """The notebook way; writes {resizer: validation top-1} to args.result."""
   # pylint: disable=import-outside-toplevel
   from trainer.keras_lib import keras
-  from trainer.task import (_optimizer, augment, lr_schedule,
-                            model_spec_from_config)
+  from trainer.task import augment, compile_model, fit, model_spec_from_config
   from pipeline.data_layout import detect_layout
-  from trainer.model import build_model
   config = pipeline_config(args, args.data, os.path.dirname(args.result))
   cfg = config.trainer_config("learned")
   size, seed = int(cfg["input_size"]), int(cfg["seed"])
@@ -58,16 +56,12 @@ def plain_keras(args):
   top1, fit_s = {}, {}
   for resizer in ("learned", "bilinear"):
     cfg = config.trainer_config(resizer)
-    model = build_model(model_spec_from_config(cfg, classes))
-    model.compile(optimizer=_optimizer(cfg),
-                  loss=keras.losses.CategoricalCrossentropy(
-                      label_smoothing=float(cfg["label_smoothing"])),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    model = compile_model(model_spec_from_config(cfg, classes), cfg)
     start = time.perf_counter()
-    history = model.fit(
-        train.prefetch(2), validation_data=val.prefetch(2),
-        epochs=int(cfg["epochs"]), verbose=2,
-        callbacks=[keras.callbacks.LearningRateScheduler(lr_schedule(cfg))])
+    # The Trainer's own fit: the same schedule and BatchNorm recalibration
+    # (from un-augmented training images, as there).
+    history = fit(model, cfg, train.prefetch(2), val.prefetch(2),
+                  folder("train", True))
     fit_s[resizer] = time.perf_counter() - start
     top1[resizer] = history.history["val_accuracy"][-1]
   with open(args.result, "w") as f:

@@ -40,8 +40,16 @@ _OPTIONS = [
      "batch size per replica (global batch = this x replicas)"),
     ("--learning-rate", "train", "learning_rate", float, "learning rate"),
     ("--schedule", "train", "schedule", str,
-     "learning-rate schedule: constant | cosine (per epoch, decays to 0)"),
+     "learning-rate schedule, per epoch: constant | cosine (to 0, after "
+     "--warmup-epochs) | step (the paper's: x0.94 every 2 epochs)"),
+    ("--warmup-epochs", "train", "warmup_epochs", int,
+     "linear warm-up epochs before the cosine decay"),
     ("--optimizer", "train", "optimizer", str, "adam | sgd (momentum 0.9)"),
+    ("--ema", "train", "ema", float,
+     "exponential moving average of the weights (e.g. 0.99); 0: off"),
+    ("--bn-recalibration", "train", "bn_recalibration", int,
+     "training images BatchNorm statistics are recomputed from after every "
+     "epoch, with the current weights; 0: Keras's lagging moving averages"),
     ("--label-smoothing", "train", "label_smoothing", float, "label smoothing"),
     ("--augment", "train", "augment", str,
      "none | flip | flip_crop (applied at training time only)"),
@@ -52,11 +60,16 @@ _OPTIONS = [
     ("--precision", "train", "precision", str,
      "auto | float32 | mixed_float16 | mixed_bfloat16"),
     ("--min-gain", "eval", "min_gain", float,
-     "top-1 the learned model must gain over bilinear to be pushed"),
+     "top-1 the learned model must be ahead of bilinear by, with --confidence, "
+     "to be selected"),
+    ("--confidence", "eval", "confidence", float,
+     "confidence of the paired test behind both gates (learned vs bilinear, "
+     "candidate vs production)"),
     ("--floor", "eval", "floor", float,
      "absolute top-1 floor (default: above chance, 1/classes)"),
     ("--production-tolerance", "eval", "production_tolerance", float,
-     "how much lower than the model in production a new model's top-1 may be"),
+     "a candidate significantly behind production's top-1 by more than this "
+     "(with --confidence) is not pushed"),
     ("--beam-workers", None, "beam_workers", int,
      "Beam DirectRunner workers of the multi_* modes (0: one per core)"),
     ("--beam-mode", None, "beam_mode", str,

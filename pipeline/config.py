@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from trainer.backbones import BACKBONES
 from trainer.distribution import STRATEGIES
+from trainer.recipe import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
 from trainer.resizer import INTERPOLATIONS
 
 LAYOUTS = ("auto", "flat", "splits")
@@ -45,8 +46,14 @@ class TrainConfig:
   epochs: int = 10
   batch_size: int = 32       # per replica (global = this x replicas)
   learning_rate: float = 1e-3
-  schedule: str = "constant"  # constant | cosine (per epoch, to 0)
-  optimizer: str = "adam"
+  schedule: str = "constant"  # trainer/recipe.py SCHEDULES
+  warmup_epochs: int = 0     # linear warm-up before cosine decay
+  optimizer: str = "adam"    # trainer/recipe.py OPTIMIZERS
+  ema: float = 0.0           # weight averaging momentum; 0: off
+  # Training images BatchNorm statistics are recomputed from, with the final
+  # weights, after every epoch (trainer/batchnorm.py); 0: Keras's moving
+  # averages, which lag the weights.
+  bn_recalibration: int = 1024
   label_smoothing: float = 0.1
   augment: str = "flip"      # none | flip | flip_crop (training only)
   seed: int = 42
@@ -57,6 +64,7 @@ class TrainConfig:
 @dataclasses.dataclass
 class EvalConfig:
   min_gain: float = 0.0          # learned top-1 minus bilinear top-1
+  confidence: float = 0.95       # of the paired test behind both gates
   floor: Optional[float] = None  # absolute top-1 floor; None: above chance
   production_tolerance: float = 0.0  # how much worse than production is allowed
   push_equal: bool = False       # push even when the candidate is the model
@@ -227,16 +235,25 @@ class PipelineConfig:
          f"choose one of {', '.join(INTERPOLATIONS)}"),
         (t.batch_size > 0, "--batch-size", "batch size must be at least 1"),
         (t.epochs > 0, "--epochs", "epochs must be at least 1"),
-        (t.optimizer in ("adam", "sgd"), "--optimizer", "choose adam or sgd"),
-        (t.schedule in ("constant", "cosine"), "--schedule",
-         "choose constant or cosine"),
-        (t.augment in ("none", "flip", "flip_crop"), "--augment",
-         "choose none, flip or flip_crop"),
+        (t.optimizer in OPTIMIZERS, "--optimizer",
+         f"choose one of {', '.join(OPTIMIZERS)}"),
+        (t.schedule in SCHEDULES, "--schedule",
+         f"choose one of {', '.join(SCHEDULES)}"),
+        (0 <= t.warmup_epochs < t.epochs, "--warmup-epochs",
+         "must be at least 0 and below --epochs"),
+        (0 <= t.ema < 1, "--ema", "must be 0 (off) or a momentum below 1, "
+         "e.g. 0.99"),
+        (t.bn_recalibration >= 0, "--bn-recalibration",
+         "must be 0 (off) or a number of training images"),
+        (t.augment in AUGMENTATIONS, "--augment",
+         f"choose one of {', '.join(AUGMENTATIONS)}"),
         (t.precision in ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
          "--precision", "choose auto, float32, mixed_float16 or mixed_bfloat16"),
         (t.strategy in STRATEGIES, "--strategy",
          f"choose one of {', '.join(STRATEGIES)}"),
         (0 <= t.label_smoothing < 1, "--label-smoothing", "must be in [0, 1)"),
+        (0.5 <= self.eval.confidence < 1, "--confidence",
+         "must be at least 0.5 and below 1 (0.95 is usual)"),
         (d.layout in LAYOUTS, "--layout", f"choose one of {', '.join(LAYOUTS)}"),
         (0 < d.eval_percent < 100, "--eval-percent", "must be between 1 and 99"),
         (d.max_pixels > 0, "--max-pixels", "must be positive"),

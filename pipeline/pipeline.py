@@ -17,6 +17,7 @@ from components.push_decision import PushDecision
 from components.results_report import ResultsReport
 from components.schema_curator import CuratedSchemaGen
 from components.validation_gate import ValidationGate
+from gate import tfma_metric
 from pipeline import data_layout
 from pipeline.config import PipelineConfig
 from trainer import features
@@ -34,11 +35,14 @@ def resolve_floor(config: PipelineConfig, num_classes) -> float:
 
 
 def eval_config(candidate: str, baseline: str, floor: float,
-                min_change: float, num_classes=None) -> tfma.EvalConfig:
-  """Top-1 of `candidate`, gated on a floor and on its change over `baseline`.
+                num_classes=None) -> tfma.EvalConfig:
+  """Top-1 of `candidate` against an absolute floor, and the paired table.
 
-  Without a baseline artifact (no model in production yet) TFX rubber-stamps
-  the change threshold and only the floor applies.
+  TFMA's blessing means only "top-1 >= floor". Whether the candidate beats the
+  baseline is decided by ModelSelector / PushDecision from the PairedAccuracy
+  table (gate/), with an exact paired test instead of a bare difference.
+  Without a baseline artifact (no model in production yet) TFX drops the
+  baseline and PairedAccuracy computes nothing.
   """
   # model_type given: otherwise TFMA runs keras.models.load_model on every
   # model just to guess it, and then loads it again. TFMA needs only the
@@ -47,18 +51,16 @@ def eval_config(candidate: str, baseline: str, floor: float,
               model_type=tfma.TF_GENERIC, signature_name="serving_default",
               preprocessing_function_names=["transform_features"])
   threshold = tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-          absolute={"value": min_change}))
-  # The gate reads the overall slice only: a plain `threshold` would also be
-  # applied to every per-class slice, failing a better model on one class.
+      value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}))
+  # The floor applies to the overall slice only: a plain `threshold` would
+  # also be applied to every per-class slice.
   overall_only = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
                                                threshold=threshold)]
   metrics = [tfma.MetricConfig(class_name="ExampleCount"),
              tfma.MetricConfig(class_name=TOP1,
                                per_slice_thresholds=overall_only),
-             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]
+             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+             tfma_metric.metric_config()]
   if num_classes and num_classes > 5:
     metrics.append(tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",
                                      config='{"k": 5}'))
@@ -163,20 +165,23 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   trainers = {resizer: make_trainer(config, resizer, transform, schema_gen)
               for resizer in ("learned", "bilinear")}
 
-  # Learned vs bilinear: blessed if above the floor and ahead by min_gain.
+  # Learned vs bilinear on the same eval examples. ModelSelector decides:
+  # learned only when it clears the floor and the paired test puts it ahead.
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs["examples"],
       model=trainers["learned"].outputs["model"],
       baseline_model=trainers["bilinear"].outputs["model"],
-      eval_config=eval_config("learned", "bilinear", floor,
-                              config.eval.min_gain, num_classes))
+      eval_config=eval_config("learned", "bilinear", floor, num_classes))
   model_selector = ModelSelector(
       learned_model=trainers["learned"].outputs["model"],
       learned_blessing=evaluator.outputs["blessing"],
-      bilinear_model=trainers["bilinear"].outputs["model"])
+      bilinear_model=trainers["bilinear"].outputs["model"],
+      evaluation=evaluator.outputs["evaluation"],
+      min_gain=config.eval.min_gain, confidence=config.eval.confidence)
 
   # The production gate: the model last pushed by this pipeline is the
-  # baseline; the candidate may be at most `production_tolerance` worse.
+  # baseline; PushDecision blocks a candidate significantly worse than it by
+  # more than `production_tolerance`.
   production_model = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
@@ -190,13 +195,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       model=model_selector.outputs["model"],
       baseline_model=production_model.outputs["model"],
-      eval_config=eval_config("candidate", "production", floor,
-                              -config.eval.production_tolerance, num_classes),
+      eval_config=eval_config("candidate", "production", floor, num_classes),
   ).with_id("Evaluator_production")
   push_decision = PushDecision(
       model=model_selector.outputs["model"],
       production_blessing=production_evaluator.outputs["blessing"],
+      production_evaluation=production_evaluator.outputs["evaluation"],
       production_model=production_model.outputs["model"],
+      tolerance=config.eval.production_tolerance,
+      confidence=config.eval.confidence,
       push_equal=int(config.eval.push_equal))
   pusher = make_pusher(config, model_selector.outputs["model"],
                        push_decision.outputs["blessing"])
@@ -214,7 +221,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       pushed_model=pusher.outputs["pushed_model"],
       report_dir=config.report_dir, min_gain=config.eval.min_gain, floor=floor,
       production_tolerance=config.eval.production_tolerance,
-      input_size=config.model.input_size)
+      confidence=config.eval.confidence, input_size=config.model.input_size)
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.name,

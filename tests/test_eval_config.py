@@ -9,26 +9,28 @@ def _metric(config, name):
   return next(m for m in config.metrics_specs[0].metrics if m.class_name == name)
 
 
-def test_gate_thresholds_apply_to_the_overall_slice_only():
-  config = eval_config("learned", "bilinear", floor=0.5, min_change=0.02)
+def test_floor_applies_to_the_overall_slice_only_and_no_change_threshold():
+  config = eval_config("learned", "bilinear", floor=0.5)
   top1 = _metric(config, "SparseCategoricalAccuracy")
   assert not top1.HasField("threshold")  # would also gate every class slice
   (per_slice,) = top1.per_slice_thresholds
   assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
   assert per_slice.threshold.value_threshold.lower_bound.value == 0.5
-  assert per_slice.threshold.change_threshold.absolute.value == 0.02
-  assert per_slice.threshold.change_threshold.direction == \
-      tfma.MetricDirection.HIGHER_IS_BETTER
+  # The difference is judged by the paired test (gate/), not by TFMA's bare
+  # change threshold.
+  assert not per_slice.threshold.HasField("change_threshold")
+  paired = _metric(config, "PairedAccuracy")
+  assert paired.module == "gate.tfma_metric"
 
 
 def test_per_class_slices_confusion_matrix_and_top5_when_many_classes():
-  config = eval_config("candidate", "production", 0.1, 0.0, num_classes=3)
+  config = eval_config("candidate", "production", 0.1, num_classes=3)
   assert [list(s.feature_keys) for s in config.slicing_specs] == \
       [[], [features.LABEL]]
   names = {m.class_name for m in config.metrics_specs[0].metrics}
   assert "MultiClassConfusionMatrixPlot" in names
   assert "SparseTopKCategoricalAccuracy" not in names
-  many = eval_config("candidate", "production", 0.1, 0.0, num_classes=10)
+  many = eval_config("candidate", "production", 0.1, num_classes=10)
   assert "SparseTopKCategoricalAccuracy" in {
       m.class_name for m in many.metrics_specs[0].metrics}
   specs = {m.name: m.is_baseline for m in many.model_specs}

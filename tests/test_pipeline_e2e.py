@@ -110,9 +110,24 @@ def test_results_json_holds_the_numbers(run):
   assert 0.0 <= learned["top1"] <= 1.0 and 0.0 <= bilinear["top1"] <= 1.0
   assert results["pushed"] == "learned" and results["reason"]
   assert results["thresholds"] == {"min_gain": -1.0, "floor": 0.0,
+                                   "confidence": 0.95,
                                    "production_tolerance": 0.0}
   assert results["production"]["production_top1"] is None  # first push
+  assert results["production"]["comparison"] is None
   assert results["production"]["candidate_top1"] == learned["top1"]
+  # The paired comparison behind the selection, from TFMA's per-example pass:
+  # its difference is the difference of the two top-1 values TFMA reports.
+  selection = results["selection"]
+  n = results["examples"]["eval"]
+  assert selection["n"] == n and selection["test"].startswith("exact McNemar")
+  assert selection["difference"] == pytest.approx(
+      learned["top1"] - bilinear["top1"], abs=1e-6)
+  assert selection["lower"] <= selection["difference"] <= selection["upper"]
+  assert selection["outcome"] == "ahead" and selection["margin"] == -1.0
+  # 8 eval images cannot detect 5 points, and the report says so.
+  assert "too small to detect a 5-point difference" in results["power_note"]
+  for m in (learned, bilinear):
+    assert 0.0 <= m["train_sample_top1"] <= 1.0
   # Per-class recall and the confusion matrix cover the eval examples.
   matrix = learned["confusion_matrix"]
   assert len(matrix) == 3 and sum(map(sum, matrix)) == results["examples"]["eval"]
@@ -154,6 +169,7 @@ def test_report_figures_decode_with_the_expected_grid(run):
     assert curves.size == (1000, 400)
   md = (report / "results.md").read_text()
   assert "| learned (pushed) |" in md and run["results"]["reason"] in md
+  assert "| learned vs bilinear |" in md and run["results"]["power_note"] in md
 
 
 # The gate scenarios continue on the same output folder (same MLMD, same
@@ -203,8 +219,10 @@ def test_better_production_model_blocks_the_push(gate):
   results = stage["results"]
   assert stage["rc"] == 0 and results["selected"] == "learned"
   assert results["pushed"] is None and len(stage["versions"]) == 2
-  assert results["production"]["decision"] == "not_blessed"
-  assert "worse than production" in results["reason"]
+  assert results["production"]["decision"] == "worse_than_production"
+  assert "significantly worse than production" in results["reason"]
+  comparison = results["production"]["comparison"]
+  assert comparison["margin"] == 1.0 and comparison["upper"] < 1.0
 
 
 def test_both_under_the_floor_pushes_nothing(gate):
@@ -224,5 +242,10 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
     info = json.loads(open(os.path.join(runs[0], "model_info.json")).read())
     assert info["resizer"] == resizer and info["precision"] == "float32"
     assert info["first_epoch"] == 0 and info["epochs_run"] == 1
-    assert set(info["seconds"]) == {"setup", "fit", "export"}
+    assert set(info["seconds"]) == {"setup", "fit", "score", "export"}
+    # Every epoch's eval score is taken after BatchNorm recalibration, and the
+    # final one is what the exported model scores.
+    assert info["bn_recalibration"] == 1024
+    assert info["history"]["val_accuracy"][-1] == pytest.approx(
+        info["eval_top1"])
     assert info["seconds"]["fit"] > 0 and info["seconds"]["export"] > 0

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.task import augment, backup_dir, lr_schedule
+from trainer.recipe import lr_schedule
+from trainer.task import augment, backup_dir
 
 
 def test_augmentation_changes_training_images_only():

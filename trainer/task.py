@@ -13,16 +13,14 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
-from trainer import distribution, features
+from trainer import distribution, features, recipe
+from trainer.batchnorm import PreciseBatchNormEvaluation, Recalibrator
 from trainer.keras_lib import keras
 from trainer.model import ModelSpec, build_model
 from trainer.preprocessing import bytes_to_pixels
 
 MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
-
-
-AUGMENTATIONS = ("none", "flip", "flip_crop")
-SCHEDULES = ("constant", "cosine")
+TRAIN_SAMPLE = 512  # training images scored in inference mode for the report
 
 
 def augment(pixels, mode, seed):
@@ -34,15 +32,21 @@ def augment(pixels, mode, seed):
     pad = max(1, size // 8)
     padded = tf.pad(pixels, [[0, 0], [pad, pad], [pad, pad], [0, 0]],
                     mode="SYMMETRIC")
-    pixels = tf.image.random_crop(padded, tf.shape(pixels), seed=seed)
+    # Per image: random_crop on the whole batch would shift every image alike.
+    pixels = tf.map_fn(
+        lambda image: tf.image.random_crop(image, [size, size, 3], seed=seed),
+        padded)
   return pixels
 
 
 def input_dataset(fn_args, file_pattern, schema, num_classes, cfg, batch_size,
-             training):
+                  training, shuffle=None):
+  """Batches of (float pixels, one-hot labels); training adds augmentation
+  and shuffling (shuffle=True alone: shuffled, not augmented)."""
   options = tfxio.TensorFlowDatasetOptions(
       batch_size=batch_size, label_key=features.LABEL_ID,
-      num_epochs=1, shuffle=training, shuffle_seed=int(cfg["seed"]))
+      num_epochs=1, shuffle=training if shuffle is None else shuffle,
+      shuffle_seed=int(cfg["seed"]))
   ds = fn_args.data_accessor.tf_dataset_factory(file_pattern, options, schema)
   size = int(cfg["input_size"])
   mode = cfg.get("augment", "flip") if training else "none"
@@ -56,14 +60,6 @@ def input_dataset(fn_args, file_pattern, schema, num_classes, cfg, batch_size,
       tf.data.AUTOTUNE)
 
 
-def lr_schedule(cfg):
-  """Per-epoch learning rate: constant, or cosine decay to 0 over the epochs."""
-  base, epochs = float(cfg.get("learning_rate", 1e-3)), int(cfg["epochs"])
-  if cfg.get("schedule", "constant") == "cosine":
-    return lambda epoch: 0.5 * base * (1 + math.cos(math.pi * epoch / epochs))
-  return lambda epoch: base
-
-
 def backup_dir(fn_args, cfg):
   """Where BackupAndRestore keeps its checkpoint between runs.
 
@@ -75,16 +71,6 @@ def backup_dir(fn_args, cfg):
       sort_keys=True, default=str).encode()).hexdigest()[:16]
   trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir))
   return os.path.join(trainer_root, "backup", key)
-
-
-def _optimizer(cfg):
-  lr = float(cfg.get("learning_rate", 1e-3))
-  name = cfg.get("optimizer", "adam")
-  if name == "adam":
-    return keras.optimizers.Adam(lr)
-  if name == "sgd":
-    return keras.optimizers.SGD(lr, momentum=0.9)
-  raise ValueError(f"optimizer={name!r}: choose adam or sgd")
 
 
 def model_spec_from_config(cfg, num_classes):
@@ -134,6 +120,37 @@ def _serving_signatures(model, tft_output, class_names, size):
           "serving_images": serve_images}
 
 
+def compile_model(spec, cfg):
+  """The model of `spec`, compiled with the recipe of `cfg`."""
+  model = build_model(spec)
+  model.compile(
+      optimizer=recipe.optimizer(cfg),
+      loss=keras.losses.CategoricalCrossentropy(
+          label_smoothing=float(cfg.get("label_smoothing", 0.1))),
+      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+  return model
+
+
+def fit(model, cfg, train_ds, eval_ds, calibration_ds, callbacks=(),
+        verbose=2):
+  """Trains with the recipe's schedule; with bn_recalibration > 0, every
+  epoch ends by recomputing BatchNorm statistics from that many training
+  images and evaluating with them, and so does the model that is returned."""
+  examples = int(cfg.get("bn_recalibration", 0))
+  schedule = keras.callbacks.LearningRateScheduler(recipe.lr_schedule(cfg))
+  if not examples:  # Keras's moving averages, scored by fit's validation
+    return model.fit(train_ds, epochs=int(cfg["epochs"]),
+                     validation_data=eval_ds, verbose=verbose,
+                     callbacks=[schedule, *callbacks])
+  # First: the val_* values it adds must be in the logs other callbacks see.
+  precise = PreciseBatchNormEvaluation(calibration_ds, examples, eval_ds)
+  history = model.fit(train_ds, epochs=int(cfg["epochs"]), verbose=verbose,
+                      callbacks=[precise, schedule, *callbacks])
+  if float(cfg.get("ema", 0)):  # fit's end swapped in the averaged weights
+    Recalibrator(model)(calibration_ds, examples)
+  return history
+
+
 def run_fn(fn_args):
   started = time.perf_counter()
   cfg = dict(fn_args.custom_config)
@@ -153,25 +170,30 @@ def run_fn(fn_args):
                            cfg, batch_size, training=True)
   eval_ds = input_dataset(fn_args, fn_args.eval_files, schema, len(class_names),
                           cfg, batch_size, training=False)
+  # Un-augmented, shuffled training batches: BatchNorm recalibration and the
+  # inference-mode score on a training sample.
+  train_plain_ds = input_dataset(fn_args, fn_args.train_files, schema,
+                                 len(class_names), cfg, batch_size,
+                                 training=False, shuffle=True)
   with strategy.scope():
-    model = build_model(spec)
-    model.compile(
-        optimizer=_optimizer(cfg),
-        loss=keras.losses.CategoricalCrossentropy(
-            label_smoothing=float(cfg.get("label_smoothing", 0.1))),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    model = compile_model(spec, cfg)
 
   chief = distribution.is_chief(strategy)
   callbacks = [
       keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
-      keras.callbacks.LearningRateScheduler(lr_schedule(cfg)),
       # Survives preemption: a rerun resumes from the last finished epoch.
       keras.callbacks.BackupAndRestore(backup_dir(fn_args, cfg)),
   ]
   fit_started = time.perf_counter()
-  history = model.fit(train_ds, epochs=int(cfg["epochs"]),
-                      validation_data=eval_ds, callbacks=callbacks, verbose=2)
+  history = fit(model, cfg, train_ds, eval_ds, train_plain_ds, callbacks)
   fit_ended = time.perf_counter()
+  final = {
+      "eval_top1": model.evaluate(eval_ds, verbose=0,
+                                  return_dict=True)["accuracy"],
+      "train_sample_top1": model.evaluate(
+          train_plain_ds.take(math.ceil(TRAIN_SAMPLE / batch_size)),
+          verbose=0, return_dict=True)["accuracy"]}
+  scored = time.perf_counter()
 
   # Every worker must call save (it is collective); only the chief's copy lands.
   serving_dir = fn_args.serving_model_dir if chief else tempfile.mkdtemp()
@@ -202,9 +224,13 @@ def run_fn(fn_args):
         "strategy": type(strategy).__name__,
         "replicas": int(strategy.num_replicas_in_sync),
         # Where the Trainer's time went (bench/overhead.py prints these).
+        # Inference mode, as exported: the eval split and a training sample.
+        **{k: float(v) for k, v in final.items()},
+        "bn_recalibration": int(cfg.get("bn_recalibration", 0)),
         "seconds": {"setup": round(fit_started - started, 2),
                     "fit": round(fit_ended - fit_started, 2),
-                    "export": round(saved - fit_ended, 2)},
+                    "score": round(scored - fit_ended, 2),
+                    "export": round(saved - scored, 2)},
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, MODEL_INFO),

@@ -1,25 +1,39 @@
-"""PushDecision: the production gate's blessing, minus re-pushing the same model.
+"""PushDecision: where the production gate decides.
 
-The production Evaluator blesses a candidate that clears the floor and is not
-worse than the model in production by more than the tolerance. TFX has no check
-that the candidate *is* the production model (a rerun that reuses cached
-training would push a second copy), so this adds one, by content fingerprint.
+A candidate replaces the model in production unless it is significantly worse
+than production by more than `tolerance` — a non-inferiority check on the
+paired table of Evaluator_production (both models on the same eval examples):
+blocked when the upper end of the interval of (candidate - production) top-1 is
+below -tolerance. It must also clear the floor (the Evaluator's blessing). TFX
+has no check that the candidate *is* the production model (a rerun that reuses
+cached training would push a second copy), so this adds one, by content
+fingerprint.
 """
+import json
+
 from tfx.types import standard_artifacts
 from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
-from components.model_selector.component import FINGERPRINT, is_blessed
+from components.model_selector.component import (COMPARISON, FINGERPRINT,
+                                                 is_blessed, read_comparison)
+from gate import stats
 
 DECISION = "decision"  # custom property on the output blessing
-PUSH, NOT_BLESSED, SAME_AS_PRODUCTION = "push", "not_blessed", "same_as_production"
+PUSH, NOT_BLESSED, SAME_AS_PRODUCTION, WORSE_THAN_PRODUCTION = (
+    "push", "not_blessed", "same_as_production", "worse_than_production")
 
 
-def decide(candidate_fp, production_fp, production_blessed, push_equal):
-  if not production_blessed:
+def decide(candidate_fp, production_fp, above_floor, comparison, tolerance,
+           push_equal):
+  """comparison: candidate vs production, or None with nothing in production."""
+  if not above_floor:
     return NOT_BLESSED
   if production_fp and candidate_fp == production_fp and not push_equal:
     return SAME_AS_PRODUCTION
+  if comparison is not None and stats.significantly_worse(comparison,
+                                                          tolerance):
+    return WORSE_THAN_PRODUCTION
   return PUSH
 
 
@@ -27,16 +41,24 @@ def decide(candidate_fp, production_fp, production_blessed, push_equal):
 def PushDecision(
     model: InputArtifact[standard_artifacts.Model],
     production_blessing: InputArtifact[standard_artifacts.ModelBlessing],
+    production_evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     production_model: InputArtifact[standard_artifacts.Model] = None,
+    tolerance: Parameter[float] = 0.0,
+    confidence: Parameter[float] = 0.95,
     push_equal: Parameter[int] = 0):
+  comparison = (read_comparison(production_evaluation.uri, "candidate",
+                                confidence) if production_model else None)
   decision = decide(
       model.get_string_custom_property(FINGERPRINT),
       production_model.get_string_custom_property(FINGERPRINT)
       if production_model else None,
-      is_blessed(production_blessing), bool(push_equal))
+      is_blessed(production_blessing), comparison, tolerance, bool(push_equal))
   blessing.set_int_custom_property("blessed", int(decision == PUSH))
   # Read by LatestBlessedModelStrategy to find the model now in production.
   blessing.set_int_custom_property("current_model_id", model.id)
   blessing.set_string_custom_property("current_model", model.uri)
   blessing.set_string_custom_property(DECISION, decision)
+  if comparison is not None:
+    blessing.set_string_custom_property(COMPARISON, json.dumps(
+        {**comparison.as_dict(), "margin": -tolerance}))

@@ -15,9 +15,11 @@ from tfx.v1.dsl.components import InputArtifact, Parameter, component
 
 from components.image_example_gen.component import IngestReport
 from components.image_example_gen.executor import SUMMARY_FILE
-from components.model_selector.component import SELECTED
+from components.model_selector.component import (AHEAD, COMPARISON,
+                                                 SELECTED, UNDER_FLOOR)
 from components.push_decision.component import DECISION
 from components.results_report import figures
+from gate import stats
 from trainer import features
 from trainer.task import MODEL_INFO
 
@@ -62,49 +64,72 @@ def load_confusion_matrices(evaluation_uri, class_names):
   return matrices
 
 
-def explain(selected, top1, floor, min_gain, tolerance, production, decision):
-  """One sentence: what was pushed and why."""
+def _selection_why(outcome, comparison, top1, floor, min_gain):
   learned, bilinear = top1["learned"], top1["bilinear"]
-  prod = production.get("production_top1")
+  evidence = stats.describe(comparison)
+  if outcome == AHEAD:
+    return (f"the learned resizer ({learned:.4f}) is ahead of bilinear "
+            f"({bilinear:.4f}) by more than {100 * min_gain:+.1f} points at "
+            f"{100 * comparison.confidence:.0f}% confidence ({evidence}) and "
+            f"clears the floor {floor:.4f}")
+  if outcome == UNDER_FLOOR:
+    return (f"the learned resizer ({learned:.4f}) is under the floor "
+            f"{floor:.4f}")
+  if comparison.upper < 0:
+    verdict = "bilinear is significantly better"
+  elif comparison.lower > 0:
+    verdict = (f"the learned resizer is ahead, but not by more than "
+               f"{100 * min_gain:+.1f} points")
+  else:
+    verdict = "no significant difference"
+  return (f"{verdict} (learned {learned:.4f} vs bilinear {bilinear:.4f}: "
+          f"{evidence}), so the cheaper bilinear model is the candidate")
+
+
+def explain(selected, selection, top1, floor, min_gain, tolerance, production,
+            decision):
+  """One sentence: what was pushed and why, with the evidence."""
+  outcome = selection["outcome"]
+  comparison = stats.Comparison.from_dict(selection)
+  why = _selection_why(outcome, comparison, top1, floor, min_gain)
+  prod = production.get("comparison")
   if decision == "push":
-    if selected == "learned":
-      why = (f"the learned resizer (top-1 {learned:.4f}) beats bilinear "
-             f"({bilinear:.4f}) by at least {min_gain:+.4f} and clears the "
-             f"floor {floor:.4f}")
+    if prod is None:
+      where = "it is the first model in production"
     else:
-      why = (f"the learned resizer (top-1 {learned:.4f}) did not beat bilinear "
-             f"({bilinear:.4f}) by {min_gain:+.4f} or missed the floor "
-             f"{floor:.4f}, and bilinear clears the floor")
-    where = ("it is the first model in production" if prod is None else
-             f"it is not worse than production ({prod:.4f}) by more than "
-             f"{tolerance:.4f}")
+      where = (f"it is not significantly worse than production "
+               f"({production['production_top1']:.4f}) by more than "
+               f"{100 * tolerance:.1f} points "
+               f"({stats.describe(stats.Comparison.from_dict(prod))})")
     return f"{selected} pushed: {why}; {where}."
   if decision == "same_as_production":
     return (f"nothing pushed: the candidate ({selected}) is the model already "
             "in production.")
   candidate = top1[selected]
-  if candidate < floor:
-    if learned < floor:
-      return (f"nothing pushed: learned ({learned:.4f}) and bilinear "
-              f"({bilinear:.4f}) are both under the floor {floor:.4f}.")
-    return (f"nothing pushed: the learned resizer ({learned:.4f}) did not beat "
-            f"bilinear by {min_gain:+.4f}, and bilinear ({bilinear:.4f}) is "
-            f"under the floor {floor:.4f}.")
-  if prod is None:  # not expected: without production only the floor gates
-    return (f"nothing pushed: the candidate {selected} ({candidate:.4f}) did "
-            "not pass the production gate.")
-  return (f"nothing pushed: the candidate {selected} ({candidate:.4f}) is worse "
-          f"than production ({prod:.4f}) by more than the tolerance "
-          f"{tolerance:.4f}.")
+  if decision == "worse_than_production":
+    return (f"nothing pushed: {why}; the candidate {selected} "
+            f"({candidate:.4f}) is significantly worse than production "
+            f"({production['production_top1']:.4f}) by more than "
+            f"{100 * tolerance:.1f} points "
+            f"({stats.describe(stats.Comparison.from_dict(prod))}).")
+  if top1["learned"] < floor and candidate < floor:
+    return (f"nothing pushed: learned ({top1['learned']:.4f}) and bilinear "
+            f"({top1['bilinear']:.4f}) are both under the floor {floor:.4f}.")
+  return (f"nothing pushed: {why}, and the candidate {selected} "
+          f"({candidate:.4f}) is under the floor {floor:.4f}.")
 
 
 def build_results(summary, infos, evaluation, production_evaluation, selected,
-                  decision, pushed_path, thresholds):
+                  selection, decision, production_comparison, pushed_path,
+                  thresholds):
   overall, per_class = evaluation
   prod_overall, _ = production_evaluation
   models = {name: {
       "params": info["params"], "trainable_params": info["trainable_params"],
       "top1": overall[name][TOP1], "top5": overall[name].get(TOP5),
+      # Inference-mode top-1 on a sample of the training split: far above the
+      # eval top-1 is overfitting, far below it is a broken inference mode.
+      "train_sample_top1": info.get("train_sample_top1"),
       "metrics": overall[name], "per_class_recall": per_class.get(name, {}),
       "confusion_matrix": info.get("confusion_matrix"),
       "history": info["history"]} for name, info in infos.items()}
@@ -115,6 +140,7 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
       "candidate_top1": (prod_overall.get("candidate")
                          or prod_overall.get("", {})).get(TOP1),
       "production_top1": prod_overall.get("production", {}).get(TOP1),
+      "comparison": production_comparison,
       "decision": decision}
   pushed = selected if pushed_path else None
   top1 = {name: m["top1"] for name, m in models.items()}
@@ -122,13 +148,15 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
       "models": models,
       "class_names": infos["learned"]["class_names"],
       "selected": selected,
+      "selection": selection,
       "production": production,
       "pushed": pushed,
       "pushed_path": pushed_path,
-      "reason": explain(selected, top1, thresholds["floor"],
+      "reason": explain(selected, selection, top1, thresholds["floor"],
                         thresholds["min_gain"],
                         thresholds["production_tolerance"], production,
                         decision),
+      "power_note": stats.power_note(stats.Comparison.from_dict(selection)),
       "thresholds": thresholds,
       "examples": {"train": summary["splits"].get("train", 0),
                    "eval": summary["splits"].get("eval", 0)},
@@ -137,15 +165,40 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   }
 
 
+def _comparison_rows(results):
+  rows = ["| gate | difference (points) | interval | p | test | eval images |",
+          "|---|---|---|---|---|---|"]
+  gates = [("learned vs bilinear", results["selection"]),
+           ("candidate vs production", results["production"]["comparison"])]
+  for name, c in gates:
+    if c is None:
+      rows.append(f"| {name} | no model in production | | | | |")
+      continue
+    rows.append(
+        f"| {name} | {100 * c['difference']:+.1f} | "
+        f"{100 * c['confidence']:.0f}% CI {100 * c['lower']:+.1f}…"
+        f"{100 * c['upper']:+.1f} | {c['p_value']:.3g} | {c['test']} | "
+        f"{c['n']} |")
+  return rows
+
+
 def results_table(results):
-  """The seed's table (model, parameters in millions, top-1) and the reason."""
-  rows = ["| model | parameters (M) | top-1 |", "|---|---|---|"]
+  """The seed's table (model, parameters in millions, top-1), the paired
+  comparisons behind both gates, and the reason."""
+  rows = ["| model | parameters (M) | top-1 (eval) | top-1 (train sample) |",
+          "|---|---|---|---|"]
   for name in ("learned", "bilinear"):
     m = results["models"][name]
     pushed = " (pushed)" if results["pushed"] == name else ""
+    train = m.get("train_sample_top1")
+    train = "" if train is None else f"{100 * train:.2f}%"
     rows.append(f"| {name}{pushed} | {m['params'] / 1e6:.3f} | "
-                f"{100 * m['top1']:.2f}% |")
-  return "\n".join(rows) + "\n\n" + results["reason"] + "\n"
+                f"{100 * m['top1']:.2f}% | {train} |")
+  text = "\n".join(rows) + "\n\n" + "\n".join(_comparison_rows(results))
+  text += "\n\n" + results["reason"] + "\n"
+  if results.get("power_note"):
+    text += "\n" + results["power_note"] + "\n"
+  return text
 
 
 def _read_json(path):
@@ -175,6 +228,7 @@ def ResultsReport(
     min_gain: Parameter[float],
     floor: Parameter[float],
     production_tolerance: Parameter[float],
+    confidence: Parameter[float],
     input_size: Parameter[int]):
   infos = {"learned": _read_json(os.path.join(learned_run.uri, MODEL_INFO)),
            "bilinear": _read_json(os.path.join(bilinear_run.uri, MODEL_INFO))}
@@ -188,10 +242,15 @@ def ResultsReport(
       infos=infos, evaluation=load_metrics(evaluation.uri),
       production_evaluation=load_metrics(production_evaluation.uri),
       selected=selected_model.get_string_custom_property(SELECTED),
+      selection=json.loads(
+          selected_model.get_string_custom_property(COMPARISON)),
       decision=push_blessing.get_string_custom_property(DECISION),
+      production_comparison=json.loads(
+          push_blessing.get_string_custom_property(COMPARISON) or "null"),
       pushed_path=(pushed_model.get_string_custom_property("pushed_destination")
                    if pushed else None),
       thresholds={"min_gain": min_gain, "floor": floor,
+                  "confidence": confidence,
                   "production_tolerance": production_tolerance})
   tf.io.gfile.makedirs(report_dir)
   _write(os.path.join(report_dir, "results.json"),

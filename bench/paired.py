@@ -1,0 +1,130 @@
+"""In-process training harness for the evidence benchmarks (stability, gate
+calibration, seeds): the Trainer's own model, recipe and BatchNorm
+recalibration, and the pipeline's own gate code, without the DAG's fixed cost.
+
+Images are decoded and resized once with Transform's decode_and_resize and
+kept in memory; a subset keeps each <split>/<class> folder's share.
+
+Each trained model is scored after every epoch twice on the same weights:
+with Keras's moving averages ("raw": what the pipeline exported before) and
+with recalibrated BatchNorm statistics ("precise"). Training itself is the
+same either way — batches in training mode never read the moving statistics —
+so the raw statistics are put back after each precise score.
+"""
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from common import image_files
+
+from trainer.batchnorm import Recalibrator, batchnorm_layers
+from trainer.keras_lib import keras
+from trainer.preprocessing import decode_and_resize
+from trainer.task import augment, compile_model, model_spec_from_config
+
+CALIBRATION = 1024  # the pipeline's default bn_recalibration
+
+
+def load_split(data, split, size, per_class):
+  """(uint8 images [N, size, size, 3], int labels [N], class names)."""
+  files = [f for f in image_files(data) if f.split("/")[0] == split]
+  classes = sorted({f.split("/")[1] for f in files})
+  chosen = []
+  for label in classes:
+    members = [f for f in files if f.split("/")[1] == label]
+    chosen += members[:per_class] if per_class else members
+  decode = tf.function(lambda b: decode_and_resize(b, size))
+  images = np.stack([decode(tf.io.read_file(os.path.join(data, f))).numpy()
+                     for f in chosen])
+  labels = np.array([classes.index(f.split("/")[1]) for f in chosen])
+  return images, labels, classes
+
+
+def base_config(args, resizer, seed):
+  return {"backbone": args.backbone, "input_size": args.input_size,
+          "target_size": args.target_size, "resizer": resizer, "seed": seed,
+          "filters": 16, "res_blocks": 1, "interpolation": "bilinear",
+          "weights": None, "epochs": args.epochs,
+          "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+          "optimizer": "adam", "schedule": "constant", "warmup_epochs": 0,
+          "label_smoothing": 0.1, "augment": "flip", "ema": 0.0}
+
+
+class _DualScore(keras.callbacks.Callback):
+  """Per epoch: eval top-1 with the moving averages, then with recalibrated
+  statistics; the moving averages are restored so training goes on as it
+  would without recalibration."""
+
+  def __init__(self, calibration, eval_ds):
+    super().__init__()
+    self.calibration, self.eval_ds = calibration, eval_ds
+    self.raw, self.precise = [], []
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.raw.append(_top1(self.model, self.eval_ds))
+    saved = [(b.moving_mean.numpy(), b.moving_variance.numpy())
+             for b in batchnorm_layers(self.model)]
+    self.recalibrate = getattr(self, "recalibrate", None) or \
+        Recalibrator(self.model)
+    self.recalibrate(self.calibration, CALIBRATION)
+    self.precise.append(_top1(self.model, self.eval_ds))
+    for b, (mean, var) in zip(batchnorm_layers(self.model), saved):
+      b.moving_mean.assign(mean)
+      b.moving_variance.assign(var)
+
+
+def _top1(model, ds):
+  return model.evaluate(ds, verbose=0, return_dict=True)["accuracy"]
+
+
+def correct(model, images, labels, batch_size):
+  probs = model.predict(images.astype("float32"), batch_size=batch_size,
+                        verbose=0)
+  return np.argmax(probs, -1) == labels
+
+
+def train(cfg, train_set, eval_set, num_classes, initial_classifier=None):
+  """Trains one model; returns its per-epoch scores and per-example
+  correctness on the eval split, raw and recalibrated, and seconds."""
+  (x, y), (ex, ey) = train_set, eval_set
+  seed, batch = int(cfg["seed"]), int(cfg["batch_size"])
+  onehot = keras.utils.to_categorical
+  train_ds = (tf.data.Dataset.from_tensor_slices((x, onehot(y, num_classes)))
+              .shuffle(len(x), seed=seed).batch(batch)
+              .map(lambda a, b: (augment(tf.cast(a, tf.float32), cfg["augment"],
+                                         seed), b)).prefetch(2))
+  plain = (tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=seed)
+           .batch(batch).map(lambda a: tf.cast(a, tf.float32)))
+  eval_ds = tf.data.Dataset.from_tensor_slices(
+      (ex.astype("float32"), onehot(ey, num_classes))).batch(batch)
+  model = compile_model(model_spec_from_config(cfg, num_classes), cfg)
+  if initial_classifier is not None:  # warm start: a trained backbone + head
+    model.get_layer("classifier").set_weights(initial_classifier)
+  from trainer import recipe  # pylint: disable=import-outside-toplevel
+  scores = _DualScore(plain, eval_ds)
+  start = time.perf_counter()
+  model.fit(train_ds, epochs=int(cfg["epochs"]), verbose=0, callbacks=[
+      keras.callbacks.LearningRateScheduler(recipe.lr_schedule(cfg)), scores])
+  if float(cfg.get("ema", 0)):
+    scores.raw[-1] = _top1(model, eval_ds)  # the averaged weights
+  seconds = time.perf_counter() - start
+  raw = correct(model, ex, ey, batch)
+  Recalibrator(model)(plain, CALIBRATION)
+  precise = correct(model, ex, ey, batch)
+  if float(cfg.get("ema", 0)):
+    scores.precise[-1] = float(precise.mean())
+  return {"raw_curve": scores.raw, "precise_curve": scores.precise,
+          "raw_correct": raw, "precise_correct": precise,
+          "seconds": seconds, "model": model}
+
+
+def table(candidate_correct, baseline_correct):
+  """(n, candidate only, baseline only): what gate.tfma_metric counts."""
+  c, b = np.asarray(candidate_correct), np.asarray(baseline_correct)
+  return len(c), int(np.sum(c & ~b)), int(np.sum(b & ~c))
+
+
+def tail_std(curve, k=5):
+  return float(np.std(np.asarray(curve[-k:]) * 100))

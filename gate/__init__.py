@@ -1,0 +1,6 @@
+"""Where the pipeline decides: paired statistics on the same eval examples.
+
+stats.py        the tests, intervals and the smallest detectable difference
+tfma_metric.py  the TFMA metric that counts, per eval example, which of two
+                models was right (the 2x2 table the tests read)
+"""

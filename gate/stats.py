@@ -1,0 +1,128 @@
+"""Paired comparison of two classifiers scored on the same eval examples.
+
+Both models see the same images, so only the examples where exactly one of them
+is right carry evidence: b (candidate right, baseline wrong) and c (the
+reverse). Given m = b + c, b is Binomial(m, pi); "no difference" is pi = 1/2.
+
+- p-value: McNemar's exact test, two-sided (twice the smaller binomial tail).
+- interval of the top-1 difference d = (b - c) / n: the Clopper-Pearson
+  interval of pi mapped through d = (2 pi - 1) m / n. It is the inversion of
+  the same exact test, so the interval excludes 0 exactly when p < 1 - confidence;
+  the two can never tell different stories.
+- gates: superiority (lower bound above a margin) picks the learned resizer;
+  non-inferiority (upper bound not below -tolerance) lets a candidate replace
+  production.
+"""
+import dataclasses
+import math
+
+from scipy import stats as _stats
+
+TEST_NAME = "exact McNemar (paired, two-sided)"
+DETECTABLE_POWER = 0.8  # power at which the smallest detectable difference is stated
+REFERENCE_DIFFERENCE = 0.05  # the report warns when this is not detectable
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+  """Candidate minus baseline top-1 on n paired eval examples."""
+  n: int
+  candidate_only: int   # b: candidate right, baseline wrong
+  baseline_only: int    # c: baseline right, candidate wrong
+  difference: float     # (b - c) / n
+  lower: float
+  upper: float
+  p_value: float
+  confidence: float
+  detectable: float     # smallest |difference| found at DETECTABLE_POWER
+  test: str = TEST_NAME
+
+  def as_dict(self):
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d):
+    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
+
+def mcnemar_exact_p(b, c):
+  """Two-sided exact McNemar p-value from the discordant counts."""
+  m = b + c
+  if m == 0:
+    return 1.0
+  tail = _stats.binom.cdf(min(b, c), m, 0.5)
+  return float(min(1.0, 2.0 * tail))
+
+
+def _clopper_pearson(k, m, confidence):
+  alpha = 1.0 - confidence
+  low = 0.0 if k == 0 else _stats.beta.ppf(alpha / 2, k, m - k + 1)
+  high = 1.0 if k == m else _stats.beta.ppf(1 - alpha / 2, k + 1, m - k)
+  return float(low), float(high)
+
+
+def detectable_difference(n, discordant, confidence, power=DETECTABLE_POWER):
+  """Smallest true difference the paired test finds with `power`.
+
+  Normal approximation of McNemar's test: the difference's standard error is
+  about sqrt(psi / n), psi the discordant share; psi is at least the
+  difference itself, hence the k^2 / n term when few examples disagree.
+  """
+  if n <= 0:
+    return 1.0
+  k = _stats.norm.ppf(1 - (1 - confidence) / 2) + _stats.norm.ppf(power)
+  psi = discordant / n
+  return float(min(1.0, max(k * math.sqrt(psi / n), k * k / n)))
+
+
+def paired_accuracy(n, candidate_only, baseline_only, confidence=0.95):
+  """The Comparison of two classifiers from their paired 2x2 table."""
+  if not 0 < confidence < 1:
+    raise ValueError(f"confidence={confidence}: must be between 0 and 1")
+  b, c = int(round(candidate_only)), int(round(baseline_only))
+  n = int(round(n))
+  if b < 0 or c < 0 or b + c > n:
+    raise ValueError(f"inconsistent paired counts: n={n}, b={b}, c={c}")
+  m = b + c
+  if m == 0:  # identical right/wrong on every example: no evidence either way
+    lower = upper = 0.0
+  else:
+    pi_low, pi_high = _clopper_pearson(b, m, confidence)
+    lower, upper = (2 * pi_low - 1) * m / n, (2 * pi_high - 1) * m / n
+  return Comparison(
+      n=n, candidate_only=b, baseline_only=c,
+      difference=(b - c) / n if n else 0.0, lower=lower, upper=upper,
+      p_value=mcnemar_exact_p(b, c), confidence=confidence,
+      detectable=detectable_difference(n, m, confidence))
+
+
+def superior(comparison, margin):
+  """The candidate is ahead by more than `margin`, at the stated confidence."""
+  return comparison.lower > margin
+
+
+def significantly_worse(comparison, tolerance):
+  """The candidate is behind by more than `tolerance`, at the stated confidence."""
+  return comparison.upper < -tolerance
+
+
+def describe(comparison):
+  """'+1.2 points, 95% CI -2.1...+4.5, p = 0.41, 1000 eval images'."""
+  c = comparison
+  return (f"{100 * c.difference:+.1f} points, {100 * c.confidence:.0f}% CI "
+          f"{100 * c.lower:+.1f}…{100 * c.upper:+.1f}, {_p(c.p_value)}, "
+          f"{c.n} eval images")
+
+
+def power_note(comparison):
+  """A sentence when the eval split is too small for REFERENCE_DIFFERENCE."""
+  if comparison.detectable <= REFERENCE_DIFFERENCE:
+    return ""
+  return (f"The eval split ({comparison.n} images) is too small to detect a "
+          f"{100 * REFERENCE_DIFFERENCE:.0f}-point difference: the smallest it "
+          f"detects with {100 * DETECTABLE_POWER:.0f}% power is about "
+          f"{100 * comparison.detectable:.1f} points.")
+
+
+def _p(p):
+  return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"

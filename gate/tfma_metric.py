@@ -1,0 +1,124 @@
+"""PairedAccuracy: a TFMA metric counting, per eval example, which model was right.
+
+TFMA runs the candidate and the baseline on the same examples in one pass; this
+metric (modelled on TFMA's own flip-rate metrics, which also read both models'
+predictions per example) keeps the paired 2x2 table that a paired test needs
+and top-1 alone cannot give: how many examples only the candidate got right,
+and how many only the baseline did. It is declared in the EvalConfig as
+MetricConfig(class_name="PairedAccuracy", module="gate.tfma_metric").
+"""
+import dataclasses
+import functools
+
+import apache_beam as beam
+import numpy as np
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.utils import model_util
+
+NAME = "paired_accuracy"
+EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY = (
+    "paired_examples", "paired_candidate_only", "paired_baseline_only")
+
+
+@dataclasses.dataclass
+class _Table:
+  examples: float = 0.0
+  candidate_only: float = 0.0
+  baseline_only: float = 0.0
+
+  def merge(self, other):
+    self.examples += other.examples
+    self.candidate_only += other.candidate_only
+    self.baseline_only += other.baseline_only
+
+
+class _PairedCombiner(beam.CombineFn):
+  """Adds one example at a time: is each model's top class the label?"""
+
+  def __init__(self, key, eval_config, model_name, baseline_name, output_name):
+    self._key, self._eval_config = key, eval_config
+    self._models = (model_name, baseline_name)
+    self._output_name = output_name
+
+  def create_accumulator(self):
+    return _Table()
+
+  def _correct(self, element, model_name):
+    label, prediction, _ = next(metric_util.to_label_prediction_example_weight(
+        inputs=element, eval_config=self._eval_config, model_name=model_name,
+        output_name=self._output_name, flatten=False, squeeze=False))
+    return int(np.argmax(prediction)) == int(np.asarray(label).reshape(-1)[0])
+
+  def add_input(self, accumulator, element):
+    candidate, baseline = (self._correct(element, m) for m in self._models)
+    accumulator.merge(_Table(1.0, float(candidate and not baseline),
+                             float(baseline and not candidate)))
+    return accumulator
+
+  def merge_accumulators(self, accumulators):
+    accumulators = iter(accumulators)
+    result = next(accumulators)
+    for accumulator in accumulators:
+      result.merge(accumulator)
+    return result
+
+  def extract_output(self, accumulator):
+    return {self._key: accumulator}
+
+
+class PairedAccuracy(metric_types.Metric):
+  """Three diff metrics of the candidate: examples, candidate-only and
+  baseline-only correct. Nothing is computed when there is no baseline."""
+
+  def __init__(self, name=NAME):
+    super().__init__(self._computations, name=name)
+
+  @staticmethod
+  def _computations(name, eval_config, model_names, output_names=("",),
+                    **_):
+    baseline = model_util.get_baseline_model_spec(eval_config)
+    if baseline is None:
+      return []
+    computations = []
+    for model_name in model_names:
+      if model_name == baseline.name:
+        continue
+      for output_name in output_names or ("",):
+        table_key = metric_types.MetricKey(
+            name=f"_{name}_table", model_name=model_name,
+            output_name=output_name, is_diff=True)
+        keys = [metric_types.MetricKey(name=n, model_name=model_name,
+                                       output_name=output_name, is_diff=True)
+                for n in (EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY)]
+        computations.append(metric_types.MetricComputation(
+            keys=[table_key], preprocessors=None,
+            combiner=_PairedCombiner(table_key, eval_config, model_name,
+                                     baseline.name, output_name)))
+        computations.append(metric_types.DerivedMetricComputation(
+            keys=keys, result=functools.partial(_unpack, table_key, keys)))
+    return computations
+
+
+def _unpack(table_key, keys, metrics):
+  table = metrics[table_key]
+  return dict(zip(keys, (table.examples, table.candidate_only,
+                         table.baseline_only)))
+
+
+def metric_config():
+  return tfma.MetricConfig(class_name="PairedAccuracy", module=__name__)
+
+
+def load_table(evaluation_uri, model_name):
+  """(examples, candidate_only, baseline_only) of `model_name` on the overall
+  slice of a TFMA evaluation, or None when it was run without a baseline."""
+  for metrics in tfma.load_metrics(evaluation_uri):
+    if metrics.slice_key.single_slice_keys:
+      continue
+    values = {kv.key.name: kv.value.double_value.value
+              for kv in metrics.metric_keys_and_values
+              if kv.key.is_diff and kv.key.model_name == model_name}
+    if EXAMPLES in values:
+      return tuple(values[k] for k in (EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY))
+  return None
