@@ -1,92 +1,111 @@
-"""Learned vs bilinear top-1 on real photos, through the real pipeline (issue:
-benchmarks on real data).
+"""Where does the learned resizer win? Both variants over several seeds, and
+the pipeline's gate decision for each (issue: decide on evidence).
 
-pipeline.local_runner.run (the whole DAG, in this process) on
-cats_and_dogs_filtered's own train/validation split (2000 + 1000 images),
-random initial weights; both top-1s come from results.json (TFMA on the
-validation split). Prints the configuration, wall and CPU minutes, and the
-per-component times from MLMD.
+Per seed: the learned and the bilinear model from the same initial classifier
+weights (the Trainer's model, recipe and BatchNorm recalibration, in-process:
+bench/paired.py), scored on the same eval images, and judged by the
+pipeline's own ModelSelector.select() on the exact paired test. Then the mean
+and standard deviation over seeds, and a t-interval of the mean difference.
+
+--warm-start E: the paper's practice. The bilinear model trains E epochs
+first; the learned model starts from its trained backbone and head (resizer
+new), and the bilinear model goes on from the same point, both for --epochs
+more, so both have had the same number of epochs.
+
 The seed reports 67.67% learned vs 60.19% bilinear (ratio 1.124) with
-DenseNet-121 at 300 -> 150 after 10 epochs on far more data.
+DenseNet-121 at 300 -> 150 from ImageNet weights; nothing is downloaded here,
+so every model starts from random weights.
 
-Defaults (DenseNet-121 as the seed, 128 -> 64, batch 32, 3 epochs) are sized
-for <= 30 minutes on 2 cores, estimated on a busy CPU (a test suite running):
-train steps of about 2.5 s (learned) and 1.3 s (bilinear), 63 steps + 32
-validation batches an epoch, so about 4.6 minutes an epoch for both models;
-plus about 15 minutes that do not scale with epochs (graph tracing and the
-SavedModel export of each Trainer, about 3.5 minutes each; both Evaluators
-about 5 minutes; ExampleGen, StatisticsGen, Transform about 2 minutes):
-about 29 minutes busy, less on an idle CPU. Each extra epoch costs ~4.6 min.
-MobileNetV2 is not the default: its BatchNorm momentum (0.999) leaves the
-moving statistics mostly at their initial values after a few hundred steps
-from scratch, so its eval-mode top-1 says little.
-Target: learned / bilinear top-1 > 1 (the learned resizer is worth it).
-
-usage: .venv/bin/python bench/accuracy.py [--data DIR] [--limit N]
-       [--backbone densenet121] [--input-size 128] [--target-size 64]
-       [--epochs 3] [--batch-size 32] [--output DIR (kept)]
+usage: .venv/bin/python bench/accuracy.py [--seeds 1 2 3] [--recipe cosine]
+       [--backbone tiny_cnn] [--input-size 64] [--target-size 32]
+       [--epochs 12] [--warm-start 0] [--train-per-class 300]
+       [--eval-per-class 200]
 """
 import argparse
-import os
-import shutil
-import tempfile
 import time
 
-from common import (add_data_args, add_training_args, component_durations,
-                    cpu_seconds, image_files, machine, pipeline_config,
-                    print_durations, print_trainer_phases, quiet, run_flags,
-                    subset)
+import numpy as np
+from common import DEFAULT_DATA, cpu_seconds, machine, quiet
+from paired import base_config, load_split, table, train
+from scipy import stats as scipy_stats
+from stability import RECIPES
 
-from pipeline import local_runner
+from components.model_selector.component import select
+from gate import stats
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  add_data_args(parser)
-  parser.add_argument("--output", help="keep the run's output here "
-                      "(default: a temporary folder, removed)")
-  add_training_args(parser, backbone="densenet121", epochs=3)
+  parser.add_argument("--data", default=DEFAULT_DATA)
+  parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+  parser.add_argument("--recipe", default="cosine", choices=sorted(RECIPES))
+  parser.add_argument("--min-gain", type=float, default=0.0)
+  parser.add_argument("--confidence", type=float, default=0.95)
+  parser.add_argument("--warm-start", type=int, default=0)
+  parser.add_argument("--train-per-class", type=int, default=300)
+  parser.add_argument("--eval-per-class", type=int, default=200)
+  parser.add_argument("--backbone", default="tiny_cnn")
+  parser.add_argument("--input-size", type=int, default=64)
+  parser.add_argument("--target-size", type=int, default=32)
+  parser.add_argument("--epochs", type=int, default=12)
+  parser.add_argument("--batch-size", type=int, default=32)
+  parser.add_argument("--learning-rate", type=float, default=1e-3)
   args = parser.parse_args()
   quiet()
-  tmp = tempfile.mkdtemp()
-  try:
-    data = subset(args.data, args.limit, os.path.join(tmp, "subset"))
-    output = args.output or os.path.join(tmp, "out")
-    config = pipeline_config(args, data, output)
-    m, t = config.model, config.train
-    print(f"machine: {machine()}; data: {data} ({len(image_files(data))} "
-          f"images)")
-    print(f"config: {m.backbone}, {m.input_size} -> {m.target_size}, resizer "
-          f"{m.filters} filters x {m.res_blocks} block(s), weights "
-          f"{m.weights or 'random'}; {t.epochs} epochs, batch {t.batch_size}, "
-          f"{t.optimizer} lr {t.learning_rate} ({t.schedule}), label smoothing "
-          f"{t.label_smoothing}, augment {t.augment}, seed {t.seed}; flags: "
-          f"{' '.join(run_flags(args))}")
-    start, cpu = time.perf_counter(), cpu_seconds()
-    results = local_runner.run(config)
-    wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-
-    print(f"examples: {results['examples']}, rejected {results['rejected']}")
-    print("by component (MLMD execution spans):")
-    print_durations(component_durations(config.metadata_path), wall)
-    print_trainer_phases(config.pipeline_root)
-    for name in ("learned", "bilinear"):
-      model = results["models"][name]
-      history = model["history"]
-      print(f"{name:8s} top-1 {100 * model['top1']:.2f}%  params "
-            f"{model['params']:,}  last epoch: train accuracy "
-            f"{history['accuracy'][-1]:.3f}, val accuracy "
-            f"{history['val_accuracy'][-1]:.3f}")
-    print(f"pushed: {results['pushed']} ({results['reason']})")
-    print(f"wall {wall / 60:.1f} min, CPU {cpu / 60:.1f} min (this process + "
-          f"finished Beam workers); output: {args.output or '(removed)'}")
-    learned = results["models"]["learned"]["top1"]
-    bilinear = results["models"]["bilinear"]["top1"]
-    print(f"learned - bilinear top-1: {100 * (learned - bilinear):+.2f} "
-          f"points; learned / bilinear top-1: {learned / bilinear:.3f} "
-          "(seed: 1.124; target > 1)")
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
+  started, cpu = time.perf_counter(), cpu_seconds()
+  x, y, classes = load_split(args.data, "train", args.input_size,
+                             args.train_per_class)
+  ex, ey, _ = load_split(args.data, "validation", args.input_size,
+                         args.eval_per_class)
+  print(f"machine: {machine()}; {len(x)} train / {len(ex)} eval images; "
+        f"{args.backbone} {args.input_size} -> {args.target_size}, recipe "
+        f"{args.recipe}, {args.epochs} epochs"
+        + (f" after {args.warm_start} bilinear epochs" if args.warm_start
+           else ""), flush=True)
+  print("| seed | learned top-1 | bilinear top-1 | paired test | gate |")
+  print("|---|---|---|---|---|", flush=True)
+  top1 = {"learned": [], "bilinear": []}
+  for seed in args.seeds:
+    def cfg(variant, epochs, seed=seed):
+      c = {**base_config(args, variant, seed), **RECIPES[args.recipe]}
+      if args.recipe != "step":
+        c["learning_rate"] = args.learning_rate
+      return {**c, "epochs": epochs}
+    initial = None
+    if args.warm_start:
+      first = train(cfg("bilinear", args.warm_start), (x, y), (ex, ey),
+                    len(classes))
+      initial = first["model"].get_layer("classifier").get_weights()
+    runs = {v: train(cfg(v, args.epochs), (x, y), (ex, ey), len(classes),
+                     initial_classifier=initial)
+            for v in ("learned", "bilinear")}
+    comparison = stats.paired_accuracy(
+        *table(runs["learned"]["precise_correct"],
+               runs["bilinear"]["precise_correct"]),
+        confidence=args.confidence)
+    chosen, outcome = select(True, comparison, args.min_gain)
+    for v in top1:
+      top1[v].append(100 * runs[v]["precise_correct"].mean())
+    print(f"| {seed} | {top1['learned'][-1]:.1f}% | {top1['bilinear'][-1]:.1f}%"
+          f" | {stats.describe(comparison)} | {chosen} ({outcome}) |",
+          flush=True)
+  diff = np.array(top1["learned"]) - np.array(top1["bilinear"])
+  k = len(diff)
+  if k > 1:
+    half = scipy_stats.t.ppf(0.975, k - 1) * diff.std(ddof=1) / np.sqrt(k)
+    interval = f"95% t-interval over seeds {diff.mean() - half:+.1f}…" \
+        f"{diff.mean() + half:+.1f}"
+  else:
+    interval = "one seed: no interval"
+  print(f"\nlearned {np.mean(top1['learned']):.1f} ± "
+        f"{np.std(top1['learned'], ddof=min(1, k - 1)):.1f}%, bilinear "
+        f"{np.mean(top1['bilinear']):.1f} ± "
+        f"{np.std(top1['bilinear'], ddof=min(1, k - 1)):.1f}% (mean ± sd over "
+        f"{k} seeds); learned - bilinear {diff.mean():+.1f} points, "
+        f"{interval}; learned / bilinear "
+        f"{np.mean(top1['learned']) / np.mean(top1['bilinear']):.3f}")
+  print(f"wall {(time.perf_counter() - started) / 60:.1f} min, CPU "
+        f"{(cpu_seconds() - cpu) / 60:.1f} min")
 
 
 if __name__ == "__main__":

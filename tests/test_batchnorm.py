@@ -1,4 +1,9 @@
 """Precise BatchNorm: recalibrated statistics are the population statistics."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -90,3 +95,41 @@ def test_epoch_end_recalibrates_before_scoring_the_eval_data():
   lagging.compile(keras.optimizers.Adam(0.05), "categorical_crossentropy")
   lagging.fit(train, epochs=1, verbose=0)
   assert np.abs(lagging.layers[1].moving_mean.numpy()).max() < 0.05 * 220
+
+
+MIRRORED = r"""
+import json
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from trainer.keras_lib import keras, layers
+from trainer.batchnorm import PreciseBatchNormEvaluation
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+rng = np.random.default_rng(0)
+x = (rng.normal(0, 1, (64, 4)) + 200).astype("float32")
+y = keras.utils.to_categorical(rng.integers(0, 2, 64), 2)
+ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+with strategy.scope():
+  inputs = layers.Input((4,))
+  bn = layers.BatchNormalization()
+  model = keras.Model(inputs, layers.Dense(2, activation="softmax")(bn(inputs)))
+  model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+history = model.fit(ds, epochs=2, verbose=0,
+                    callbacks=[PreciseBatchNormEvaluation(ds, 64, ds)])
+print(json.dumps({"mean": bn.moving_mean.numpy().tolist(),
+                  "expected": x.mean(0).tolist(),
+                  "val": len(history.history["val_accuracy"])}))
+"""
+
+
+def test_recalibration_under_a_two_replica_mirrored_strategy(tmp_path):
+  """Two logical CPUs stand in for two GPUs; the devices must be configured
+  before TensorFlow starts, hence a fresh process."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run([sys.executable, "-c", MIRRORED], cwd=root,
+                        capture_output=True, text=True, timeout=300,
+                        check=True)
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  np.testing.assert_allclose(out["mean"], out["expected"], rtol=1e-5)
+  assert out["val"] == 2
