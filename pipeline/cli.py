@@ -34,7 +34,9 @@ _OPTIONS = [
     ("--interpolation", "model", "interpolation", str,
      "resizer interpolation: bilinear | bicubic | area | nearest"),
     ("--weights", "model", "weights", str,
-     "backbone weights: none | imagenet (downloads) | PATH (local or gs://)"),
+     "backbone weights: none | imagenet (downloads) | PATH (local or gs://): "
+     "a keras.applications no-top .h5 file, or a model this pipeline pushed "
+     "(<output>/serving/<version>, or serving/ for the newest): warm start"),
     ("--epochs", "train", "epochs", int, "training epochs"),
     ("--batch-size", "train", "batch_size", int,
      "batch size per replica (global batch = this x replicas)"),
