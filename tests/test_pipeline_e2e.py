@@ -45,7 +45,7 @@ print(json.dumps({
 
 def run_cli(data, out, *flags):
   rc = cli.main(["run", "--data", str(data), "--output", str(out)] + TINY_FLAGS
-                + list(flags))
+                + [str(f) for f in flags])
   with open(out / "report" / "results.json") as f:
     return rc, json.load(f)
 
@@ -204,6 +204,30 @@ def test_predict_json_from_the_serving_root(run, capsys):
     assert result["top_class"] == names[int(p.argmax())]
     assert {c["class"]: c["probability"] for c in result["top"]} == \
         pytest.approx(dict(zip(names, p.tolist())), abs=1e-6)
+
+
+def test_warm_start_from_the_model_in_production(run, tmp_path):
+  """--weights <serving root>: both Trainers start from the pushed model's
+  backbone. A learning rate of 0 leaves the trainable weights as loaded."""
+  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
+
+  def backbone_weights(model_dir):
+    model = keras.models.load_model(model_dir, compile=False)
+    backbone = model.get_layer("classifier").get_layer("tiny_cnn")
+    return [w.numpy() for w in backbone.trainable_weights]
+
+  production = backbone_weights(run["results"]["pushed_path"])
+  rc, _ = run_cli(run["data"], tmp_path / "out", "--weights",
+                  run["out"] / "serving", "--learning-rate", "0")
+  assert rc == 0
+  for resizer in ("learned", "bilinear"):
+    [trained] = glob.glob(str(tmp_path / "out" / "pipeline_root" /
+                              f"Trainer_{resizer}" / "model" / "*" /
+                              "Format-Serving"))
+    started = backbone_weights(trained)
+    assert len(started) == len(production) > 0
+    for a, b in zip(started, production):
+      assert (a == b).all()
 
 
 def test_report_figures_decode_with_the_expected_grid(run):
