@@ -1,5 +1,6 @@
 """`resizer-pipeline`: run the DAG locally, compile it for Vertex AI Pipelines
-and submit it there, or write the demo dataset."""
+and submit it there, classify images with a pushed model, or write the demo
+dataset."""
 import argparse
 import json
 import logging
@@ -11,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 # The Google clients warn at import about Python versions they will drop.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
+from pipeline import predict
 from pipeline.config import ConfigError, PipelineConfig, VertexConfig
 
 # (flag, section, field, type, help); section None means PipelineConfig itself.
@@ -34,7 +36,9 @@ _OPTIONS = [
     ("--interpolation", "model", "interpolation", str,
      "resizer interpolation: bilinear | bicubic | area | nearest"),
     ("--weights", "model", "weights", str,
-     "backbone weights: none | imagenet (downloads) | PATH (local or gs://)"),
+     "backbone weights: none | imagenet (downloads) | PATH (local or gs://): "
+     "a keras.applications no-top .h5 file, or a model this pipeline pushed "
+     "(<output>/serving/<version>, or serving/ for the newest): warm start"),
     ("--epochs", "train", "epochs", int, "training epochs"),
     ("--batch-size", "train", "batch_size", int,
      "batch size per replica (global batch = this x replicas)"),
@@ -160,6 +164,7 @@ def build_parser():
   submit.add_argument("--service-account",
                       help="service account the pipeline steps run as")
 
+  predict.add_parser(sub)
   demo = sub.add_parser("demo-data", help="write the embedded demo dataset",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   demo.add_argument("--output", required=True, help="folder to write")
@@ -254,6 +259,8 @@ def main(argv=None):
                         args.seed)
     print(f"wrote {n} images to {args.output}")
     return 0
+  if args.command == "predict":
+    return predict.main(args)
   if args.command == "compile":
     return _compile(args)
   if args.command == "submit":

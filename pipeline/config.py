@@ -8,7 +8,8 @@ import dataclasses
 import os
 from typing import Any, Dict, List, Optional
 
-from trainer.backbones import BACKBONES
+from trainer.backbones import (APPLICATIONS, BACKBONES, WeightsError,
+                               locate_weights)
 from trainer.distribution import STRATEGIES
 from trainer.recipe import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
 from trainer.resizer import INTERPOLATIONS
@@ -275,3 +276,28 @@ class PipelineConfig:
         not os.path.isdir(self.output):
       raise ConfigError(f"--output: {self.output} exists and is a file; "
                         "choose a folder path")
+    self._validate_weights()
+
+  def _validate_weights(self) -> None:
+    """A bad --weights PATH fails now, not in the Trainers after ExampleGen
+    and Transform ran. Only the path is checked: no model is built."""
+    m = self.model
+    if m.weights is None:
+      return
+    if m.weights == "imagenet":
+      if m.backbone not in APPLICATIONS:
+        raise ConfigError(f"--weights: backbone {m.backbone} has no ImageNet "
+                          f"weights (only {', '.join(APPLICATIONS)}); use "
+                          "--weights none or a PATH")
+      return
+    if self.vertex is not None:
+      # Compiling is offline, and the training replicas read Cloud Storage.
+      if not m.weights.startswith("gs://"):
+        raise ConfigError(f"--weights: Vertex training replicas can't read "
+                          f"{m.weights}; upload it (gcloud storage cp -r) and "
+                          "give its gs:// path")
+      return
+    try:
+      locate_weights(m.weights)
+    except WeightsError as e:
+      raise ConfigError(str(e)) from None

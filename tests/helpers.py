@@ -1,11 +1,14 @@
 """Test helpers shared by tests/ and components/*/ tests."""
+import contextlib
 import glob
 import io
 import os
+import socket
 import struct
 import zlib
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -50,3 +53,21 @@ def feature(example, name):
   f = example.features.feature[name]
   return f.bytes_list.value[0] if f.HasField("bytes_list") else \
       f.int64_list.value[0]
+
+
+@contextlib.contextmanager
+def no_network():
+  """Refuses every connection or name lookup inside; yields the hosts tried."""
+  attempts = []
+
+  def refuse(host):
+    attempts.append(host)
+    raise OSError("network access in an offline test")
+
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(socket.socket, "connect", lambda self, address: refuse(
+        address[0] if isinstance(address, tuple) else address))
+    mp.setattr(socket, "create_connection",
+               lambda address, *a, **kw: refuse(address[0]))
+    mp.setattr(socket, "getaddrinfo", lambda host, *a, **kw: refuse(host))
+    yield attempts

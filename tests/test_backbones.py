@@ -1,4 +1,7 @@
 """Backbones build offline by name; weights files load; ImageNet offline fails clearly."""
+import os
+import uuid
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -74,3 +77,122 @@ def test_application_backbones_save_and_reload(tmp_path, name):
   served = tf.saved_model.load(str(tmp_path / "m"))
   np.testing.assert_allclose(served(images).numpy(), model(images).numpy(),
                              atol=1e-5)
+
+
+# --weights PATH: keras.applications no-top files (what users download), a
+# model this pipeline pushed, from local disk or another filesystem (ram://
+# stands in for gs://).
+APPLICATION_CONSTRUCTORS = {
+    "densenet121": "DenseNet121", "resnet50": "ResNet50",
+    "mobilenet_v2": "MobileNetV2", "efficientnet_b0": "EfficientNetB0"}
+
+
+def _applications_notop_h5(name, path, size=32, seed=7):
+  """A file laid out like keras.applications' *_notop.h5 downloads: the
+  no-top model's save_weights (random weights here: offline)."""
+  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(seed)
+  net = getattr(keras.applications, APPLICATION_CONSTRUCTORS[name])(
+      include_top=False, weights=None, input_shape=(size, size, 3))
+  net.save_weights(path)
+  return net.get_weights()
+
+
+def _assert_same(actual, expected):
+  assert len(actual) == len(expected) > 0
+  for a, b in zip(actual, expected):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_every_applications_backbone_is_covered():
+  assert set(APPLICATION_CONSTRUCTORS) == set(backbones.APPLICATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(APPLICATION_CONSTRUCTORS))
+def test_keras_applications_notop_h5_loads(tmp_path, name):
+  path = str(tmp_path / f"{name}_notop.h5")
+  written = _applications_notop_h5(name, path)
+  net = backbones.build_backbone(name, 32, weights=path)
+  _assert_same(backbones.nested_model(net).get_weights(), written)
+
+
+def test_weights_of_another_backbone_fail_naming_the_flag(tmp_path):
+  path = str(tmp_path / "mobilenet_v2_notop.h5")
+  _applications_notop_h5("mobilenet_v2", path)
+  with pytest.raises(backbones.WeightsError,
+                     match=r"--weights: .* does not fit the efficientnet_b0"):
+    backbones.build_backbone("efficientnet_b0", 32, weights=path)
+
+
+def _copy_to(local, remote):
+  """Uploads a file or a folder through tf.io.gfile."""
+  if os.path.isdir(local):
+    for folder, _, files in os.walk(local):
+      rel = os.path.relpath(folder, local)
+      target = remote if rel == "." else os.path.join(remote, rel)
+      tf.io.gfile.makedirs(target)
+      for name in files:
+        tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name))
+  else:
+    tf.io.gfile.copy(local, remote)
+
+
+def _ram(name):
+  return f"ram://weights-{uuid.uuid4().hex}/{name}"
+
+
+def test_h5_and_checkpoint_load_from_another_filesystem(tmp_path):
+  source = backbones.build_backbone("tiny_cnn", 32)
+  source.save_weights(str(tmp_path / "tiny.h5"))
+  source.save_weights(str(tmp_path / "ckpt" / "tiny"))  # TF format: 2+ files
+  h5 = _ram("tiny.h5")
+  _copy_to(str(tmp_path / "tiny.h5"), h5)
+  folder = _ram("ckpt")
+  _copy_to(str(tmp_path / "ckpt"), folder)
+  for path in (h5, folder + "/tiny"):
+    loaded = backbones.build_backbone("tiny_cnn", 32, weights=path)
+    _assert_same(loaded.get_weights(), source.get_weights())
+
+
+def _pushed(tmp_path, backbone, seed):
+  """A model as the Pusher leaves it: <serving>/<version>/saved_model.pb."""
+  model = build_model(ModelSpec(num_classes=3, input_size=64, target_size=32,
+                                backbone=backbone, seed=seed))
+  serving = tmp_path / "serving"
+  model.save(str(serving / "1700000000"), save_format="tf", save_traces=False)
+  (serving / ".1700000500.incomplete").mkdir()  # a killed push: not a version
+  classifier = model.get_layer("classifier")
+  return str(serving), classifier.get_layer(backbone).get_weights()
+
+
+@pytest.mark.parametrize("backbone", ["tiny_cnn", "mobilenet_v2"])
+def test_warm_start_from_a_pushed_model_on_another_filesystem(tmp_path,
+                                                              backbone):
+  serving, expected = _pushed(tmp_path, backbone, seed=3)
+  remote = _ram("serving")
+  _copy_to(serving, remote)
+  for path in (remote, remote + "/1700000000"):  # the root: newest version
+    net = backbones.build_backbone(backbone, 32, weights=path)
+    _assert_same(net.get_weights(), expected)
+
+
+def test_warm_start_needs_the_same_backbone(tmp_path):
+  serving, _ = _pushed(tmp_path, "tiny_cnn", seed=3)
+  with pytest.raises(backbones.WeightsError,
+                     match="has a tiny_cnn backbone, not vit_tiny"):
+    backbones.build_backbone("vit_tiny", 32, weights=serving)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.h5", "does not exist"),
+    (lambda p: (p / "w.h5").write_text("not hdf5") and p / "w.h5",
+     "is not an HDF5 (.h5) weights file"),
+    (lambda p: (p / "empty").mkdir() or p / "empty",
+     "is a folder without saved_model.pb"),
+])
+def test_unusable_weights_paths_are_named(tmp_path, make, message):
+  path = str(make(tmp_path))
+  with pytest.raises(backbones.WeightsError) as e:
+    backbones.locate_weights(path)
+  assert str(e.value).startswith(f"--weights: {path} {message}")
+  assert "keras.applications no-top .h5" in str(e.value)  # the fix

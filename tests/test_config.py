@@ -2,8 +2,8 @@
 import pytest
 
 from pipeline import cli
-from pipeline.config import ConfigError, PipelineConfig
-from tests.helpers import tiny_dataset
+from pipeline.config import ConfigError, PipelineConfig, VertexConfig
+from tests.helpers import no_network, tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,64 @@ def test_local_beam_args_stop_tfx_building_its_sdist():
   assert any(a.startswith("--setup_file=") and a.endswith("/setup.py")
              for a in args)
   assert dependency_utils.make_beam_dependency_flags(args) == args
+
+
+def _run_weights(data, tmp_path, capsys, weights, *flags):
+  rc = cli.main(["run", "--data", data, "--output", str(tmp_path / "o"),
+                 "--weights", weights] + list(flags))
+  err = capsys.readouterr().err.strip()
+  assert not (tmp_path / "o").exists()  # checked before anything ran
+  return rc, err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing_notop.h5", "does not exist"),
+    (lambda p: (p / "w.h5").write_bytes(b"<html>not found</html>") and
+     p / "w.h5", "is not an HDF5 (.h5) weights file"),
+    (lambda p: (p / "serving").mkdir() or p / "serving",
+     "is a folder without saved_model.pb"),
+    (lambda p: "ram://nowhere/notop.h5", "does not exist"),
+])
+def test_unusable_weights_stop_the_run_at_once(data, tmp_path, capsys, make,
+                                               message):
+  path = str(make(tmp_path))
+  rc, err = _run_weights(data, tmp_path, capsys, path)
+  assert rc == 2 and len(err.splitlines()) == 1
+  assert f"error: --weights: {path} {message}" in err
+  assert "give a keras.applications no-top .h5 file" in err  # the fix
+
+
+def test_usable_weights_paths_pass_validation(data, tmp_path):
+  import h5py  # pylint: disable=import-outside-toplevel
+  with h5py.File(tmp_path / "notop.h5", "w") as f:  # what save_weights writes
+    f.attrs["layer_names"] = []
+  pushed = tmp_path / "serving" / "1700000000"
+  pushed.mkdir(parents=True)
+  (pushed / "saved_model.pb").write_bytes(b"graph")
+  for weights in (tmp_path / "notop.h5", pushed, tmp_path / "serving"):
+    config = PipelineConfig(output=str(tmp_path / "o"))
+    config.data.path = data
+    config.model.weights = str(weights)
+    config.validate()
+
+
+def test_imagenet_needs_an_applications_backbone(data, tmp_path, capsys):
+  rc, err = _run_weights(data, tmp_path, capsys, "imagenet", "--backbone",
+                         "tiny_cnn")
+  assert rc == 2
+  assert "--weights: backbone tiny_cnn has no ImageNet weights" in err
+
+
+def test_vertex_weights_must_be_on_cloud_storage(tmp_path):
+  config = PipelineConfig(output="gs://b/out", vertex=VertexConfig(
+      project="p", image="i"))
+  config.data.path = "gs://b/images"
+  config.data.layout = "flat"
+  config.model.weights = str(tmp_path / "notop.h5")
+  with pytest.raises(ConfigError, match="--weights: Vertex training replicas "
+                     "can't read"):
+    config.validate()
+  config.model.weights = "gs://b/notop.h5"  # not read: compiling is offline
+  with no_network() as attempts:
+    config.validate()
+  assert attempts == []

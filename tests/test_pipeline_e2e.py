@@ -45,7 +45,7 @@ print(json.dumps({
 
 def run_cli(data, out, *flags):
   rc = cli.main(["run", "--data", str(data), "--output", str(out)] + TINY_FLAGS
-                + list(flags))
+                + [str(f) for f in flags])
   with open(out / "report" / "results.json") as f:
     return rc, json.load(f)
 
@@ -155,6 +155,94 @@ def test_pushed_model_serves_raw_jpeg_bytes_in_a_fresh_process(run, tmp_path):
     assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-4
     assert probs == pytest.approx(same, abs=1e-6)
   assert set(served["top_class"]) <= set(served["class_names"])
+
+
+def _predict(capsys, *args):
+  rc = cli.main(["predict"] + [str(a) for a in args])
+  out, err = capsys.readouterr()
+  return rc, out, err
+
+
+def _signature_answers(model_dir, images):
+  """(probabilities, class names) straight from serving_images."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  model = tf.saved_model.load(model_dir)
+  data = [open(p, "rb").read() for p in images]
+  out = model.signatures["serving_images"](image_bytes=tf.constant(data))
+  return (out["probabilities"].numpy(),
+          [c.decode() for c in out["class_names"].numpy()[0]])
+
+
+def _some_images(run):
+  return sorted(glob.glob(str(run["data"] / "checker" / "*.jpg")))[:1] + \
+      sorted(glob.glob(str(run["data"] / "vertical" / "*.png")))[:1]
+
+
+def test_predict_prints_the_pushed_models_top_classes(run, capsys):
+  pushed = run["results"]["pushed_path"]
+  images = _some_images(run)
+  rc, out, err = _predict(capsys, "--model", pushed, *images)
+  assert rc == 0 and "error" not in err
+  lines = out.strip().splitlines()
+  assert lines[0] == f"model: {pushed}"
+  probs, names = _signature_answers(pushed, images)
+  assert len(lines) == 1 + len(images)
+  for line, image, p in zip(lines[1:], images, probs):
+    order = sorted(range(len(p)), key=lambda i: -p[i])  # all 3 classes
+    assert line == f"{image}: " + ", ".join(
+        f"{names[i]} {p[i]:.4f}" for i in order)
+
+
+def test_predict_reports_a_bad_file_and_answers_the_others(run, tmp_path,
+                                                           capsys):
+  bad = tmp_path / "broken.jpg"
+  bad.write_bytes(b"\xff\xd8 not really a jpeg")
+  good = _some_images(run)[0]
+  rc, out, err = _predict(capsys, "--model", run["results"]["pushed_path"],
+                          bad, good, tmp_path / "missing.png")
+  assert rc == 1
+  assert [l for l in out.splitlines() if l.startswith(good + ": ")]
+  assert f"{bad}: error: not a JPEG or PNG image the model can decode" in err
+  assert f"{tmp_path / 'missing.png'}: error: no such file" in err
+
+
+def test_predict_json_from_the_serving_root(run, capsys):
+  serving = run["out"] / "serving"
+  newest = max((v for v in os.listdir(serving) if v.isdigit()), key=int)
+  images = _some_images(run)
+  rc, out, _ = _predict(capsys, "--model", serving, "--json", *images)
+  doc = json.loads(out)
+  assert rc == 0 and doc["model"] == str(serving / newest)
+  probs, names = _signature_answers(doc["model"], images)
+  assert [r["file"] for r in doc["results"]] == images
+  for result, p in zip(doc["results"], probs):
+    assert result["top_class"] == names[int(p.argmax())]
+    assert {c["class"]: c["probability"] for c in result["top"]} == \
+        pytest.approx(dict(zip(names, p.tolist())), abs=1e-6)
+
+
+def test_warm_start_from_the_model_in_production(run, tmp_path):
+  """--weights <serving root>: both Trainers start from the pushed model's
+  backbone. A learning rate of 0 leaves the trainable weights as loaded."""
+  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
+
+  def backbone_weights(model_dir):
+    model = keras.models.load_model(model_dir, compile=False)
+    backbone = model.get_layer("classifier").get_layer("tiny_cnn")
+    return [w.numpy() for w in backbone.trainable_weights]
+
+  production = backbone_weights(run["results"]["pushed_path"])
+  rc, _ = run_cli(run["data"], tmp_path / "out", "--weights",
+                  run["out"] / "serving", "--learning-rate", "0")
+  assert rc == 0
+  for resizer in ("learned", "bilinear"):
+    [trained] = glob.glob(str(tmp_path / "out" / "pipeline_root" /
+                              f"Trainer_{resizer}" / "model" / "*" /
+                              "Format-Serving"))
+    started = backbone_weights(trained)
+    assert len(started) == len(production) > 0
+    for a, b in zip(started, production):
+      assert (a == b).all()
 
 
 def test_report_figures_decode_with_the_expected_grid(run):

@@ -1,10 +1,8 @@
 """Vertex AI: the local DAG compiles, offline, into a Vertex AI PipelineJob with
 Dataflow, multi-worker GPU custom jobs and an endpoint; submit fails cleanly
 without credentials; the code stays Python 3.10 compatible."""
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -22,6 +20,7 @@ from components.vertex_pusher.component import VERTEX_MODEL, Executor
 from pipeline import cli
 from pipeline.config import PipelineConfig, VertexConfig
 from pipeline.pipeline import create_pipeline, make_pusher
+from tests.helpers import no_network
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "europe-docker.pkg.dev/fake-project/resizer/pipeline:test"
@@ -42,24 +41,6 @@ DATAFLOW_ARGS = ["--runner=DataflowRunner", "--project=fake-project",
                  f"--sdk_container_image={IMAGE}",
                  f"--service_account_email={SA}"]
 cloud = tfx.extensions.google_cloud_ai_platform
-
-
-@contextlib.contextmanager
-def no_network():
-  """Refuses every connection or name lookup inside; yields the hosts tried."""
-  attempts = []
-
-  def refuse(host):
-    attempts.append(host)
-    raise OSError("network access in an offline test")
-
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setattr(socket.socket, "connect", lambda self, address: refuse(
-        address[0] if isinstance(address, tuple) else address))
-    mp.setattr(socket, "create_connection",
-               lambda address, *a, **kw: refuse(address[0]))
-    mp.setattr(socket, "getaddrinfo", lambda host, *a, **kw: refuse(host))
-    yield attempts
 
 
 def compile_vertex(tmp_path, extra=()):

@@ -4,12 +4,20 @@ keras.applications supplies DenseNet-121 (the seed), ResNet-50 (the paper),
 MobileNetV2 and EfficientNet-B0, each behind its own `preprocess_input` so
 ImageNet weights see the input range they were trained on. ViT is written here
 because tf_keras has no ViT and keras-hub needs Keras 3 (see trainer/keras_lib).
+
+`--weights PATH` (local, gs:// or ram://) is one of:
+- a keras.applications no-top `.h5` file (what users download), loaded into
+  the applications model inside the backbone, by topology as Keras does;
+- a `.h5` file or TF checkpoint saved from a backbone built here;
+- a model this pipeline pushed (`<output>/serving/<version>/`, or the serving
+  root for its newest version): its backbone's weights (warm start).
 """
 import os
 import tempfile
 
 import tensorflow as tf
 
+from trainer import model_dirs
 from trainer.keras_lib import keras, layers
 
 _APPLICATIONS = {
@@ -21,11 +29,23 @@ _APPLICATIONS = {
     "efficientnet_b0": (keras.applications.EfficientNetB0,
                         keras.applications.efficientnet),
 }
-BACKBONES = ("tiny_cnn", "vit", "vit_tiny") + tuple(_APPLICATIONS)
+APPLICATIONS = tuple(_APPLICATIONS)  # the backbones with ImageNet weights
+BACKBONES = ("tiny_cnn", "vit", "vit_tiny") + APPLICATIONS
 
 
 class WeightsUnavailableError(RuntimeError):
   """ImageNet weights were asked for but cannot be downloaded."""
+
+
+class WeightsError(ValueError):
+  """--weights PATH can't be used; the message says why and what to give."""
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of a Keras .h5 file
+WEIGHTS_FIX = ("give a keras.applications no-top .h5 file for the backbone "
+               "(e.g. densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5), "
+               "a model folder this pipeline pushed (<output>/serving/<version>"
+               "), imagenet, or none")
 
 
 def _application(name, size, weights):
@@ -127,20 +147,117 @@ def vit(size, patch=16, dim=384, depth=12, heads=6, mlp_dim=1536):
   return keras.Model(inputs, x, name="vit")
 
 
-def _local_copy(path):
-  """Keras reads weight files from local disk; copy gs:// files first."""
+def locate_weights(path):
+  """(kind, path) of a --weights PATH: kind is "h5", "checkpoint" or
+  "saved_model" (path then is the model folder itself). Reads at most 8 bytes
+  through tf.io.gfile and builds no model: config validation calls it."""
+  try:
+    # First: a checkpoint prefix may look like a folder on filesystems with
+    # no real folders (ram:// lists every prefix).
+    if tf.io.gfile.exists(path + ".index"):  # save_weights' TF format
+      return "checkpoint", path
+    if tf.io.gfile.isdir(path):
+      model_dir = model_dirs.resolve_model_dir(path)
+      if model_dir is None:
+        raise WeightsError(
+            f"--weights: {path} is a folder without {model_dirs.SAVED_MODEL} "
+            f"(nor a numbered version folder holding one); {WEIGHTS_FIX}")
+      return "saved_model", model_dir
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path, "rb") as f:
+        if f.read(8) != HDF5_SIGNATURE:
+          raise WeightsError(f"--weights: {path} is not an HDF5 (.h5) weights "
+                             f"file; {WEIGHTS_FIX}")
+      return "h5", path
+  except tf.errors.OpError as e:  # e.g. no access to the bucket
+    raise WeightsError(f"--weights: can't read {path} ({e.message}); check "
+                       "the path and your access to it") from None
+  raise WeightsError(f"--weights: {path} does not exist; {WEIGHTS_FIX}")
+
+
+def _copy_tree(src, dst):
+  src = src.rstrip("/")
+  for folder, _, files in tf.io.gfile.walk(src):
+    target = os.path.join(dst, folder[len(src):].lstrip("/"))
+    tf.io.gfile.makedirs(target)
+    for name in files:
+      tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name),
+                       overwrite=True)
+
+
+def _local_copy(kind, path):
+  """Keras reads weights from local disk: copy a remote file, every file of a
+  checkpoint, or a model folder whole (variables/ included)."""
   if "://" not in path:
     return path
-  local = os.path.join(tempfile.mkdtemp(), os.path.basename(path))
-  tf.io.gfile.copy(path, local)
+  local = os.path.join(tempfile.mkdtemp(prefix="weights-"),
+                       os.path.basename(path.rstrip("/")))
+  if kind == "saved_model":
+    _copy_tree(path, local)
+  elif kind == "checkpoint":  # <prefix>.index and <prefix>.data-*-of-*
+    for source in tf.io.gfile.glob(path + ".*"):
+      tf.io.gfile.copy(source, local + source[len(path):], overwrite=True)
+  else:
+    tf.io.gfile.copy(path, local, overwrite=True)
   return local
+
+
+def nested_model(model):
+  """The one Model among a model's layers (an applications backbone's
+  keras.applications model, a classifier's backbone), or None."""
+  inner = [l for l in model.layers if isinstance(l, keras.Model)]
+  return inner[0] if len(inner) == 1 else None
+
+
+def _load_pushed_backbone(net, name, local, path):
+  """Copies the backbone weights of a model this pipeline pushed into net."""
+  # Keras rebuilds the layers from their configs (the custom ones here are
+  # registered), not the serving signatures, so no Transform graph is run.
+  model = keras.models.load_model(local, compile=False)
+  try:
+    source = nested_model(model.get_layer("classifier"))  # see trainer/model
+  except ValueError:  # no such layer
+    source = None
+  if source is None:
+    raise WeightsError(f"--weights: {path} is not a model this pipeline "
+                       f"pushed (no classifier backbone inside); {WEIGHTS_FIX}")
+  if source.name != name:
+    raise WeightsError(f"--weights: the model in {path} has a {source.name} "
+                       f"backbone, not {name}; use --backbone {source.name} or "
+                       "another model")
+  net.set_weights(source.get_weights())  # ValueError on any shape mismatch
+
+
+def load_weights(net, name, path):
+  """Loads --weights PATH into the backbone `net` built for `name`."""
+  kind, found = locate_weights(path)
+  local = _local_copy(kind, found)
+  try:
+    if kind == "saved_model":
+      _load_pushed_backbone(net, name, local, found)
+    elif kind == "h5" and name in _APPLICATIONS:
+      try:  # a keras.applications file: weights of the applications model
+        nested_model(net).load_weights(local)
+      except ValueError as first:
+        try:  # or a file saved from this whole backbone
+          net.load_weights(local)
+        except ValueError:
+          raise first from None  # the applications error says more
+    else:
+      net.load_weights(local)
+  except WeightsError:
+    raise
+  except (ValueError, KeyError) as e:  # layer count or shape mismatches
+    message = " ".join(str(e).split())[:300]
+    raise WeightsError(f"--weights: {path} does not fit the {name} backbone "
+                       f"({message}); {WEIGHTS_FIX}") from None
 
 
 def build_backbone(name, size, weights=None):
   """Returns a model mapping [B, size, size, 3] in [0, 1] to [B, features].
 
-  weights: None (random init), "imagenet" (downloads once), or a path to a
-  weights file for this backbone (local or gs://).
+  weights: None (random init), "imagenet" (downloads once), or a path (local,
+  gs:// or ram://) to weights for this backbone: see the module docstring.
   """
   if name not in BACKBONES:
     raise ValueError(f"unknown backbone {name!r}; choose one of "
@@ -158,5 +275,5 @@ def build_backbone(name, size, weights=None):
   else:  # vit_tiny: the same architecture, small enough for tests.
     net = vit(size, patch=8, dim=32, depth=2, heads=2, mlp_dim=64)
   if path:
-    net.load_weights(_local_copy(path))
+    load_weights(net, name, path)
   return net

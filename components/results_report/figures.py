@@ -1,6 +1,10 @@
-"""The report's figures: resized eval images and training curves."""
-import glob
+"""The report's figures: resized eval images and training curves.
+
+Artifact URIs may be gs:// (Vertex), so they are read only through
+tf.io.gfile, never Python's glob/open.
+"""
 import io
+import logging
 import os
 
 import matplotlib
@@ -19,11 +23,18 @@ from trainer.preprocessing import decode_and_resize  # noqa: E402
 HEADER = 18       # px of column titles above the grid
 COLUMNS = ("original", "bilinear", "learned (min-max)")
 MAX_ROWS = 6
+EMPTY_SIZE = (480, 40)  # (width, height) of the note shown instead of a grid
 
 
 def eval_images(examples_uri, input_size, max_rows=MAX_ROWS):
-  """Up to max_rows eval images as [N, S, S, 3] uint8: one per class first."""
-  files = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*")))
+  """Up to max_rows eval images as [N, S, S, 3] uint8: one per class first.
+
+  N is 0 when the eval split has no examples.
+  """
+  files = sorted(tf.io.gfile.glob(
+      os.path.join(examples_uri, "Split-eval", "*")))
+  if not files:  # TFRecordDataset([]) would fail on an empty string list
+    return np.zeros((0, input_size, input_size, 3), np.uint8)
   firsts, rest, seen = [], [], set()
   for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(
       64):
@@ -32,13 +43,26 @@ def eval_images(examples_uri, input_size, max_rows=MAX_ROWS):
     (rest if label in seen else firsts).append(
         feats[features.IMAGE].bytes_list.value[0])
     seen.add(label)
+  chosen = (firsts + rest)[:max_rows]
+  if not chosen:
+    return np.zeros((0, input_size, input_size, 3), np.uint8)
   return np.stack([decode_and_resize(tf.constant(b), input_size).numpy()
-                   for b in (firsts + rest)[:max_rows]])
+                   for b in chosen])
 
 
 def resized_grid(examples, learned_model_uri, info, input_size, path):
   """Rows of eval images: original | bilinear | learned resizer output."""
   images = eval_images(examples.uri, input_size)
+  if not len(images):
+    # A report without this figure beats a failed ResultsReport: say why.
+    message = (f"no eval examples to show in "
+               f"{os.path.join(examples.uri, 'Split-eval')}")
+    logging.warning("resized.png: %s", message)
+    note = Image.new("RGB", EMPTY_SIZE, "white")
+    ImageDraw.Draw(note).text((5, 5), "resized.png: no eval examples",
+                              fill="black")
+    _save(note, path)
+    return
   unit = tf.constant(images, tf.float32) / 255.0
   target = info["target_size"]
   bilinear = tf.image.resize(unit, [target, target], method="bilinear")

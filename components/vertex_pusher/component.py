@@ -10,6 +10,7 @@ VERTEX_CONTAINER_IMAGE_URI_KEY). Nothing is deployed unless the model is
 blessed and the filesystem push succeeded.
 """
 from tfx.components.pusher import component as pusher_component
+from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.extensions.google_cloud_ai_platform.pusher import \
     executor as cloud_executor
@@ -20,20 +21,30 @@ from components import atomic_pusher
 VERTEX_MODEL = "vertex_model"  # PushedModel custom property: the Model resource
 
 
-class Executor(cloud_executor.Executor):
+class Executor(pusher_executor.Executor):
+  """Runs the two stock executors one after the other, as separate objects.
+
+  Composed, not inherited: each one's Do calls a zero-argument super(), which
+  raises TypeError unless `self` is an instance of that very class (calling
+  atomic_pusher.Executor.Do(self, ...) from a cloud executor did exactly that
+  on a gs:// destination).
+  """
 
   def Do(self, input_dict, output_dict, exec_properties):
     pushed = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.PUSHED_MODEL_KEY])
     # 1. <push_destination>/<version>/, as the local Pusher does it.
-    atomic_pusher.Executor.Do(self, input_dict, output_dict, exec_properties)
+    atomic_pusher.Executor(self._context).Do(input_dict, output_dict,
+                                             exec_properties)
     if not pushed.get_int_custom_property("pushed"):
-      return  # not blessed
+      return  # not blessed: nothing is deployed either
     serving_path = pushed.get_string_custom_property("pushed_destination")
     version = pushed.get_string_custom_property("pushed_version")
     # 2. The cloud Pusher: upload to Vertex, deploy to the endpoint. It records
-    # the Vertex model as pushed_destination; keep the path there instead.
-    super().Do(input_dict, output_dict, exec_properties)
+    # the Vertex model as pushed_destination; keep the path there instead
+    # (results.json reports it as pushed_path).
+    cloud_executor.Executor(self._context).Do(input_dict, output_dict,
+                                              exec_properties)
     pushed.set_string_custom_property(
         VERTEX_MODEL, pushed.get_string_custom_property("pushed_destination"))
     self._MarkPushed(pushed, pushed_destination=serving_path,

@@ -1,0 +1,134 @@
+"""`resizer-pipeline predict` on small hand-made SavedModels with the pushed
+models' serving_images interface (the whole DAG's model: test_pipeline_e2e)."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import cli
+from tests.helpers import jpeg_bytes
+
+CLASSES = ["red", "green", "blue"]
+
+
+class _ColorModel(tf.Module):
+  """Classifies an image by its mean colour, or (regression) returns its mean
+  red value: the same signature name and outputs as a pushed model."""
+
+  def __init__(self, regression=False):
+    super().__init__()
+    self.regression = regression
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                              name="image_bytes")])
+  def serve(self, image_bytes):
+    means = tf.map_fn(
+        lambda b: tf.reduce_mean(tf.cast(tf.io.decode_image(
+            b, channels=3, expand_animations=False), tf.float32), [0, 1]),
+        image_bytes, fn_output_signature=tf.TensorSpec([3], tf.float32))
+    if self.regression:
+      return {"prediction": means[:, :1]}
+    probs = tf.nn.softmax(means / 10.0)
+    names = tf.constant(CLASSES)
+    return {"probabilities": probs,
+            "class_names": tf.tile(names[tf.newaxis], [tf.shape(probs)[0], 1]),
+            "top_class": tf.gather(names, tf.argmax(probs, axis=-1))}
+
+
+def _save(path, regression=False, signature="serving_images"):
+  module = _ColorModel(regression)
+  tf.saved_model.save(module, str(path), signatures={signature: module.serve})
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("images")
+  paths = {}
+  for name, color in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+    paths[name] = folder / f"{name}.jpg"
+    paths[name].write_bytes(jpeg_bytes(color=color))
+  paths["text"] = folder / "notes.jpg"
+  paths["text"].write_text("not an image")
+  return {k: str(v) for k, v in paths.items()}
+
+
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory):
+  """A serving root: an older classifier, a newer regression model, and a
+  newer half-copied version without saved_model.pb."""
+  root = tmp_path_factory.mktemp("serving")
+  _save(root / "100")
+  _save(root / "200", regression=True)
+  (root / "300" / "variables").mkdir(parents=True)
+  return root
+
+
+def _expected_probs(color):
+  return tf.nn.softmax(np.array(color, np.float32) / 10.0).numpy()
+
+
+def test_text_output_lists_top_classes_and_bad_files(serving, images, capsys):
+  rc = cli.main(["predict", "--model", str(serving / "100"), "--top", "2",
+                 images["red"], images["text"], images["blue"],
+                 images["red"] + ".missing"])
+  out, err = capsys.readouterr()
+  assert rc == 1  # two files failed
+  lines = out.strip().splitlines()
+  assert lines[0] == f"model: {serving / '100'}"
+  red, blue = lines[1:]
+  assert red.startswith(f"{images['red']}: red ")
+  assert blue.startswith(f"{images['blue']}: blue ")
+  assert len(red.split(", ")) == 2  # --top 2
+  assert err.strip().splitlines() == [
+      f"{images['text']}: error: not a JPEG or PNG image the model can "
+      "decode; send JPEG or PNG files",
+      f"{images['red']}.missing: error: no such file"]
+
+
+def test_json_output_has_probabilities(serving, images, capsys):
+  rc = cli.main(["predict", "--model", str(serving / "100"), "--json",
+                 images["blue"], images["red"]])
+  doc = json.loads(capsys.readouterr().out)
+  assert rc == 0 and doc["model"] == str(serving / "100")
+  blue, red = doc["results"]
+  assert blue["file"] == images["blue"] and blue["top_class"] == "blue"
+  assert red["top_class"] == "red"
+  # Every class, most probable first, with the model's own numbers.
+  assert [c["class"] for c in red["top"]] == ["red", "green", "blue"]
+  decoded = tf.io.decode_image(open(images["red"], "rb").read(),
+                               channels=3).numpy()
+  expected = _expected_probs(decoded.reshape(-1, 3).mean(0))
+  assert [c["probability"] for c in red["top"]] == pytest.approx(
+      sorted(expected, reverse=True), abs=1e-5)
+
+
+def test_serving_root_uses_the_newest_complete_version(serving, images,
+                                                       capsys):
+  rc = cli.main(["predict", "--model", str(serving), "--json", images["red"]])
+  doc = json.loads(capsys.readouterr().out)
+  assert rc == 0 and doc["model"] == str(serving / "200")  # not 300: no .pb
+  [result] = doc["results"]
+  decoded = tf.io.decode_image(open(images["red"], "rb").read(),
+                               channels=3).numpy()
+  assert result["prediction"] == pytest.approx(decoded[..., 0].mean(),
+                                               abs=1e-3)
+  rc = cli.main(["predict", "--model", str(serving), images["red"]])
+  out = capsys.readouterr().out.strip().splitlines()
+  assert rc == 0
+  assert out[1] == f"{images['red']}: prediction {result['prediction']}"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: str(p / "nothing"), "has no saved_model.pb and no numbered"),
+    (lambda p: _save(p / "m", signature="other"),
+     "has no serving_images signature (it has other)"),
+])
+def test_unusable_model_exits_2_naming_it(tmp_path, images, capsys, make,
+                                          message):
+  path = make(tmp_path)
+  rc = cli.main(["predict", "--model", path, images["red"]])
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and err == err.splitlines()[0]
+  assert err.startswith(f"resizer-pipeline: error: --model: {path} {message}")
