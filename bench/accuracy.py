@@ -25,10 +25,10 @@ import argparse
 import time
 
 import numpy as np
-from common import DEFAULT_DATA, cpu_seconds, machine, quiet
-from paired import base_config, load_split, table, train
+from common import cpu_seconds, machine, quiet
+from paired import (RECIPES, add_harness_args, load_data, recipe_config,
+                    table, train)
 from scipy import stats as scipy_stats
-from stability import RECIPES
 
 from components.model_selector.component import select
 from gate import stats
@@ -36,27 +36,16 @@ from gate import stats
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default=DEFAULT_DATA)
+  add_harness_args(parser)
   parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
   parser.add_argument("--recipe", default="cosine", choices=sorted(RECIPES))
   parser.add_argument("--min-gain", type=float, default=0.0)
   parser.add_argument("--confidence", type=float, default=0.95)
   parser.add_argument("--warm-start", type=int, default=0)
-  parser.add_argument("--train-per-class", type=int, default=300)
-  parser.add_argument("--eval-per-class", type=int, default=200)
-  parser.add_argument("--backbone", default="tiny_cnn")
-  parser.add_argument("--input-size", type=int, default=64)
-  parser.add_argument("--target-size", type=int, default=32)
-  parser.add_argument("--epochs", type=int, default=12)
-  parser.add_argument("--batch-size", type=int, default=32)
-  parser.add_argument("--learning-rate", type=float, default=1e-3)
   args = parser.parse_args()
   quiet()
   started, cpu = time.perf_counter(), cpu_seconds()
-  x, y, classes = load_split(args.data, "train", args.input_size,
-                             args.train_per_class)
-  ex, ey, _ = load_split(args.data, "validation", args.input_size,
-                         args.eval_per_class)
+  (x, y), (ex, ey), classes = load_data(args)
   print(f"machine: {machine()}; {len(x)} train / {len(ex)} eval images; "
         f"{args.backbone} {args.input_size} -> {args.target_size}, recipe "
         f"{args.recipe}, {args.epochs} epochs"
@@ -67,10 +56,7 @@ def main():
   top1 = {"learned": [], "bilinear": []}
   for seed in args.seeds:
     def cfg(variant, epochs, seed=seed):
-      c = {**base_config(args, variant, seed), **RECIPES[args.recipe]}
-      if args.recipe != "step":
-        c["learning_rate"] = args.learning_rate
-      return {**c, "epochs": epochs}
+      return recipe_config(args, variant, seed, args.recipe, epochs=epochs)
     initial = None
     if args.warm_start:
       first = train(cfg("bilinear", args.warm_start), (x, y), (ex, ey),

@@ -19,9 +19,9 @@ import argparse
 import time
 
 import numpy as np
-from common import DEFAULT_DATA, machine, quiet
-from paired import base_config, load_split, table, train
-from stability import RECIPES
+from common import machine, quiet
+from paired import (RECIPES, add_harness_args, load_data, recipe_config,
+                    table, train)
 
 from components.model_selector.component import select
 from gate import stats
@@ -29,26 +29,15 @@ from gate import stats
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default=DEFAULT_DATA)
+  add_harness_args(parser)
   parser.add_argument("--pairs", type=int, default=10)
   parser.add_argument("--variant", default="bilinear",
                       choices=["learned", "bilinear"])
   parser.add_argument("--recipe", default="cosine", choices=sorted(RECIPES))
   parser.add_argument("--confidence", type=float, default=0.95)
-  parser.add_argument("--train-per-class", type=int, default=300)
-  parser.add_argument("--eval-per-class", type=int, default=200)
-  parser.add_argument("--backbone", default="tiny_cnn")
-  parser.add_argument("--input-size", type=int, default=64)
-  parser.add_argument("--target-size", type=int, default=32)
-  parser.add_argument("--epochs", type=int, default=12)
-  parser.add_argument("--batch-size", type=int, default=32)
-  parser.add_argument("--learning-rate", type=float, default=1e-3)
   args = parser.parse_args()
   quiet()
-  x, y, classes = load_split(args.data, "train", args.input_size,
-                             args.train_per_class)
-  ex, ey, _ = load_split(args.data, "validation", args.input_size,
-                         args.eval_per_class)
+  (x, y), (ex, ey), classes = load_data(args)
   print(f"machine: {machine()}; {len(x)} train / {len(ex)} eval images; "
         f"{args.variant} {args.backbone} {args.input_size} -> "
         f"{args.target_size}, recipe {args.recipe}, {args.epochs} epochs",
@@ -62,9 +51,7 @@ def main():
     seeds = (100 + 2 * pair, 101 + 2 * pair)
     runs = []
     for seed in seeds:
-      cfg = {**base_config(args, args.variant, seed), **RECIPES[args.recipe]}
-      if args.recipe != "step":
-        cfg["learning_rate"] = args.learning_rate
+      cfg = recipe_config(args, args.variant, seed, args.recipe)
       runs.append(train(cfg, (x, y), (ex, ey), len(classes)))
     a, b = runs
     old = a["raw_curve"][-1] >= b["raw_curve"][-1]

@@ -16,40 +16,20 @@ import json
 import time
 
 import numpy as np
-from common import DEFAULT_DATA, machine, quiet
-from paired import base_config, load_split, tail_std, train
-
-# name -> changes to the base recipe (Adam 1e-3, constant, label smoothing 0.1)
-RECIPES = {
-    "constant": {},
-    "cosine": {"schedule": "cosine", "warmup_epochs": 1},
-    # The paper's: SGD momentum 0.9, x0.94 every 2 epochs, smoothing 0.1.
-    "step": {"optimizer": "sgd", "schedule": "step", "learning_rate": 0.05},
-    "cosine_ema": {"schedule": "cosine", "warmup_epochs": 1, "ema": 0.9},
-}
-
+from common import machine, quiet
+from paired import (RECIPES, add_harness_args, load_data, recipe_config,
+                    tail_std, train)
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data", default=DEFAULT_DATA)
-  parser.add_argument("--train-per-class", type=int, default=300)
-  parser.add_argument("--eval-per-class", type=int, default=200)
-  parser.add_argument("--backbone", default="tiny_cnn")
-  parser.add_argument("--input-size", type=int, default=64)
-  parser.add_argument("--target-size", type=int, default=32)
-  parser.add_argument("--epochs", type=int, default=12)
-  parser.add_argument("--batch-size", type=int, default=32)
-  parser.add_argument("--learning-rate", type=float, default=1e-3)
+  add_harness_args(parser)
   parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
   parser.add_argument("--recipes", nargs="+", default=["constant", "cosine"],
                       choices=sorted(RECIPES))
   parser.add_argument("--json", help="also write every curve here")
   args = parser.parse_args()
   quiet()
-  x, y, classes = load_split(args.data, "train", args.input_size,
-                             args.train_per_class)
-  ex, ey, _ = load_split(args.data, "validation", args.input_size,
-                         args.eval_per_class)
+  (x, y), (ex, ey), classes = load_data(args)
   print(f"machine: {machine()}; {len(x)} train / {len(ex)} eval images of "
         f"{args.data}; {args.backbone} {args.input_size} -> {args.target_size},"
         f" {args.epochs} epochs, batch {args.batch_size}", flush=True)
@@ -60,9 +40,7 @@ def main():
   for recipe in args.recipes:
     for variant in ("learned", "bilinear"):
       for seed in args.seeds:
-        cfg = {**base_config(args, variant, seed), **RECIPES[recipe]}
-        if recipe != "step":
-          cfg["learning_rate"] = args.learning_rate
+        cfg = recipe_config(args, variant, seed, recipe)
         result = train(cfg, (x, y), (ex, ey), len(classes))
         row = (recipe, variant, seed, 100 * result["raw_curve"][-1],
                tail_std(result["raw_curve"]),
