@@ -19,30 +19,35 @@ import math
 from scipy import stats as _stats
 
 TEST_NAME = "exact McNemar (paired, two-sided)"
+T_TEST_NAME = "paired t on squared errors (two-sided)"
 DETECTABLE_POWER = 0.8  # power at which the smallest detectable difference is stated
 REFERENCE_DIFFERENCE = 0.05  # the report warns when this is not detectable
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-  """Candidate minus baseline top-1 on n paired eval examples."""
+  """How much better the candidate is than the baseline on n paired eval
+  examples: top-1 difference (classification) or MSE reduction (regression);
+  positive favours the candidate."""
   n: int
-  candidate_only: int   # b: candidate right, baseline wrong
-  baseline_only: int    # c: baseline right, candidate wrong
-  difference: float     # (b - c) / n
+  difference: float
   lower: float
   upper: float
   p_value: float
   confidence: float
   detectable: float     # smallest |difference| found at DETECTABLE_POWER
+  candidate_only: int = None  # b: candidate right, baseline wrong
+  baseline_only: int = None   # c: baseline right, candidate wrong
   test: str = TEST_NAME
+  metric: str = "top-1"       # or "MSE"
 
   def as_dict(self):
     return dataclasses.asdict(self)
 
   @classmethod
   def from_dict(cls, d):
-    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)
+                  if f.name in d})
 
 
 def mcnemar_exact_p(b, c):
@@ -96,6 +101,30 @@ def paired_accuracy(n, candidate_only, baseline_only, confidence=0.95):
       detectable=detectable_difference(n, m, confidence))
 
 
+def paired_squared_error(n, diff_sum, diff_sumsq, confidence=0.95):
+  """Regression: d_i = (baseline error)^2 - (candidate error)^2 per eval
+  example, from its sums; the difference is the MSE reduction, its interval
+  the paired t-interval (the mean of n differences is close to normal)."""
+  if not 0 < confidence < 1:
+    raise ValueError(f"confidence={confidence}: must be between 0 and 1")
+  n = int(round(n))
+  if n < 2:
+    raise ValueError(f"need at least 2 paired eval examples, got {n}")
+  mean = diff_sum / n
+  var = max(diff_sumsq / n - mean * mean, 0.0) * n / (n - 1)
+  se = math.sqrt(var / n)
+  t_crit = _stats.t.ppf(1 - (1 - confidence) / 2, n - 1)
+  if se == 0:
+    p = 1.0 if mean == 0 else 0.0
+  else:
+    p = float(2 * _stats.t.sf(abs(mean) / se, n - 1))
+  detectable = (t_crit + _stats.norm.ppf(DETECTABLE_POWER)) * se
+  return Comparison(n=n, difference=mean, lower=mean - t_crit * se,
+                    upper=mean + t_crit * se, p_value=p, confidence=confidence,
+                    detectable=float(detectable), test=T_TEST_NAME,
+                    metric="MSE")
+
+
 def superior(comparison, margin):
   """The candidate is ahead by more than `margin`, at the stated confidence."""
   return comparison.lower > margin
@@ -107,21 +136,33 @@ def significantly_worse(comparison, tolerance):
 
 
 def describe(comparison):
-  """'+1.2 points, 95% CI -2.1...+4.5, p = 0.41, 1000 eval images'."""
+  """'+1.2 points, 95% CI -2.1...+4.5, p = 0.41, 1000 eval images', or for
+  regression 'MSE 3.1 lower, 95% CI -0.4...+6.6, p = 0.08, 91 eval images'."""
   c = comparison
-  return (f"{100 * c.difference:+.1f} points, {100 * c.confidence:.0f}% CI "
-          f"{100 * c.lower:+.1f}…{100 * c.upper:+.1f}, {_p(c.p_value)}, "
-          f"{c.n} eval images")
+  interval = f"{100 * c.confidence:.0f}% CI"
+  if c.metric == "MSE":
+    what = (f"MSE {abs(c.difference):.4g} "
+            f"{'lower' if c.difference >= 0 else 'higher'}, {interval} "
+            f"{c.lower:+.4g}…{c.upper:+.4g}")
+  else:
+    what = (f"{100 * c.difference:+.1f} points, {interval} "
+            f"{100 * c.lower:+.1f}…{100 * c.upper:+.1f}")
+  return f"{what}, {_p(c.p_value)}, {c.n} eval images"
 
 
 def power_note(comparison):
-  """A sentence when the eval split is too small for REFERENCE_DIFFERENCE."""
-  if comparison.detectable <= REFERENCE_DIFFERENCE:
+  """A sentence when the eval split is too small for REFERENCE_DIFFERENCE
+  (5 points of top-1; regression: stated in MSE units, always)."""
+  c = comparison
+  if c.metric == "MSE":
+    return (f"With {c.n} eval images the smallest MSE reduction detected with "
+            f"{100 * DETECTABLE_POWER:.0f}% power is about {c.detectable:.4g}.")
+  if c.detectable <= REFERENCE_DIFFERENCE:
     return ""
-  return (f"The eval split ({comparison.n} images) is too small to detect a "
+  return (f"The eval split ({c.n} images) is too small to detect a "
           f"{100 * REFERENCE_DIFFERENCE:.0f}-point difference: the smallest it "
           f"detects with {100 * DETECTABLE_POWER:.0f}% power is about "
-          f"{100 * comparison.detectable:.1f} points.")
+          f"{100 * c.detectable:.1f} points.")
 
 
 def _p(p):

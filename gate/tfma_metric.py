@@ -1,4 +1,8 @@
-"""PairedAccuracy: a TFMA metric counting, per eval example, which model was right.
+"""TFMA metrics that keep what a paired test needs, per eval example.
+
+PairedAccuracy (classification) counts which model was right;
+PairedSquaredError (regression) sums the per-example differences of squared
+errors and the squared error of predicting the training mean (the floor).
 
 TFMA runs the candidate and the baseline on the same examples in one pass; this
 metric (modelled on TFMA's own flip-rate metrics, which also read both models'
@@ -106,8 +110,9 @@ def _unpack(table_key, keys, metrics):
                          table.baseline_only)))
 
 
-def metric_config():
-  return tfma.MetricConfig(class_name="PairedAccuracy", module=__name__)
+def metric_config(task="classification"):
+  name = "PairedSquaredError" if task == "regression" else "PairedAccuracy"
+  return tfma.MetricConfig(class_name=name, module=__name__)
 
 
 def load_table(evaluation_uri, model_name):
@@ -122,3 +127,110 @@ def load_table(evaluation_uri, model_name):
     if EXAMPLES in values:
       return tuple(values[k] for k in (EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY))
   return None
+
+
+# Regression. d = (baseline error)^2 - (candidate error)^2: positive when the
+# candidate is closer. CONSTANT_SE: squared error of the model's
+# `training_mean` output, the constant predictor the floor compares against.
+SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ = (
+    "paired_sq_examples", "paired_sq_diff_sum", "paired_sq_diff_sumsq")
+CONSTANT_SE, CONSTANT_OUTPUT = "constant_squared_error", "training_mean"
+
+
+@dataclasses.dataclass
+class _Sums:
+  examples: float = 0.0
+  diff: float = 0.0
+  diff_sq: float = 0.0
+  constant_se: float = 0.0
+
+  def merge(self, other):
+    self.examples += other.examples
+    self.diff += other.diff
+    self.diff_sq += other.diff_sq
+    self.constant_se += other.constant_se
+
+
+class _SquaredErrorCombiner(_PairedCombiner):
+  """Baseline None: only the constant predictor's error."""
+
+  def create_accumulator(self):
+    return _Sums()
+
+  def _label_prediction(self, element, model_name):
+    label, prediction, _ = next(metric_util.to_label_prediction_example_weight(
+        inputs=element, eval_config=self._eval_config, model_name=model_name,
+        output_name=self._output_name))
+    return float(np.ravel(label)[0]), float(np.ravel(prediction)[0])
+
+  def add_input(self, accumulator, element):
+    model_name, baseline_name = self._models
+    label, candidate = self._label_prediction(element, model_name)
+    outputs = element.predictions
+    if baseline_name is not None or isinstance(outputs.get(model_name), dict):
+      outputs = outputs[model_name]
+    constant = float(np.ravel(outputs[CONSTANT_OUTPUT])[0])
+    d = 0.0
+    if baseline_name is not None:
+      _, baseline = self._label_prediction(element, baseline_name)
+      d = (baseline - label) ** 2 - (candidate - label) ** 2
+    accumulator.merge(_Sums(1.0, d, d * d, (constant - label) ** 2))
+    return accumulator
+
+
+class PairedSquaredError(metric_types.Metric):
+  """Per candidate model: examples and the constant predictor's summed
+  squared error; with a baseline, the sum and sum of squares of d."""
+
+  def __init__(self, name="paired_squared_error"):
+    super().__init__(self._computations, name=name)
+
+  @staticmethod
+  def _computations(name, eval_config, model_names, output_names=("",),
+                    **_):
+    baseline = model_util.get_baseline_model_spec(eval_config)
+    baseline_name = baseline.name if baseline else None
+    computations = []
+    for model_name in model_names:
+      if model_name == baseline_name:
+        continue
+      for output_name in output_names or ("",):
+        key = functools.partial(metric_types.MetricKey, model_name=model_name,
+                                output_name=output_name)
+        sums_key = key(name=f"_{name}_sums")
+        keys = [key(name=CONSTANT_SE)]
+        if baseline_name is not None:
+          keys += [key(name=n, is_diff=True)
+                   for n in (SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ)]
+        computations.append(metric_types.MetricComputation(
+            keys=[sums_key], preprocessors=None,
+            combiner=_SquaredErrorCombiner(sums_key, eval_config, model_name,
+                                           baseline_name, output_name)))
+        computations.append(metric_types.DerivedMetricComputation(
+            keys=keys, result=functools.partial(_unpack_sums, sums_key, keys)))
+    return computations
+
+
+def _unpack_sums(sums_key, keys, metrics):
+  sums = metrics[sums_key]
+  values = [sums.constant_se / max(sums.examples, 1.0)]
+  if len(keys) > 1:
+    values += [sums.examples, sums.diff, sums.diff_sq]
+  return dict(zip(keys, values))
+
+
+def load_values(evaluation_uri, model_name):
+  """{metric name: value} of `model_name` on the overall slice, diff metrics
+  included (under their own names)."""
+  values = {}
+  for metrics in tfma.load_metrics(evaluation_uri):
+    if metrics.slice_key.single_slice_keys:
+      continue
+    for kv in metrics.metric_keys_and_values:
+      if kv.key.model_name == model_name and kv.value.HasField("double_value"):
+        if kv.key.is_diff and kv.key.name not in (
+            SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ, EXAMPLES, CANDIDATE_ONLY,
+            BASELINE_ONLY):
+          continue  # TFMA's own "change from baseline" of every metric
+        values[kv.key.name] = kv.value.double_value.value
+  return values

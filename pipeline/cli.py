@@ -22,6 +22,16 @@ _OPTIONS = [
      "validation/ or eval/)"),
     ("--eval-percent", "data", "eval_percent", int,
      "share of images hashed into eval for the flat layout"),
+    ("--labels", "data", "labels", str,
+     "CSV of labels instead of class folders: a column of image paths "
+     "relative to --data (image, path, file or filename), the target column, "
+     "optionally split (train / validation or eval)"),
+    ("--target", "data", "target", str,
+     "the labels CSV's target column (default: its only other column)"),
+    ("--task", "data", "task", str,
+     "auto (numeric targets: regression) | classification | regression"),
+    ("--target-transform", "data", "target_transform", str,
+     "regression: none | log1p (counts), applied before the z-score"),
     ("--max-pixels", "data", "max_pixels", int,
      "refuse images with more pixels than this, before decoding"),
     ("--backbone", "model", "backbone", str,
@@ -55,6 +65,7 @@ _OPTIONS = [
      "training images BatchNorm statistics are recomputed from after every "
      "epoch, with the current weights; 0: Keras's lagging moving averages"),
     ("--label-smoothing", "train", "label_smoothing", float, "label smoothing"),
+    ("--loss", "train", "loss", str, "regression loss: mse | huber"),
     ("--augment", "train", "augment", str,
      "none | flip | flip_crop (applied at training time only)"),
     ("--seed", "train", "seed", int,
@@ -119,7 +130,10 @@ _VERTEX_OPTIONS = [
      "TensorFlow Serving prediction container of the endpoint"),
 ]
 # DirectRunner settings mean nothing on Dataflow.
-_COMPILE_OPTIONS = [o for o in _OPTIONS if not o[0].startswith("--beam-")]
+# compile's own --target names the platform (vertex): there the labels
+# CSV's target column is --target-column.
+_COMPILE_OPTIONS = [("--target-column",) + o[1:] if o[0] == "--target" else o
+                    for o in _OPTIONS if not o[0].startswith("--beam-")]
 
 
 def _defaults():

@@ -11,7 +11,9 @@ from typing import Any, Dict, List, Optional
 from trainer.backbones import (APPLICATIONS, BACKBONES, WeightsError,
                                locate_weights)
 from trainer.distribution import STRATEGIES
-from trainer.recipe import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
+from components.image_example_gen import labels_csv
+from trainer.preprocessing import TARGET_TRANSFORMS
+from trainer.recipe import AUGMENTATIONS, LOSSES, OPTIMIZERS, SCHEDULES
 from trainer.resizer import INTERPOLATIONS
 
 LAYOUTS = ("auto", "flat", "splits")
@@ -27,8 +29,14 @@ class ConfigError(ValueError):
 class DataConfig:
   path: str = ""
   layout: str = "auto"       # auto | flat (<class>/) | splits (<split>/<class>/)
-  eval_percent: int = 20     # hash split for the flat layout
+  eval_percent: int = 20     # hash split for the flat layout and CSV labels
   max_pixels: int = 40_000_000
+  # Labels from a CSV instead of class folders: a column of image paths
+  # relative to `path`, the target column, optionally a split column.
+  labels: Optional[str] = None
+  target: Optional[str] = None   # the target column; None: the only one
+  task: str = "auto"             # auto: numbers are regression, else classes
+  target_transform: str = "none"  # regression: none | log1p, before z-score
 
 
 @dataclasses.dataclass
@@ -61,6 +69,7 @@ class TrainConfig:
   bn_recalibration: int = 1024
   label_smoothing: float = 0.1
   augment: str = "flip"      # none | flip | flip_crop (training only)
+  loss: str = "mse"          # regression: trainer/recipe.py LOSSES
   seed: int = 42
   strategy: str = "auto"
   precision: str = "auto"
@@ -186,6 +195,8 @@ class PipelineConfig:
   beam_workers: int = 0          # multi_*: 0 is one per core
   enable_cache: bool = True
   vertex: Optional[VertexConfig] = None  # set: compile for Vertex AI Pipelines
+  _inferred_task: Optional[str] = dataclasses.field(
+      default=None, init=False, repr=False, compare=False)
 
   @property
   def pipeline_root(self) -> str:
@@ -219,10 +230,27 @@ class PipelineConfig:
       args.append(f"--setup_file={setup_file}")
     return args
 
+  @property
+  def task(self) -> str:
+    """classification | regression: as given, else from the labels CSV's
+    target (read once, locally; remote CSVs need an explicit --task)."""
+    if self.data.task != "auto":
+      return self.data.task
+    if not self.data.labels:
+      return "classification"
+    if self._inferred_task is None:
+      self._inferred_task = labels_csv.read_labels(
+          self.data.labels, self.data.target).task
+    return self._inferred_task
+
+  def transform_config(self) -> Dict[str, Any]:
+    return {"input_size": self.model.input_size, "task": self.task,
+            "target_transform": self.data.target_transform}
+
   def trainer_config(self, resizer: str) -> Dict[str, Any]:
     """custom_config of one Trainer: the two differ only in `resizer`."""
     return {**dataclasses.asdict(self.model), **dataclasses.asdict(self.train),
-            "resizer": resizer}
+            **self.transform_config(), "resizer": resizer}
 
   def validate(self) -> None:
     m, t, d = self.model, self.train, self.data
@@ -259,6 +287,13 @@ class PipelineConfig:
         (0.5 <= self.eval.confidence < 1, "--confidence",
          "must be at least 0.5 and below 1 (0.95 is usual)"),
         (d.layout in LAYOUTS, "--layout", f"choose one of {', '.join(LAYOUTS)}"),
+        (d.task in labels_csv.TASKS, "--task",
+         f"choose one of {', '.join(labels_csv.TASKS)}"),
+        (d.task != "regression" or bool(d.labels), "--task",
+         "regression needs --labels FILE.csv with a numeric target column"),
+        (d.target_transform in TARGET_TRANSFORMS, "--target-transform",
+         f"choose one of {', '.join(TARGET_TRANSFORMS)}"),
+        (t.loss in LOSSES, "--loss", f"choose one of {', '.join(LOSSES)}"),
         (0 < d.eval_percent < 100, "--eval-percent", "must be between 1 and 99"),
         (d.max_pixels > 0, "--max-pixels", "must be positive"),
         (self.beam_mode in BEAM_MODES, "--beam-mode",
@@ -279,7 +314,31 @@ class PipelineConfig:
         not os.path.isdir(self.output):
       raise ConfigError(f"--output: {self.output} exists and is a file; "
                         "choose a folder path")
+    self._validate_labels()
     self._validate_weights()
+
+  def _validate_labels(self) -> None:
+    """A malformed labels CSV fails now, with the file, row and fix. Remote
+    CSVs are read at run time (compiling is offline): give --task."""
+    d = self.data
+    if not d.labels:
+      if d.target:
+        raise ConfigError("--target: needs --labels FILE.csv")
+      return
+    if "://" in d.labels:
+      if d.task == "auto":
+        raise ConfigError(f"--task: {d.labels} is read at run time, so the "
+                          "task can't be inferred now; give --task "
+                          "classification or regression")
+      return
+    try:
+      labels = labels_csv.read_labels(d.labels, d.target, d.task)
+    except labels_csv.LabelsError as e:
+      raise ConfigError(str(e)) from None
+    if not labels.rows:
+      raise ConfigError(f"--labels: {d.labels} has no usable row (first "
+                        f"problem: {labels.rejected[0][1] if labels.rejected else 'no rows'})")
+    self._inferred_task = labels.task
 
   def _validate_weights(self) -> None:
     """A bad --weights PATH fails now, not in the Trainers after ExampleGen

@@ -35,41 +35,54 @@ def resolve_floor(config: PipelineConfig, num_classes) -> float:
 
 
 def eval_config(candidate: str, baseline: str, floor: float,
-                num_classes=None) -> tfma.EvalConfig:
-  """Top-1 of `candidate` against an absolute floor, and the paired table.
+                num_classes=None, task="classification") -> tfma.EvalConfig:
+  """What TFMA measures of `candidate` and `baseline` on the eval split.
 
-  TFMA's blessing means only "top-1 >= floor". Whether the candidate beats the
-  baseline is decided by ModelSelector / PushDecision from the PairedAccuracy
-  table (gate/), with an exact paired test instead of a bare difference.
-  Without a baseline artifact (no model in production yet) TFX drops the
-  baseline and PairedAccuracy computes nothing.
+  Classification: top-1 against an absolute floor (TFMA's blessing means only
+  "top-1 >= floor"), per-class slices, the confusion matrix and the paired
+  table. Regression: MSE and MAE in the target's units and the paired sums
+  of squared errors (the floor, "better than predicting the training mean",
+  is checked by the deciding components). Whether the candidate beats the
+  baseline is decided by ModelSelector / PushDecision from the paired
+  metrics (gate/), with a paired test instead of a bare difference. Without
+  a baseline artifact (no model in production yet) TFX drops the baseline.
   """
+  regression = task == "regression"
   # model_type given: otherwise TFMA runs keras.models.load_model on every
   # model just to guess it, and then loads it again. TFMA needs only the
   # signatures, which any TF Serving-style loader reads.
-  spec = dict(label_key=features.LABEL_ID, prediction_key="probabilities",
+  spec = dict(label_key=features.TARGET_RAW if regression else features.LABEL_ID,
+              prediction_key="prediction" if regression else "probabilities",
               model_type=tfma.TF_GENERIC, signature_name="serving_default",
               preprocessing_function_names=["transform_features"])
-  threshold = tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}))
-  # The floor applies to the overall slice only: a plain `threshold` would
-  # also be applied to every per-class slice.
-  overall_only = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
-                                               threshold=threshold)]
-  metrics = [tfma.MetricConfig(class_name="ExampleCount"),
-             tfma.MetricConfig(class_name=TOP1,
-                               per_slice_thresholds=overall_only),
-             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-             tfma_metric.metric_config()]
-  if num_classes and num_classes > 5:
-    metrics.append(tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",
-                                     config='{"k": 5}'))
+  if regression:
+    metrics = [tfma.MetricConfig(class_name="ExampleCount"),
+               tfma.MetricConfig(class_name="MeanSquaredError"),
+               tfma.MetricConfig(class_name="MeanAbsoluteError"),
+               tfma_metric.metric_config(task)]
+    slices = [tfma.SlicingSpec()]
+  else:
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": floor}))
+    # The floor applies to the overall slice only: a plain `threshold` would
+    # also be applied to every per-class slice.
+    overall_only = [tfma.PerSliceMetricThreshold(
+        slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+    metrics = [tfma.MetricConfig(class_name="ExampleCount"),
+               tfma.MetricConfig(class_name=TOP1,
+                                 per_slice_thresholds=overall_only),
+               tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+               tfma_metric.metric_config(task)]
+    if num_classes and num_classes > 5:
+      metrics.append(tfma.MetricConfig(
+          class_name="SparseTopKCategoricalAccuracy", config='{"k": 5}'))
+    # Overall, and per true class: a label slice's top-1 is its recall.
+    slices = [tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL])]
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(name=candidate, **spec),
                    tfma.ModelSpec(name=baseline, is_baseline=True, **spec)],
-      # Overall, and per true class: a label slice's top-1 is its recall.
-      slicing_specs=[tfma.SlicingSpec(),
-                     tfma.SlicingSpec(feature_keys=[features.LABEL])],
+      slicing_specs=slices,
       # Only the metrics below: the Keras compiled loss expects one-hot labels.
       options=tfma.Options(include_default_metrics={"value": False}),
       metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
@@ -159,7 +172,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
       preprocessing_fn=PREPROCESSING_FN,
-      custom_config={"input_size": config.model.input_size})
+      custom_config=config.transform_config())
   transform.add_upstream_node(validation_gate)  # no training on bad data
 
   trainers = {resizer: make_trainer(config, resizer, transform, schema_gen)
@@ -171,13 +184,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       model=trainers["learned"].outputs["model"],
       baseline_model=trainers["bilinear"].outputs["model"],
-      eval_config=eval_config("learned", "bilinear", floor, num_classes))
+      eval_config=eval_config("learned", "bilinear", floor, num_classes,
+                              config.task))
   model_selector = ModelSelector(
       learned_model=trainers["learned"].outputs["model"],
       learned_blessing=evaluator.outputs["blessing"],
       bilinear_model=trainers["bilinear"].outputs["model"],
       evaluation=evaluator.outputs["evaluation"],
-      min_gain=config.eval.min_gain, confidence=config.eval.confidence)
+      min_gain=config.eval.min_gain, confidence=config.eval.confidence,
+      task=config.task)
 
   # The production gate: the model last pushed by this pipeline is the
   # baseline; PushDecision blocks a candidate significantly worse than it by
@@ -195,7 +210,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       model=model_selector.outputs["model"],
       baseline_model=production_model.outputs["model"],
-      eval_config=eval_config("candidate", "production", floor, num_classes),
+      eval_config=eval_config("candidate", "production", floor, num_classes,
+                              config.task),
   ).with_id("Evaluator_production")
   push_decision = PushDecision(
       model=model_selector.outputs["model"],
@@ -204,7 +220,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       production_model=production_model.outputs["model"],
       tolerance=config.eval.production_tolerance,
       confidence=config.eval.confidence,
-      push_equal=int(config.eval.push_equal))
+      push_equal=int(config.eval.push_equal), task=config.task)
   pusher = make_pusher(config, model_selector.outputs["model"],
                        push_decision.outputs["blessing"])
   report = ResultsReport(

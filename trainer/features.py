@@ -2,7 +2,8 @@
 
 # Raw tf.Example features written by components/image_example_gen.
 IMAGE = "image/encoded"      # the file's bytes (see NORMALIZED)
-LABEL = "image/class"        # class folder name
+LABEL = "image/class"        # class name (folder, or the labels CSV)
+TARGET = "image/target"      # regression target, in its own units (CSV)
 HEIGHT = "image/height"
 WIDTH = "image/width"
 FORMAT = "image/format"      # "jpeg" | "png"
@@ -15,3 +16,11 @@ NORMALIZED = "image/normalized"
 PIXELS = "pixels"            # uint8 RGB at the resizer input size, raw bytes
 LABEL_ID = "label"           # int64 index into the LABEL_VOCAB vocabulary
 LABEL_VOCAB = "label"        # vocabulary file name, exported with the model
+
+# Regression (transformed): the target normalised as the model learns it, the
+# target in its own units (what TFMA scores), and the normalisation constants
+# (the same for every example) that turn predictions back into target units.
+TARGET_NORM = "target"
+TARGET_RAW = "target_raw"
+TARGET_MEAN = "target_mean"
+TARGET_STD = "target_std"

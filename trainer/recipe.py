@@ -13,6 +13,7 @@ import math
 from trainer.keras_lib import keras
 
 OPTIMIZERS = ("adam", "sgd")
+LOSSES = ("mse", "huber")  # regression
 SCHEDULES = ("constant", "cosine", "step")
 AUGMENTATIONS = ("none", "flip", "flip_crop")
 STEP_DECAY, STEP_EPOCHS = 0.94, 2
@@ -50,3 +51,13 @@ def optimizer(cfg):
   if name == "sgd":
     return keras.optimizers.SGD(lr, momentum=0.9, **averaging)
   raise ValueError(f"optimizer={name!r}: choose one of {', '.join(OPTIMIZERS)}")
+
+
+def loss(cfg):
+  """The regression loss, on the normalised target."""
+  name = cfg.get("loss", "mse")
+  if name == "mse":
+    return keras.losses.MeanSquaredError()
+  if name == "huber":  # delta 1: one standard deviation of the target
+    return keras.losses.Huber(delta=1.0)
+  raise ValueError(f"loss={name!r}: choose one of {', '.join(LOSSES)}")

@@ -17,7 +17,7 @@ from trainer import distribution, features, recipe
 from trainer.batchnorm import PreciseBatchNormEvaluation, Recalibrator
 from trainer.keras_lib import keras
 from trainer.model import ModelSpec, build_model
-from trainer.preprocessing import bytes_to_pixels
+from trainer.preprocessing import bytes_to_pixels, inverse_target
 
 MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
 TRAIN_SAMPLE = 512  # training images scored in inference mode for the report
@@ -39,12 +39,19 @@ def augment(pixels, mode, seed):
   return pixels
 
 
+def is_regression(cfg):
+  return cfg.get("task", "classification") == "regression"
+
+
 def input_dataset(fn_args, file_pattern, schema, num_classes, cfg, batch_size,
                   training, shuffle=None):
-  """Batches of (float pixels, one-hot labels); training adds augmentation
-  and shuffling (shuffle=True alone: shuffled, not augmented)."""
+  """Batches of (float pixels, one-hot labels, or [B, 1] normalised targets
+  for regression); training adds augmentation and shuffling (shuffle=True
+  alone: shuffled, not augmented)."""
+  regression = is_regression(cfg)
   options = tfxio.TensorFlowDatasetOptions(
-      batch_size=batch_size, label_key=features.LABEL_ID,
+      batch_size=batch_size,
+      label_key=features.TARGET_NORM if regression else features.LABEL_ID,
       num_epochs=1, shuffle=training if shuffle is None else shuffle,
       shuffle_seed=int(cfg["seed"]))
   ds = fn_args.data_accessor.tf_dataset_factory(file_pattern, options, schema)
@@ -54,6 +61,8 @@ def input_dataset(fn_args, file_pattern, schema, num_classes, cfg, batch_size,
   def prepare(feats, label):
     pixels = tf.cast(bytes_to_pixels(feats[features.PIXELS], size), tf.float32)
     pixels = augment(pixels, mode, int(cfg["seed"]))
+    if regression:
+      return pixels, tf.reshape(tf.cast(label, tf.float32), [-1, 1])
     return pixels, tf.one_hot(tf.reshape(label, [-1]), num_classes)
 
   return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
@@ -80,27 +89,37 @@ def model_spec_from_config(cfg, num_classes):
       resizer=cfg["resizer"], filters=int(cfg.get("filters", 16)),
       res_blocks=int(cfg.get("res_blocks", 1)),
       interpolation=cfg.get("interpolation", "bilinear"),
-      weights=cfg.get("weights") or None, seed=int(cfg["seed"]))
+      weights=cfg.get("weights") or None, seed=int(cfg["seed"]),
+      task=cfg.get("task", "classification"))
 
 
-def _serving_signatures(model, tft_output, class_names, size):
+def _serving_signatures(model, tft_output, class_names, size, cfg):
   """serving_default (tf.Examples), transform_features (for TFMA) and
-  serving_images (raw JPEG/PNG bytes): all through the same Transform graph."""
+  serving_images (raw JPEG/PNG bytes): all through the same Transform graph.
+  Classification answers probabilities, class_names and top_class;
+  regression answers `prediction` in the target's own units."""
   model.tft_layer = tft_output.transform_features_layer()
   raw_spec = tft_output.raw_feature_spec()
   image_spec = {features.IMAGE: raw_spec[features.IMAGE]}
-  labeled_spec = {k: raw_spec[k] for k in (features.IMAGE, features.LABEL)}
-  names = tf.constant(class_names)
+  regression = is_regression(cfg)
+  label = features.TARGET if regression else features.LABEL
+  labeled_spec = {k: raw_spec[k] for k in (features.IMAGE, label)}
+  names = tf.constant(class_names or [""])
+  target_transform = cfg.get("target_transform", "none")
 
   def predict(transformed):
     pixels = tf.cast(bytes_to_pixels(transformed[features.PIXELS], size),
                      tf.float32)
-    probs = model(pixels, training=False)
-    batch = tf.shape(probs)[0]
+    outputs = model(pixels, training=False)
+    if regression:  # back from the z-score, then from log1p if it was used
+      value = (outputs[:, 0] * transformed[features.TARGET_STD]
+               + transformed[features.TARGET_MEAN])
+      return {"prediction": inverse_target(value, target_transform)}
+    batch = tf.shape(outputs)[0]
     return {
-        "probabilities": probs,
+        "probabilities": outputs,
         "class_names": tf.tile(names[tf.newaxis], [batch, 1]),
-        "top_class": tf.gather(names, tf.argmax(probs, axis=-1)),
+        "top_class": tf.gather(names, tf.argmax(outputs, axis=-1)),
     }
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "examples")])
@@ -120,9 +139,20 @@ def _serving_signatures(model, tft_output, class_names, size):
           "serving_images": serve_images}
 
 
+def score_name(cfg):
+  """The per-epoch score in the history: top-1, or RMSE of the normalised
+  target (in standard deviations of the training targets)."""
+  return "rmse" if is_regression(cfg) else "accuracy"
+
+
 def compile_model(spec, cfg):
   """The model of `spec`, compiled with the recipe of `cfg`."""
   model = build_model(spec)
+  if spec.task == "regression":
+    model.compile(optimizer=recipe.optimizer(cfg), loss=recipe.loss(cfg),
+                  metrics=[keras.metrics.RootMeanSquaredError(name="rmse"),
+                           keras.metrics.MeanAbsoluteError(name="mae")])
+    return model
   model.compile(
       optimizer=recipe.optimizer(cfg),
       loss=keras.losses.CategoricalCrossentropy(
@@ -155,9 +185,10 @@ def run_fn(fn_args):
   started = time.perf_counter()
   cfg = dict(fn_args.custom_config)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
-  class_names = [c.decode() if isinstance(c, bytes) else c
-                 for c in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
-  spec = model_spec_from_config(cfg, len(class_names))
+  class_names = [] if is_regression(cfg) else [
+      c.decode() if isinstance(c, bytes) else c
+      for c in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
+  spec = model_spec_from_config(cfg, len(class_names) or 1)
   strategy = distribution.choose_strategy(cfg.get("strategy", "auto"))
   keras.mixed_precision.set_global_policy(
       distribution.precision_policy(strategy, cfg.get("precision", "auto")))
@@ -187,18 +218,21 @@ def run_fn(fn_args):
   fit_started = time.perf_counter()
   history = fit(model, cfg, train_ds, eval_ds, train_plain_ds, callbacks)
   fit_ended = time.perf_counter()
+  # Inference mode, as exported: the eval split and a training sample
+  # (eval_top1 / train_sample_top1, or eval_rmse / train_sample_rmse).
+  score, short = score_name(cfg), ("rmse" if is_regression(cfg) else "top1")
   final = {
-      "eval_top1": model.evaluate(eval_ds, verbose=0,
-                                  return_dict=True)["accuracy"],
-      "train_sample_top1": model.evaluate(
+      f"eval_{short}": model.evaluate(eval_ds, verbose=0,
+                                      return_dict=True)[score],
+      f"train_sample_{short}": model.evaluate(
           train_plain_ds.take(math.ceil(TRAIN_SAMPLE / batch_size)),
-          verbose=0, return_dict=True)["accuracy"]}
+          verbose=0, return_dict=True)[score]}
   scored = time.perf_counter()
 
   # Every worker must call save (it is collective); only the chief's copy lands.
   serving_dir = fn_args.serving_model_dir if chief else tempfile.mkdtemp()
   signatures = _serving_signatures(model, tft_output, class_names,
-                                   spec.input_size)
+                                   spec.input_size, cfg)
   # save_traces=False: Keras would otherwise trace every layer's call for its
   # own loader (a MobileNetV2 save took 42.5 s here, 6.1 s without), and every
   # load (TFMA, ResultsReport) would restore those traces (8.2 s vs 1.1 s). The
@@ -209,7 +243,7 @@ def run_fn(fn_args):
   saved = time.perf_counter()
   if chief:
     info = {
-        "resizer": spec.resizer, "backbone": spec.backbone,
+        "resizer": spec.resizer, "backbone": spec.backbone, "task": spec.task,
         "input_size": spec.input_size, "target_size": spec.target_size,
         "params": int(model.count_params()),
         "trainable_params": int(sum(int(tf.size(w)) for w in
@@ -223,10 +257,9 @@ def run_fn(fn_args):
         "precision": keras.mixed_precision.global_policy().name,
         "strategy": type(strategy).__name__,
         "replicas": int(strategy.num_replicas_in_sync),
-        # Where the Trainer's time went (bench/overhead.py prints these).
-        # Inference mode, as exported: the eval split and a training sample.
         **{k: float(v) for k, v in final.items()},
         "bn_recalibration": int(cfg.get("bn_recalibration", 0)),
+        # Where the Trainer's time went (bench/overhead.py prints these).
         "seconds": {"setup": round(fit_started - started, 2),
                     "fit": round(fit_ended - fit_started, 2),
                     "score": round(scored - fit_ended, 2),

@@ -3,8 +3,9 @@
 The Evaluator scored both models on the same eval examples and kept the paired
 table (gate/tfma_metric.py); its blessing says only whether the learned model's
 top-1 clears the floor. The learned model is selected when it clears the floor
-AND the exact paired test puts it ahead of bilinear by more than `min_gain`
-at `confidence` (the lower end of the interval is above min_gain). Otherwise
+AND the paired test puts it ahead of bilinear by more than `min_gain` at
+`confidence` (the lower end of the interval is above min_gain): top-1 points
+by McNemar's exact test, or for regression MSE by a paired t-test. Otherwise
 bilinear — the cheaper model — goes on to the production gate, which applies
 the floor to it. The comparison and the reason are recorded on the output.
 """
@@ -52,13 +53,36 @@ def select(above_floor, comparison, min_gain):
   return "bilinear", NOT_SIGNIFICANT
 
 
-def read_comparison(evaluation_uri, model_name, confidence):
+def read_comparison(evaluation_uri, model_name, confidence,
+                    task="classification"):
+  """The paired Comparison of `model_name` against the evaluation's baseline."""
+  if task == "regression":
+    v = tfma_metric.load_values(evaluation_uri, model_name)
+    if tfma_metric.SQ_EXAMPLES not in v:
+      raise RuntimeError(f"{evaluation_uri}: no PairedSquaredError sums for "
+                         f"{model_name!r}; the Evaluator must run with a "
+                         "baseline and gate.tfma_metric's metric")
+    return stats.paired_squared_error(
+        v[tfma_metric.SQ_EXAMPLES], v[tfma_metric.SQ_DIFF_SUM],
+        v[tfma_metric.SQ_DIFF_SUMSQ], confidence=confidence)
   table = tfma_metric.load_table(evaluation_uri, model_name)
   if table is None:
     raise RuntimeError(
         f"{evaluation_uri}: no PairedAccuracy table for {model_name!r}; the "
         "Evaluator must run with a baseline and gate.tfma_metric's metric")
   return stats.paired_accuracy(*table, confidence=confidence)
+
+
+def above_floor(blessing, evaluation_uri, model_name, task="classification"):
+  """Classification: TFMA blessed top-1 >= floor. Regression: the model's
+  MSE is below that of predicting the training mean."""
+  if task != "regression":
+    return is_blessed(blessing)
+  v = tfma_metric.load_values(evaluation_uri, model_name)
+  return v[MSE] < v[tfma_metric.CONSTANT_SE]
+
+
+MSE = "mean_squared_error"  # TFMA's MeanSquaredError
 
 
 @component
@@ -69,9 +93,12 @@ def ModelSelector(
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     model: OutputArtifact[standard_artifacts.Model],
     min_gain: Parameter[float] = 0.0,
-    confidence: Parameter[float] = 0.95):
-  comparison = read_comparison(evaluation.uri, "learned", confidence)
-  name, outcome = select(is_blessed(learned_blessing), comparison, min_gain)
+    confidence: Parameter[float] = 0.95,
+    task: Parameter[str] = "classification"):
+  comparison = read_comparison(evaluation.uri, "learned", confidence, task)
+  name, outcome = select(
+      above_floor(learned_blessing, evaluation.uri, "learned", task),
+      comparison, min_gain)
   chosen = learned_model if name == "learned" else bilinear_model
   io_utils.copy_dir(chosen.uri, model.uri)
   model.set_string_custom_property(SELECTED, name)

@@ -16,7 +16,7 @@ from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
-                                                 is_blessed, read_comparison)
+                                                 above_floor, read_comparison)
 from gate import stats
 
 DECISION = "decision"  # custom property on the output blessing
@@ -46,14 +46,19 @@ def PushDecision(
     production_model: InputArtifact[standard_artifacts.Model] = None,
     tolerance: Parameter[float] = 0.0,
     confidence: Parameter[float] = 0.95,
-    push_equal: Parameter[int] = 0):
+    push_equal: Parameter[int] = 0,
+    task: Parameter[str] = "classification"):
   comparison = (read_comparison(production_evaluation.uri, "candidate",
-                                confidence) if production_model else None)
+                                confidence, task) if production_model else None)
+  # Without a production model TFX drops the baseline and TFMA files the lone
+  # model's metrics under the empty name.
+  name = "candidate" if production_model else ""
   decision = decide(
       model.get_string_custom_property(FINGERPRINT),
       production_model.get_string_custom_property(FINGERPRINT)
       if production_model else None,
-      is_blessed(production_blessing), comparison, tolerance, bool(push_equal))
+      above_floor(production_blessing, production_evaluation.uri, name, task),
+      comparison, tolerance, bool(push_equal))
   blessing.set_int_custom_property("blessed", int(decision == PUSH))
   # Read by LatestBlessedModelStrategy to find the model now in production.
   blessing.set_int_custom_property("current_model_id", model.id)
