@@ -186,6 +186,10 @@ def build_parser():
   demo.add_argument("--size", type=int, default=96, help="image side in px")
   demo.add_argument("--classes", type=int, default=5, help="2 to 5")
   demo.add_argument("--seed", type=int, default=0, help="random seed")
+  demo.add_argument("--task", choices=["classification", "regression"],
+                    default="classification",
+                    help="regression: images/ plus labels.csv (image, target)"
+                    "; --per-class is then the number of images")
   return parser
 
 
@@ -268,9 +272,16 @@ def config_from_args(args) -> PipelineConfig:
 def main(argv=None):
   args = build_parser().parse_args(argv)
   if args.command == "demo-data":
-    from pipeline.demo_data import write_demo_data  # pylint: disable=import-outside-toplevel
-    n = write_demo_data(args.output, args.per_class, args.size, args.classes,
-                        args.seed)
+    from pipeline import demo_data  # pylint: disable=import-outside-toplevel
+    if args.task == "regression":
+      n = demo_data.write_regression_demo_data(args.output, args.per_class,
+                                               args.size, args.seed)
+      print(f"wrote {n} images and {demo_data.REGRESSION_LABELS} to "
+            f"{args.output}: run with --labels "
+            f"{os.path.join(args.output, demo_data.REGRESSION_LABELS)}")
+      return 0
+    n = demo_data.write_demo_data(args.output, args.per_class, args.size,
+                                  args.classes, args.seed)
     print(f"wrote {n} images to {args.output}")
     return 0
   if args.command == "predict":

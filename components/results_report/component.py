@@ -19,7 +19,7 @@ from components.model_selector.component import (AHEAD, COMPARISON,
                                                  SELECTED, UNDER_FLOOR)
 from components.push_decision.component import DECISION
 from components.results_report import figures
-from gate import stats
+from gate import stats, tfma_metric
 from trainer import features
 from trainer.task import MODEL_INFO
 
@@ -64,59 +64,118 @@ def load_confusion_matrices(evaluation_uri, class_names):
   return matrices
 
 
-def _selection_why(outcome, comparison, top1, floor, min_gain):
-  learned, bilinear = top1["learned"], top1["bilinear"]
+MSE = "mean_squared_error"     # TFMA's MeanSquaredError
+MAE = "mean_absolute_error"
+
+
+class Scores:
+  """The headline score of each model as the reason states it: top-1
+  (higher is better) or, for regression, RMSE in the target's units."""
+
+  def __init__(self, values, regression):
+    self.values, self.regression = values, regression
+
+  def __getitem__(self, name):
+    return self.values[name]
+
+  def text(self, name):
+    v = self.values[name]
+    return f"RMSE {v:.4g}" if self.regression else f"{v:.4f}"
+
+  def under(self, name, floor):
+    return self.values[name] >= floor if self.regression else \
+        self.values[name] < floor
+
+  def floor_text(self, floor):
+    return (f"predicting the training mean (RMSE {floor:.4g})"
+            if self.regression else f"the floor {floor:.4f}")
+
+  def margin_text(self, margin):
+    return (f"an MSE of {margin:.4g}" if self.regression
+            else f"{100 * margin:+.1f} points")
+
+
+def _selection_why(outcome, comparison, scores, floor, min_gain):
+  learned, bilinear = scores.text("learned"), scores.text("bilinear")
   evidence = stats.describe(comparison)
   if outcome == AHEAD:
-    return (f"the learned resizer ({learned:.4f}) is ahead of bilinear "
-            f"({bilinear:.4f}) by more than {100 * min_gain:+.1f} points at "
+    clears = ("beats " if scores.regression else "clears ") + \
+        scores.floor_text(floor)
+    return (f"the learned resizer ({learned}) is ahead of bilinear "
+            f"({bilinear}) by more than {scores.margin_text(min_gain)} at "
             f"{100 * comparison.confidence:.0f}% confidence ({evidence}) and "
-            f"clears the floor {floor:.4f}")
+            f"{clears}")
   if outcome == UNDER_FLOOR:
-    return (f"the learned resizer ({learned:.4f}) is under the floor "
-            f"{floor:.4f}")
+    return (f"the learned resizer ({learned}) does not beat "
+            f"{scores.floor_text(floor)}" if scores.regression else
+            f"the learned resizer ({learned}) is under the floor {floor:.4f}")
   if comparison.upper < 0:
     verdict = "bilinear is significantly better"
   elif comparison.lower > 0:
     verdict = (f"the learned resizer is ahead, but not by more than "
-               f"{100 * min_gain:+.1f} points")
+               f"{scores.margin_text(min_gain)}")
   else:
     verdict = "no significant difference"
-  return (f"{verdict} (learned {learned:.4f} vs bilinear {bilinear:.4f}: "
+  return (f"{verdict} (learned {learned} vs bilinear {bilinear}: "
           f"{evidence}), so the cheaper bilinear model is the candidate")
 
 
-def explain(selected, selection, top1, floor, min_gain, tolerance, production,
-            decision):
-  """One sentence: what was pushed and why, with the evidence."""
-  outcome = selection["outcome"]
+def explain(selected, selection, scores, floor, min_gain, tolerance,
+            production, decision):
+  """One sentence: what was pushed and why, with the evidence. `scores`: a
+  Scores, or {model: top-1} for classification."""
+  if not isinstance(scores, Scores):
+    scores = Scores(scores, regression=False)
   comparison = stats.Comparison.from_dict(selection)
-  why = _selection_why(outcome, comparison, top1, floor, min_gain)
+  why = _selection_why(selection["outcome"], comparison, scores, floor,
+                       min_gain)
   prod = production.get("comparison")
+  tolerance_text = (f"an MSE of {tolerance:.4g}" if scores.regression
+                    else f"{100 * tolerance:.1f} points")
+  if prod is not None:
+    prod_text = production["production_score_text"] if scores.regression \
+        else f"{production['production_top1']:.4f}"
+    prod_evidence = stats.describe(stats.Comparison.from_dict(prod))
   if decision == "push":
-    if prod is None:
-      where = "it is the first model in production"
-    else:
-      where = (f"it is not significantly worse than production "
-               f"({production['production_top1']:.4f}) by more than "
-               f"{100 * tolerance:.1f} points "
-               f"({stats.describe(stats.Comparison.from_dict(prod))})")
+    where = ("it is the first model in production" if prod is None else
+             f"it is not significantly worse than production ({prod_text}) "
+             f"by more than {tolerance_text} ({prod_evidence})")
     return f"{selected} pushed: {why}; {where}."
   if decision == "same_as_production":
     return (f"nothing pushed: the candidate ({selected}) is the model already "
             "in production.")
-  candidate = top1[selected]
+  candidate = scores.text(selected)
   if decision == "worse_than_production":
-    return (f"nothing pushed: {why}; the candidate {selected} "
-            f"({candidate:.4f}) is significantly worse than production "
-            f"({production['production_top1']:.4f}) by more than "
-            f"{100 * tolerance:.1f} points "
-            f"({stats.describe(stats.Comparison.from_dict(prod))}).")
-  if top1["learned"] < floor and candidate < floor:
-    return (f"nothing pushed: learned ({top1['learned']:.4f}) and bilinear "
-            f"({top1['bilinear']:.4f}) are both under the floor {floor:.4f}.")
-  return (f"nothing pushed: {why}, and the candidate {selected} "
-          f"({candidate:.4f}) is under the floor {floor:.4f}.")
+    return (f"nothing pushed: {why}; the candidate {selected} ({candidate}) "
+            f"is significantly worse than production ({prod_text}) by more "
+            f"than {tolerance_text} ({prod_evidence}).")
+  if scores.under("learned", floor) and scores.under(selected, floor):
+    what = ("neither beats " + scores.floor_text(floor) if scores.regression
+            else f"both under the floor {floor:.4f}")
+    return (f"nothing pushed: learned ({scores.text('learned')}) and "
+            f"bilinear ({scores.text('bilinear')}): {what}." if
+            scores.regression else
+            f"nothing pushed: learned ({scores.text('learned')}) and bilinear "
+            f"({scores.text('bilinear')}) are {what}.")
+  return (f"nothing pushed: {why}, and the candidate {selected} ({candidate}) "
+          f"does not clear {scores.floor_text(floor)}.")
+
+
+def _model_results(name, info, overall, per_class, regression):
+  m = {"params": info["params"], "trainable_params": info["trainable_params"],
+       "metrics": overall[name], "history": info["history"]}
+  if regression:
+    m.update(rmse=overall[name][MSE] ** 0.5, mae=overall[name][MAE],
+             # in standard deviations of the (transformed) training targets
+             train_sample_rmse_normalized=info.get("train_sample_rmse"))
+  else:
+    m.update(top1=overall[name][TOP1], top5=overall[name].get(TOP5),
+             # Inference-mode top-1 on a sample of the training split: far
+             # above eval is overfitting, far below a broken inference mode.
+             train_sample_top1=info.get("train_sample_top1"),
+             per_class_recall=per_class.get(name, {}),
+             confusion_matrix=info.get("confusion_matrix"))
+  return m
 
 
 def build_results(summary, infos, evaluation, production_evaluation, selected,
@@ -124,27 +183,33 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
                   thresholds):
   overall, per_class = evaluation
   prod_overall, _ = production_evaluation
-  models = {name: {
-      "params": info["params"], "trainable_params": info["trainable_params"],
-      "top1": overall[name][TOP1], "top5": overall[name].get(TOP5),
-      # Inference-mode top-1 on a sample of the training split: far above the
-      # eval top-1 is overfitting, far below it is a broken inference mode.
-      "train_sample_top1": info.get("train_sample_top1"),
-      "metrics": overall[name], "per_class_recall": per_class.get(name, {}),
-      "confusion_matrix": info.get("confusion_matrix"),
-      "history": info["history"]} for name, info in infos.items()}
-  production = {
-      "candidate": selected,
-      # Without a production model TFX drops the baseline spec and TFMA files
-      # the lone model's metrics under the empty name.
-      "candidate_top1": (prod_overall.get("candidate")
-                         or prod_overall.get("", {})).get(TOP1),
-      "production_top1": prod_overall.get("production", {}).get(TOP1),
-      "comparison": production_comparison,
-      "decision": decision}
+  regression = infos["learned"].get("task") == "regression"
+  models = {name: _model_results(name, info, overall, per_class, regression)
+            for name, info in infos.items()}
+  # Without a production model TFX drops the baseline spec and TFMA files
+  # the lone model's metrics under the empty name.
+  candidate_metrics = prod_overall.get("candidate") or prod_overall.get("", {})
+  production_metrics = prod_overall.get("production", {})
+  production = {"candidate": selected, "comparison": production_comparison,
+                "decision": decision}
+  if regression:
+    floor = overall["learned"][tfma_metric.CONSTANT_SE] ** 0.5
+    thresholds = {**thresholds, "floor": floor,
+                  "floor_means": "RMSE of predicting the training mean"}
+    rmse = lambda m: m[MSE] ** 0.5 if MSE in m else None  # noqa: E731
+    production.update(candidate_rmse=rmse(candidate_metrics),
+                      production_rmse=rmse(production_metrics))
+    production["production_score_text"] = (
+        f"RMSE {production['production_rmse']:.4g}"
+        if production["production_rmse"] is not None else None)
+    scores = Scores({n: m["rmse"] for n, m in models.items()}, True)
+  else:
+    production.update(candidate_top1=candidate_metrics.get(TOP1),
+                      production_top1=production_metrics.get(TOP1))
+    scores = Scores({n: m["top1"] for n, m in models.items()}, False)
   pushed = selected if pushed_path else None
-  top1 = {name: m["top1"] for name, m in models.items()}
   return {
+      "task": "regression" if regression else "classification",
       "models": models,
       "class_names": infos["learned"]["class_names"],
       "selected": selected,
@@ -152,7 +217,7 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
       "production": production,
       "pushed": pushed,
       "pushed_path": pushed_path,
-      "reason": explain(selected, selection, top1, thresholds["floor"],
+      "reason": explain(selected, selection, scores, thresholds["floor"],
                         thresholds["min_gain"],
                         thresholds["production_tolerance"], production,
                         decision),
@@ -166,34 +231,45 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
 
 
 def _comparison_rows(results):
-  rows = ["| gate | difference (points) | interval | p | test | eval images |",
+  regression = results.get("task") == "regression"
+  unit = "MSE reduction" if regression else "difference (points)"
+  rows = [f"| gate | {unit} | interval | p | test | eval images |",
           "|---|---|---|---|---|---|"]
   gates = [("learned vs bilinear", results["selection"]),
            ("candidate vs production", results["production"]["comparison"])]
+  # Points of top-1 to one decimal; MSE in the target's units.
+  num = (lambda v: f"{v:+.4g}") if regression else (lambda v: f"{100 * v:+.1f}")
   for name, c in gates:
     if c is None:
       rows.append(f"| {name} | no model in production | | | | |")
       continue
     rows.append(
-        f"| {name} | {100 * c['difference']:+.1f} | "
-        f"{100 * c['confidence']:.0f}% CI {100 * c['lower']:+.1f}…"
-        f"{100 * c['upper']:+.1f} | {c['p_value']:.3g} | {c['test']} | "
-        f"{c['n']} |")
+        f"| {name} | {num(c['difference'])} | "
+        f"{100 * c['confidence']:.0f}% CI {num(c['lower'])}…{num(c['upper'])} "
+        f"| {c['p_value']:.3g} | {c['test']} | {c['n']} |")
   return rows
 
 
 def results_table(results):
-  """The seed's table (model, parameters in millions, top-1), the paired
-  comparisons behind both gates, and the reason."""
-  rows = ["| model | parameters (M) | top-1 (eval) | top-1 (train sample) |",
-          "|---|---|---|---|"]
+  """The seed's table (model, parameters in millions, top-1; RMSE and MAE
+  for regression), the paired comparisons behind both gates, the reason."""
+  regression = results.get("task") == "regression"
+  if regression:
+    rows = ["| model | parameters (M) | RMSE (eval) | MAE (eval) |",
+            "|---|---|---|---|"]
+  else:
+    rows = ["| model | parameters (M) | top-1 (eval) | top-1 (train sample) |",
+            "|---|---|---|---|"]
   for name in ("learned", "bilinear"):
     m = results["models"][name]
     pushed = " (pushed)" if results["pushed"] == name else ""
-    train = m.get("train_sample_top1")
-    train = "" if train is None else f"{100 * train:.2f}%"
-    rows.append(f"| {name}{pushed} | {m['params'] / 1e6:.3f} | "
-                f"{100 * m['top1']:.2f}% | {train} |")
+    if regression:
+      cells = f"{m['rmse']:.4g} | {m['mae']:.4g}"
+    else:
+      train = m.get("train_sample_top1")
+      train = "" if train is None else f"{100 * train:.2f}%"
+      cells = f"{100 * m['top1']:.2f}% | {train}"
+    rows.append(f"| {name}{pushed} | {m['params'] / 1e6:.3f} | {cells} |")
   text = "\n".join(rows) + "\n\n" + "\n".join(_comparison_rows(results))
   text += "\n\n" + results["reason"] + "\n"
   if results.get("power_note"):
@@ -232,10 +308,12 @@ def ResultsReport(
     input_size: Parameter[int]):
   infos = {"learned": _read_json(os.path.join(learned_run.uri, MODEL_INFO)),
            "bilinear": _read_json(os.path.join(bilinear_run.uri, MODEL_INFO))}
-  matrices = load_confusion_matrices(evaluation.uri,
-                                     infos["learned"]["class_names"])
-  for name, info in infos.items():
-    info["confusion_matrix"] = matrices.get(name)
+  regression = infos["learned"].get("task") == "regression"
+  if not regression:
+    matrices = load_confusion_matrices(evaluation.uri,
+                                       infos["learned"]["class_names"])
+    for name, info in infos.items():
+      info["confusion_matrix"] = matrices.get(name)
   pushed = pushed_model.get_int_custom_property("pushed") == 1
   results = build_results(
       summary=_read_json(os.path.join(ingest_report.uri, SUMMARY_FILE)),
@@ -258,5 +336,11 @@ def ResultsReport(
   _write(os.path.join(report_dir, "results.md"),
          "# Learned resizer vs bilinear\n\n" + results_table(results))
   figures.training_curves(infos, os.path.join(report_dir, "training.png"))
+  if regression:
+    truth, predictions = figures.eval_targets_and_predictions(
+        examples.uri, {"learned": learned_model.uri,
+                       "bilinear": bilinear_model.uri})
+    figures.predicted_vs_true(truth, predictions,
+                              os.path.join(report_dir, "predicted.png"))
   figures.resized_grid(examples, learned_model.uri, infos["learned"],
                        input_size, os.path.join(report_dir, "resized.png"))

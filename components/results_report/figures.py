@@ -39,7 +39,9 @@ def eval_images(examples_uri, input_size, max_rows=MAX_ROWS):
   for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(
       64):
     feats = tf.train.Example.FromString(record.numpy()).features.feature
-    label = feats[features.LABEL].bytes_list.value[0]
+    # One per class first; regression examples have no class.
+    label = (feats[features.LABEL].bytes_list.value[0]
+             if features.LABEL in feats else None)
     (rest if label in seen else firsts).append(
         feats[features.IMAGE].bytes_list.value[0])
     seen.add(label)
@@ -91,9 +93,12 @@ def resized_grid(examples, learned_model_uri, info, input_size, path):
 
 
 def training_curves(infos, path):
-  """Loss and accuracy per epoch, train and eval, for both models."""
+  """Loss and accuracy (regression: RMSE of the normalised target) per
+  epoch, train and eval, for both models."""
   fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-  for ax, metric in zip(axes, ("loss", "accuracy")):
+  first = next(iter(infos.values()))["history"]
+  score = "accuracy" if "accuracy" in first else "rmse"
+  for ax, metric in zip(axes, ("loss", score)):
     for name, info in infos.items():
       history = info["history"]
       epochs = range(1, len(history[metric]) + 1)
@@ -104,6 +109,49 @@ def training_curves(infos, path):
     ax.set_xlabel("epoch")
     ax.set_title(metric)
     ax.legend()
+  _save_figure(fig, path)
+
+
+def eval_targets_and_predictions(examples_uri, model_uris, limit=1000):
+  """(true targets [N], {name: predictions [N]}) on up to `limit` eval
+  examples, through each pushed-style model's serving_default signature."""
+  files = sorted(tf.io.gfile.glob(
+      os.path.join(examples_uri, "Split-eval", "*")))
+  records = [] if not files else [
+      r.numpy() for r in tf.data.TFRecordDataset(
+          files, compression_type="GZIP").take(limit)]
+  truth = np.array([tf.train.Example.FromString(r).features.feature[
+      features.TARGET].float_list.value[0] for r in records], np.float32)
+  predictions = {}
+  for name, uri in model_uris.items():
+    serve = tf.saved_model.load(path_utils.serving_model_path(uri)).signatures[
+        "serving_default"]
+    predictions[name] = np.concatenate([
+        serve(examples=tf.constant(records[i:i + 64]))["prediction"].numpy()
+        for i in range(0, len(records), 64)]) if records else np.zeros(0)
+  return truth, predictions
+
+
+def predicted_vs_true(truth, predictions, path):
+  """Regression: one scatter per model, the diagonal is a perfect model."""
+  fig, axes = plt.subplots(1, len(predictions), figsize=(5 * len(predictions),
+                                                         4.6), dpi=100)
+  low = min([truth.min(initial=0)] + [p.min(initial=0)
+                                      for p in predictions.values()])
+  high = max([truth.max(initial=1)] + [p.max(initial=1)
+                                       for p in predictions.values()])
+  for ax, (name, predicted) in zip(np.atleast_1d(axes), predictions.items()):
+    ax.scatter(truth, predicted, s=8, alpha=0.6)
+    ax.plot([low, high], [low, high], "k--", linewidth=1)
+    rmse = float(np.sqrt(np.mean((predicted - truth) ** 2))) if len(truth) \
+        else float("nan")
+    ax.set_title(f"{name} (RMSE {rmse:.3g}, {len(truth)} eval images)")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+  _save_figure(fig, path)
+
+
+def _save_figure(fig, path):
   fig.tight_layout()
   buf = io.BytesIO()
   fig.savefig(buf, format="png")
