@@ -112,9 +112,12 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
                      tf.float32)
     outputs = model(pixels, training=False)
     if regression:  # back from the z-score, then from log1p if it was used
-      value = (outputs[:, 0] * transformed[features.TARGET_STD]
-               + transformed[features.TARGET_MEAN])
-      return {"prediction": inverse_target(value, target_transform)}
+      mean = transformed[features.TARGET_MEAN]
+      value = outputs[:, 0] * transformed[features.TARGET_STD] + mean
+      # training_mean: the constant predictor the floor is measured against
+      # (gate/tfma_metric.py), in the same units.
+      return {"prediction": inverse_target(value, target_transform),
+              "training_mean": inverse_target(mean, target_transform)}
     batch = tf.shape(outputs)[0]
     return {
         "probabilities": outputs,
