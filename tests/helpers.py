@@ -5,6 +5,7 @@ import io
 import os
 import socket
 import struct
+import uuid
 import zlib
 
 import numpy as np
@@ -13,6 +14,7 @@ import tensorflow as tf
 from PIL import Image
 
 from pipeline.demo_data import write_demo_data
+from trainer import features
 
 
 def tiny_dataset(path, per_class=8, classes=3, size=64, seed=0):
@@ -71,3 +73,56 @@ def no_network():
                lambda address, *a, **kw: refuse(address[0]))
     mp.setattr(socket, "getaddrinfo", lambda host, *a, **kw: refuse(host))
     yield attempts
+
+
+def ram_root(name):
+  """A fresh folder on TensorFlow's in-memory filesystem: artifact URIs there
+  work only through tf.io.gfile / TFX fileio, as gs:// ones on Vertex."""
+  return f"ram://{name}-{uuid.uuid4().hex}"
+
+
+def write_file(path, data):
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, "wb" if isinstance(data, bytes) else "w") as f:
+    f.write(data)
+
+
+def write_label_vocab(transform_graph_uri, classes):
+  """The part of a Transform output the gates read: the label vocabulary."""
+  write_file(os.path.join(transform_graph_uri, "transform_fn", "assets",
+                          features.LABEL_VOCAB),
+             "".join(f"{c}\n" for c in classes))
+
+
+def write_evaluation(uri, top1, paired=None):
+  """A TFMA evaluation as TFX's Evaluator writes it (metrics TFRecords), with
+  the overall top-1 of each model ({name: value}) and, per candidate model,
+  the PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})."""
+  from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=import-outside-toplevel
+  from gate import floor, tfma_metric  # pylint: disable=import-outside-toplevel
+  overall = metrics_for_slice_pb2.MetricsForSlice()
+  overall.slice_key.SetInParent()
+
+  def add(name, model, value, is_diff=False):
+    kv = overall.metric_keys_and_values.add()
+    kv.key.name, kv.key.model_name, kv.key.is_diff = name, model, is_diff
+    kv.value.double_value.value = value
+
+  for model, value in top1.items():
+    add(floor.TOP1, model, value)
+  for model, table in (paired or {}).items():
+    for name, value in zip((tfma_metric.EXAMPLES, tfma_metric.CANDIDATE_ONLY,
+                            tfma_metric.BASELINE_ONLY), table):
+      add(name, model, float(value), is_diff=True)
+  tf.io.gfile.makedirs(uri)
+  with tf.io.TFRecordWriter(
+      os.path.join(uri, "metrics-00000-of-00001.tfrecord")) as writer:
+    writer.write(overall.SerializeToString())
+
+
+def write_model(uri, files=None):
+  """A stand-in for a Trainer's model: files under Format-Serving/."""
+  files = files or {"saved_model.pb": b"graph",
+                    "variables/variables.index": b"index"}
+  for name, data in files.items():
+    write_file(os.path.join(uri, "Format-Serving", name), data)

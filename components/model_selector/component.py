@@ -1,12 +1,13 @@
 """ModelSelector: where the learned-vs-bilinear gate decides.
 
 The Evaluator scored both models on the same eval examples and kept the paired
-table (gate/tfma_metric.py); its blessing says only whether the learned model's
-top-1 clears the floor. The learned model is selected when it clears the floor
-AND the exact paired test puts it ahead of bilinear by more than `min_gain`
-at `confidence` (the lower end of the interval is above min_gain). Otherwise
-bilinear — the cheaper model — goes on to the production gate, which applies
-the floor to it. The comparison and the reason are recorded on the output.
+table (gate/tfma_metric.py). The learned model is selected when its top-1
+clears the floor AND the exact paired test puts it ahead of bilinear by more
+than `min_gain` at `confidence` (the lower end of the interval is above
+min_gain). Otherwise bilinear — the cheaper model — goes on to the production
+gate, which applies the floor to it. The floor (`floor`, else just above
+chance) is resolved here, at run time, from the Transform graph's label
+vocabulary (gate/floor.py), and recorded on the output with the comparison.
 """
 import hashlib
 import json
@@ -18,11 +19,14 @@ from tfx.utils import io_utils
 from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
+from gate import floor as top1_floor
 from gate import stats, tfma_metric
 
 SELECTED = "selected"        # custom property: "learned" | "bilinear"
 FINGERPRINT = "fingerprint"  # custom property: sha256 of the model's files
 COMPARISON = "comparison"    # custom property: JSON of the gate's evidence
+FLOOR = "floor"              # custom property: the top-1 floor both gates use
+NUM_CLASSES = "num_classes"  # custom property: classes the floor was set from
 # Why the selection came out as it did (COMPARISON["outcome"]).
 AHEAD, NOT_SIGNIFICANT, UNDER_FLOOR = "ahead", "not_significant", "under_floor"
 
@@ -37,10 +41,6 @@ def fingerprint(model_dir):
       with tf.io.gfile.GFile(path, "rb") as f:
         digest.update(f.read())
   return digest.hexdigest()
-
-
-def is_blessed(blessing):
-  return blessing.get_int_custom_property("blessed") == 1
 
 
 def select(above_floor, comparison, min_gain):
@@ -64,17 +64,24 @@ def read_comparison(evaluation_uri, model_name, confidence):
 @component
 def ModelSelector(
     learned_model: InputArtifact[standard_artifacts.Model],
-    learned_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     bilinear_model: InputArtifact[standard_artifacts.Model],
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
     model: OutputArtifact[standard_artifacts.Model],
     min_gain: Parameter[float] = 0.0,
-    confidence: Parameter[float] = 0.95):
+    confidence: Parameter[float] = 0.95,
+    floor: Parameter[float] = None):
+  """floor: absolute top-1 floor; None: just above chance (1/classes)."""
+  threshold, num_classes = top1_floor.resolve(floor, transform_graph.uri)
+  learned_top1 = top1_floor.overall_top1(evaluation.uri)["learned"]
   comparison = read_comparison(evaluation.uri, "learned", confidence)
-  name, outcome = select(is_blessed(learned_blessing), comparison, min_gain)
+  name, outcome = select(top1_floor.clears(learned_top1, threshold),
+                         comparison, min_gain)
   chosen = learned_model if name == "learned" else bilinear_model
   io_utils.copy_dir(chosen.uri, model.uri)
   model.set_string_custom_property(SELECTED, name)
   model.set_string_custom_property(FINGERPRINT, fingerprint(model.uri))
   model.set_string_custom_property(COMPARISON, json.dumps(
       {**comparison.as_dict(), "margin": min_gain, "outcome": outcome}))
+  model.set_float_custom_property(FLOOR, threshold)
+  model.set_int_custom_property(NUM_CLASSES, num_classes)

@@ -4,7 +4,8 @@ A candidate replaces the model in production unless it is significantly worse
 than production by more than `tolerance` — a non-inferiority check on the
 paired table of Evaluator_production (both models on the same eval examples):
 blocked when the upper end of the interval of (candidate - production) top-1 is
-below -tolerance. It must also clear the floor (the Evaluator's blessing). TFX
+below -tolerance. Its top-1 must also clear the floor ModelSelector resolved
+and recorded on the model (gate/floor.py). TFX
 has no check that the candidate *is* the production model (a rerun that reuses
 cached training would push a second copy), so this adds one, by content
 fingerprint.
@@ -16,7 +17,8 @@ from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
-                                                 is_blessed, read_comparison)
+                                                 FLOOR, read_comparison)
+from gate import floor as top1_floor
 from gate import stats
 
 DECISION = "decision"  # custom property on the output blessing
@@ -40,20 +42,26 @@ def decide(candidate_fp, production_fp, above_floor, comparison, tolerance,
 @component
 def PushDecision(
     model: InputArtifact[standard_artifacts.Model],
-    production_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     production_evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     production_model: InputArtifact[standard_artifacts.Model] = None,
     tolerance: Parameter[float] = 0.0,
     confidence: Parameter[float] = 0.95,
     push_equal: Parameter[int] = 0):
+  if not model.has_custom_property(FLOOR):
+    raise ValueError(f"{model.uri}: no {FLOOR!r} property; the candidate must "
+                     "come from ModelSelector")
+  top1 = top1_floor.overall_top1(production_evaluation.uri)
+  # The lone model's metrics are filed under "" when there is no baseline.
+  candidate_top1 = top1["candidate" if "candidate" in top1 else ""]
   comparison = (read_comparison(production_evaluation.uri, "candidate",
                                 confidence) if production_model else None)
   decision = decide(
       model.get_string_custom_property(FINGERPRINT),
       production_model.get_string_custom_property(FINGERPRINT)
       if production_model else None,
-      is_blessed(production_blessing), comparison, tolerance, bool(push_equal))
+      top1_floor.clears(candidate_top1, model.get_float_custom_property(FLOOR)),
+      comparison, tolerance, bool(push_equal))
   blessing.set_int_custom_property("blessed", int(decision == PUSH))
   # Read by LatestBlessedModelStrategy to find the model now in production.
   blessing.set_int_custom_property("current_model_id", model.id)
@@ -62,3 +70,4 @@ def PushDecision(
   if comparison is not None:
     blessing.set_string_custom_property(COMPARISON, json.dumps(
         {**comparison.as_dict(), "margin": -tolerance}))
+
