@@ -234,6 +234,8 @@ def test_production_resolver_matches_only_what_push_decision_blessed(
           config, has_baseline=has_baseline, rubber_stamp=True)
       assert not tfma.metrics.metric_thresholds_from_metrics_specs(
           config.metrics_specs, eval_config=config), name
+  assert executor_class(spec, executors, "PushDecision") == \
+      "components.push_decision.component.Executor"
   # The model is the one the matched blessing names (PushDecision's
   # current_model_id; tests/test_vertex_entrypoint.py runs it).
   assert query_conditions(query(model_task, "model")) == {

@@ -12,6 +12,8 @@ fingerprint.
 """
 import json
 
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import base_executor, executor_spec
 from tfx.types import standard_artifacts
 from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
@@ -71,3 +73,22 @@ def PushDecision(
     blessing.set_string_custom_property(COMPARISON, json.dumps(
         {**comparison.as_dict(), "margin": -tolerance}))
 
+
+class Executor(PushDecision.EXECUTOR_SPEC.executor_class,
+               evaluator_executor.Executor):
+  """PushDecision's executor, typed as an Evaluator executor for Vertex.
+
+  On Vertex, TFX's entrypoint (kubeflow_v2_run_executor) hands executors
+  hashed integer artifact ids, and turns a blessing's `current_model_id` back
+  into the model's Vertex ML Metadata name only for Evaluator executors. The
+  compiled ProductionModelResolver looks the production model up by that
+  name, so without it no model would ever be found there. Do() is
+  PushDecision's function; locally ids are MLMD's and nothing changes.
+  """
+
+  def __init__(self, context=None):
+    # Not a Beam executor: skip BaseBeamExecutor's context checks.
+    base_executor.BaseExecutor.__init__(self, context)  # pylint: disable=non-parent-init-called
+
+
+PushDecision.EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

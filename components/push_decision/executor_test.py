@@ -6,6 +6,7 @@ from the label vocabulary), the candidate's top-1 from Evaluator_production.
 import json
 
 import pytest
+from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import standard_artifacts
 
 from components.model_selector.component import FINGERPRINT, FLOOR
@@ -88,3 +89,9 @@ def test_a_candidate_without_a_floor_is_refused():
   with pytest.raises(ValueError, match="no 'floor' property"):
     decide(0.5, floor=None)
 
+
+def test_the_executor_gets_the_evaluator_blessing_translation_on_vertex():
+  # kubeflow_v2_run_executor turns current_model_id into the model's Vertex
+  # ML Metadata name only for Evaluator executors (see component.py).
+  assert issubclass(PushDecision.EXECUTOR_SPEC.executor_class,
+                    evaluator_executor.Executor)
