@@ -3,6 +3,7 @@ import contextlib
 import glob
 import io
 import os
+import posixpath
 import socket
 import struct
 import uuid
@@ -11,6 +12,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
+from apache_beam.io import filesystem
 from PIL import Image
 
 from pipeline.demo_data import write_demo_data
@@ -126,3 +128,82 @@ def write_model(uri, files=None):
                     "variables/variables.index": b"index"}
   for name, data in files.items():
     write_file(os.path.join(uri, "Format-Serving", name), data)
+
+
+class RamBeamFileSystem(filesystem.FileSystem):
+  """Beam's view of ram:// through tf.io.gfile, as Beam's GCS filesystem is
+  its view of gs:// on Dataflow. Beam finds FileSystem subclasses itself:
+  importing this module lets a Beam component write ram:// outputs in tests.
+  """
+
+  @classmethod
+  def scheme(cls):
+    return "ram"
+
+  def join(self, basepath, *paths):
+    return posixpath.join(basepath, *paths)
+
+  def split(self, path):
+    return posixpath.split(path)
+
+  def mkdirs(self, path):
+    tf.io.gfile.makedirs(path)
+
+  def has_dirs(self):
+    return True
+
+  def _list(self, dir_or_prefix):
+    if not tf.io.gfile.exists(dir_or_prefix):
+      return
+    for dirpath, _, files in tf.io.gfile.walk(dir_or_prefix):
+      for name in files:
+        path = posixpath.join(dirpath, name)
+        yield filesystem.FileMetadata(path, tf.io.gfile.stat(path).length)
+
+  def _open(self, path, mode, compression_type):
+    compression_type = self._get_compression_type(path, compression_type)
+    raw = tf.io.gfile.GFile(path, mode)
+    if compression_type == filesystem.CompressionTypes.UNCOMPRESSED:
+      return raw
+    return filesystem.CompressedFile(raw, compression_type=compression_type)
+
+  def create(self, path, mime_type="application/octet-stream",
+             compression_type=filesystem.CompressionTypes.AUTO):
+    tf.io.gfile.makedirs(posixpath.dirname(path))
+    return self._open(path, "wb", compression_type)
+
+  def open(self, path, mime_type="application/octet-stream",
+           compression_type=filesystem.CompressionTypes.AUTO):
+    return self._open(path, "rb", compression_type)
+
+  def copy(self, source_file_names, destination_file_names):
+    for source, destination in zip(source_file_names, destination_file_names):
+      tf.io.gfile.copy(source, destination, overwrite=True)
+
+  def rename(self, source_file_names, destination_file_names):
+    for source, destination in zip(source_file_names, destination_file_names):
+      tf.io.gfile.makedirs(posixpath.dirname(destination))
+      tf.io.gfile.rename(source, destination, overwrite=True)
+
+  def exists(self, path):
+    return tf.io.gfile.exists(path)
+
+  def size(self, path):
+    return tf.io.gfile.stat(path).length
+
+  def last_updated(self, path):
+    return tf.io.gfile.stat(path).mtime_nsec / 1e9
+
+  def checksum(self, path):
+    return str(self.size(path))
+
+  def metadata(self, path):
+    return filesystem.FileMetadata(path, self.size(path),
+                                   self.last_updated(path))
+
+  def delete(self, paths):
+    for path in paths:
+      if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+      else:
+        tf.io.gfile.remove(path)
