@@ -135,6 +135,7 @@ def load_table(evaluation_uri, model_name):
 SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ = (
     "paired_sq_examples", "paired_sq_diff_sum", "paired_sq_diff_sumsq")
 CONSTANT_SE, CONSTANT_OUTPUT = "constant_squared_error", "training_mean"
+MSE = "mean_squared_error"  # TFMA's MeanSquaredError
 
 
 @dataclasses.dataclass

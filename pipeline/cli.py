@@ -68,6 +68,9 @@ _OPTIONS = [
     ("--loss", "train", "loss", str, "regression loss: mse | huber"),
     ("--augment", "train", "augment", str,
      "none | flip | flip_crop (applied at training time only)"),
+    ("--shuffle-buffer-mb", "train", "shuffle_buffer_mb", int,
+     "memory of each Trainer's shuffle buffer, in MiB; it holds this / "
+     "(input size^2 x 3 bytes) transformed images"),
     ("--seed", "train", "seed", int,
      "seed of the shared initial weights and the input order"),
     ("--strategy", "train", "strategy", str,

@@ -70,6 +70,10 @@ class TrainConfig:
   label_smoothing: float = 0.1
   augment: str = "flip"      # none | flip | flip_crop (training only)
   loss: str = "mse"          # regression: trainer/recipe.py LOSSES
+  # Memory the Trainer's shuffle buffer may hold; records = this / (input
+  # size^2 x 3) bytes a transformed image. tfx_bsl's default of 10,000
+  # records is ~2.7 GB at 300 px, per Trainer.
+  shuffle_buffer_mb: int = 256
   seed: int = 42
   strategy: str = "auto"
   precision: str = "auto"
@@ -277,6 +281,8 @@ class PipelineConfig:
          "e.g. 0.99"),
         (t.bn_recalibration >= 0, "--bn-recalibration",
          "must be 0 (off) or a number of training images"),
+        (t.shuffle_buffer_mb > 0, "--shuffle-buffer-mb",
+         "must be at least 1 (MiB of transformed images to shuffle among)"),
         (t.augment in AUGMENTATIONS, "--augment",
          f"choose one of {', '.join(AUGMENTATIONS)}"),
         (t.precision in ("auto", "float32", "mixed_float16", "mixed_bfloat16"),

@@ -27,25 +27,21 @@ RUN_FN = "trainer.task.run_fn"
 TOP1 = "SparseCategoricalAccuracy"
 
 
-def resolve_floor(config: PipelineConfig, num_classes) -> float:
-  """The absolute top-1 floor: configured, else just above chance."""
-  if config.eval.floor is not None:
-    return config.eval.floor
-  return 1.0 / num_classes + 1e-6 if num_classes else 0.0
+def eval_config(candidate: str, baseline: str, num_classes=None,
+                task="classification") -> tfma.EvalConfig:
+  """What TFMA measures of both models, and the paired metric; no thresholds.
 
-
-def eval_config(candidate: str, baseline: str, floor: float,
-                num_classes=None, task="classification") -> tfma.EvalConfig:
-  """What TFMA measures of `candidate` and `baseline` on the eval split.
-
-  Classification: top-1 against an absolute floor (TFMA's blessing means only
-  "top-1 >= floor"), per-class slices, the confusion matrix and the paired
-  table. Regression: MSE and MAE in the target's units and the paired sums
-  of squared errors (the floor, "better than predicting the training mean",
-  is checked by the deciding components). Whether the candidate beats the
-  baseline is decided by ModelSelector / PushDecision from the paired
-  metrics (gate/), with a paired test instead of a bare difference. Without
-  a baseline artifact (no model in production yet) TFX drops the baseline.
+  Classification: top-1, per class, the confusion matrix and the paired
+  table. Regression: MSE and MAE in the target's units, and the paired sums
+  of squared errors. Whether the candidate clears the floor and beats the
+  baseline is decided by ModelSelector / PushDecision: the floor from the
+  class count at run time (gate/floor.py; regression: predicting the training
+  mean), the difference by a paired test on the paired metric (gate/).
+  Without thresholds TFX's Evaluator writes no `blessed` property, so on
+  Vertex, where LatestBlessedModelStrategy compiles into a query for any
+  ModelBlessing with blessed=1, only PushDecision's blessing can name the
+  model in production. Without a baseline artifact (no model in production
+  yet) TFX drops the baseline and the paired metric computes no difference.
   """
   regression = task == "regression"
   # model_type given: otherwise TFMA runs keras.models.load_model on every
@@ -62,23 +58,18 @@ def eval_config(candidate: str, baseline: str, floor: float,
                tfma_metric.metric_config(task)]
     slices = [tfma.SlicingSpec()]
   else:
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": floor}))
-    # The floor applies to the overall slice only: a plain `threshold` would
-    # also be applied to every per-class slice.
-    overall_only = [tfma.PerSliceMetricThreshold(
-        slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
     metrics = [tfma.MetricConfig(class_name="ExampleCount"),
-               tfma.MetricConfig(class_name=TOP1,
-                                 per_slice_thresholds=overall_only),
+               tfma.MetricConfig(class_name=TOP1),
                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                tfma_metric.metric_config(task)]
+    # The class count is known when compiling only for local data (top-5 of
+    # 5 classes or fewer is meaningless, and TFMA refuses k > classes).
     if num_classes and num_classes > 5:
       metrics.append(tfma.MetricConfig(
           class_name="SparseTopKCategoricalAccuracy", config='{"k": 5}'))
     # Overall, and per true class: a label slice's top-1 is its recall.
-    slices = [tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL])]
+    slices = [tfma.SlicingSpec(),
+              tfma.SlicingSpec(feature_keys=[features.LABEL])]
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(name=candidate, **spec),
                    tfma.ModelSpec(name=baseline, is_baseline=True, **spec)],
@@ -153,8 +144,9 @@ def make_pusher(config: PipelineConfig, model, model_blessing):
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   input_config, output_config = data_layout.example_gen_configs(
       config.data.path, config.data.layout, config.data.eval_percent)
+  # None for gs:// data: only the optional top-5 metric depends on it; the
+  # floor comes from the Transform vocabulary at run time.
   num_classes = data_layout.count_classes(config.data.path, input_config)
-  floor = resolve_floor(config, num_classes)
 
   example_gen = ImageExampleGen(input_base=config.data.path,
                                 input_config=input_config,
@@ -184,15 +176,14 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       model=trainers["learned"].outputs["model"],
       baseline_model=trainers["bilinear"].outputs["model"],
-      eval_config=eval_config("learned", "bilinear", floor, num_classes,
-                              config.task))
+      eval_config=eval_config("learned", "bilinear", num_classes, config.task))
   model_selector = ModelSelector(
       learned_model=trainers["learned"].outputs["model"],
-      learned_blessing=evaluator.outputs["blessing"],
       bilinear_model=trainers["bilinear"].outputs["model"],
       evaluation=evaluator.outputs["evaluation"],
+      transform_graph=transform.outputs["transform_graph"],
       min_gain=config.eval.min_gain, confidence=config.eval.confidence,
-      task=config.task)
+      floor=config.eval.floor, task=config.task)
 
   # The production gate: the model last pushed by this pipeline is the
   # baseline; PushDecision blocks a candidate significantly worse than it by
@@ -210,12 +201,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       model=model_selector.outputs["model"],
       baseline_model=production_model.outputs["model"],
-      eval_config=eval_config("candidate", "production", floor, num_classes,
+      eval_config=eval_config("candidate", "production", num_classes,
                               config.task),
   ).with_id("Evaluator_production")
   push_decision = PushDecision(
       model=model_selector.outputs["model"],
-      production_blessing=production_evaluator.outputs["blessing"],
       production_evaluation=production_evaluator.outputs["evaluation"],
       production_model=production_model.outputs["model"],
       tolerance=config.eval.production_tolerance,
@@ -235,7 +225,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       production_evaluation=production_evaluator.outputs["evaluation"],
       push_blessing=push_decision.outputs["blessing"],
       pushed_model=pusher.outputs["pushed_model"],
-      report_dir=config.report_dir, min_gain=config.eval.min_gain, floor=floor,
+      report_dir=config.report_dir, min_gain=config.eval.min_gain,
       production_tolerance=config.eval.production_tolerance,
       confidence=config.eval.confidence, input_size=config.model.input_size)
 

@@ -3,16 +3,20 @@ import contextlib
 import glob
 import io
 import os
+import posixpath
 import socket
 import struct
+import uuid
 import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from apache_beam.io import filesystem
 from PIL import Image
 
 from pipeline.demo_data import write_demo_data
+from trainer import features
 
 
 def tiny_dataset(path, per_class=8, classes=3, size=64, seed=0):
@@ -71,3 +75,135 @@ def no_network():
                lambda address, *a, **kw: refuse(address[0]))
     mp.setattr(socket, "getaddrinfo", lambda host, *a, **kw: refuse(host))
     yield attempts
+
+
+def ram_root(name):
+  """A fresh folder on TensorFlow's in-memory filesystem: artifact URIs there
+  work only through tf.io.gfile / TFX fileio, as gs:// ones on Vertex."""
+  return f"ram://{name}-{uuid.uuid4().hex}"
+
+
+def write_file(path, data):
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, "wb" if isinstance(data, bytes) else "w") as f:
+    f.write(data)
+
+
+def write_label_vocab(transform_graph_uri, classes):
+  """The part of a Transform output the gates read: the label vocabulary."""
+  write_file(os.path.join(transform_graph_uri, "transform_fn", "assets",
+                          features.LABEL_VOCAB),
+             "".join(f"{c}\n" for c in classes))
+
+
+def write_evaluation(uri, top1, paired=None):
+  """A TFMA evaluation as TFX's Evaluator writes it (metrics TFRecords), with
+  the overall top-1 of each model ({name: value}) and, per candidate model,
+  the PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})."""
+  from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=import-outside-toplevel
+  from gate import floor, tfma_metric  # pylint: disable=import-outside-toplevel
+  overall = metrics_for_slice_pb2.MetricsForSlice()
+  overall.slice_key.SetInParent()
+
+  def add(name, model, value, is_diff=False):
+    kv = overall.metric_keys_and_values.add()
+    kv.key.name, kv.key.model_name, kv.key.is_diff = name, model, is_diff
+    kv.value.double_value.value = value
+
+  for model, value in top1.items():
+    add(floor.TOP1, model, value)
+  for model, table in (paired or {}).items():
+    for name, value in zip((tfma_metric.EXAMPLES, tfma_metric.CANDIDATE_ONLY,
+                            tfma_metric.BASELINE_ONLY), table):
+      add(name, model, float(value), is_diff=True)
+  tf.io.gfile.makedirs(uri)
+  with tf.io.TFRecordWriter(
+      os.path.join(uri, "metrics-00000-of-00001.tfrecord")) as writer:
+    writer.write(overall.SerializeToString())
+
+
+def write_model(uri, files=None):
+  """A stand-in for a Trainer's model: files under Format-Serving/."""
+  files = files or {"saved_model.pb": b"graph",
+                    "variables/variables.index": b"index"}
+  for name, data in files.items():
+    write_file(os.path.join(uri, "Format-Serving", name), data)
+
+
+class RamBeamFileSystem(filesystem.FileSystem):
+  """Beam's view of ram:// through tf.io.gfile, as Beam's GCS filesystem is
+  its view of gs:// on Dataflow. Beam finds FileSystem subclasses itself:
+  importing this module lets a Beam component write ram:// outputs in tests.
+  """
+
+  @classmethod
+  def scheme(cls):
+    return "ram"
+
+  def join(self, basepath, *paths):
+    return posixpath.join(basepath, *paths)
+
+  def split(self, path):
+    return posixpath.split(path)
+
+  def mkdirs(self, path):
+    tf.io.gfile.makedirs(path)
+
+  def has_dirs(self):
+    return True
+
+  def _list(self, dir_or_prefix):
+    if not tf.io.gfile.exists(dir_or_prefix):
+      return
+    for dirpath, _, files in tf.io.gfile.walk(dir_or_prefix):
+      for name in files:
+        path = posixpath.join(dirpath, name)
+        yield filesystem.FileMetadata(path, tf.io.gfile.stat(path).length)
+
+  def _open(self, path, mode, compression_type):
+    compression_type = self._get_compression_type(path, compression_type)
+    raw = tf.io.gfile.GFile(path, mode)
+    if compression_type == filesystem.CompressionTypes.UNCOMPRESSED:
+      return raw
+    return filesystem.CompressedFile(raw, compression_type=compression_type)
+
+  def create(self, path, mime_type="application/octet-stream",
+             compression_type=filesystem.CompressionTypes.AUTO):
+    tf.io.gfile.makedirs(posixpath.dirname(path))
+    return self._open(path, "wb", compression_type)
+
+  def open(self, path, mime_type="application/octet-stream",
+           compression_type=filesystem.CompressionTypes.AUTO):
+    return self._open(path, "rb", compression_type)
+
+  def copy(self, source_file_names, destination_file_names):
+    for source, destination in zip(source_file_names, destination_file_names):
+      tf.io.gfile.copy(source, destination, overwrite=True)
+
+  def rename(self, source_file_names, destination_file_names):
+    for source, destination in zip(source_file_names, destination_file_names):
+      tf.io.gfile.makedirs(posixpath.dirname(destination))
+      tf.io.gfile.rename(source, destination, overwrite=True)
+
+  def exists(self, path):
+    return tf.io.gfile.exists(path)
+
+  def size(self, path):
+    return tf.io.gfile.stat(path).length
+
+  def last_updated(self, path):
+    return tf.io.gfile.stat(path).mtime_nsec / 1e9
+
+  def checksum(self, path):
+    return str(self.size(path))
+
+  def metadata(self, path):
+    return filesystem.FileMetadata(path, self.size(path),
+                                   self.last_updated(path))
+
+  def delete(self, paths):
+    for path in paths:
+      if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+      else:
+        tf.io.gfile.remove(path)

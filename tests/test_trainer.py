@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipeline.config import PipelineConfig
 from trainer.recipe import lr_schedule, optimizer
-from trainer.task import augment, backup_dir
+from trainer.task import (augment, backup_dir, input_dataset,
+                          shuffle_buffer_records)
 
 
 def test_augmentation_changes_training_images_only():
@@ -80,3 +82,43 @@ def test_crops_are_drawn_per_image():
   out = augment(batch, "flip_crop", 3).numpy()
   assert out.shape == (8, 32, 32, 3)
   assert len({o.tobytes() for o in out}) > 1
+
+
+def test_shuffle_buffer_is_sized_in_memory_not_records(tmp_path):
+  """tfx_bsl's default buffer is 10,000 records: ~2.7 GB of 300 px images per
+  Trainer. The buffer holds --shuffle-buffer-mb of transformed images."""
+  from pipeline import cli  # pylint: disable=import-outside-toplevel
+
+  data = tmp_path / "data"
+  for name in ("a", "b"):
+    (data / name).mkdir(parents=True)
+  args = cli.build_parser().parse_args(
+      ["run", "--data", str(data), "--output", str(tmp_path / "out"),
+       "--shuffle-buffer-mb", "64"])
+  cfg = cli.config_from_args(args).trainer_config("learned")
+  assert cfg["shuffle_buffer_mb"] == 64  # CLI -> config -> custom_config
+  assert shuffle_buffer_records(cfg) == 64 * 2 ** 20 // (300 * 300 * 3) == 248
+  default = PipelineConfig().trainer_config("learned")
+  assert default["shuffle_buffer_mb"] == 256
+  assert shuffle_buffer_records(default) == 994  # 256 MiB of 270 KB images
+  assert shuffle_buffer_records({**default, "input_size": 64}) == 21845
+  assert shuffle_buffer_records({"input_size": 10_000,
+                                 "shuffle_buffer_mb": 1}) == 1
+
+  requested = []
+
+  class Accessor:  # what input_dataset asks of the Trainer's data accessor
+    def tf_dataset_factory(self, file_pattern, options, schema):
+      requested.append(options)
+      return tf.data.Dataset.from_tensors(
+          ({"pixels": tf.constant([b"\0" * 12])}, tf.constant([[0]])))
+
+  fn_args = types.SimpleNamespace(data_accessor=Accessor())
+  cfg = {**default, "input_size": 2}
+  for training in (True, False):
+    ds = input_dataset(fn_args, ["f"], None, 2, cfg, 1, training=training)
+    pixels, labels = next(iter(ds))
+    assert pixels.shape == (1, 2, 2, 3) and labels.shape == (1, 2)
+  assert [o.shuffle for o in requested] == [True, False]
+  assert {o.shuffle_buffer_size for o in requested} == {
+      256 * 2 ** 20 // 12}

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow_model_analysis as tfma
+import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
@@ -182,6 +184,91 @@ def test_beam_components_run_on_dataflow(spec, executors, local_pipeline):
   assert driver.pre_cache_check.args[-len(DATAFLOW_ARGS):] == DATAFLOW_ARGS
   assert not any(a.startswith("--direct_") for e in executors.values()
                  for a in e.container.args)
+
+
+def query_conditions(query):
+  """`a="x" AND b=1` (the compiled resolver filters) -> {"a": "x", "b": "1"}."""
+  return dict((k.strip(), v.strip().strip('"')) for k, v in
+              (c.split("=", 1) for c in query.split(" AND ")))
+
+
+def schema_title(artifact_spec):
+  return yaml.safe_load(artifact_spec.artifact_type.instance_schema)["title"]
+
+
+def test_production_resolver_matches_only_what_push_decision_blessed(
+    spec, executors):
+  """KubeflowV2 compiles LatestBlessedModelStrategy into two ML Metadata
+  queries: the latest ModelBlessing with blessed=1 in this pipeline (the
+  channel's producer_component_id does not survive), then the Model named by
+  its current_model_id. So no other step of the DAG may write a blessed=1
+  ModelBlessing."""
+  tasks = spec.root.dag.tasks
+  blessing_task = "ProductionModelResolver-model-blessing-resolver"
+  model_task = "ProductionModelResolver-model-resolver"
+
+  def query(task, key):
+    label = spec.components[tasks[task].component_ref.name].executor_label
+    return executors[label].resolver.output_artifact_queries[key].filter
+
+  blessing_query = query_conditions(query(blessing_task, "model_blessing"))
+  assert blessing_query == {"schema_title": "tfx.ModelBlessing",
+                            "state": "LIVE",
+                            "metadata.blessed.number_value": "1"}
+  # Every step whose output the query could match.
+  producers = {name for name, task in tasks.items()
+               for output in spec.components[
+                   task.component_ref.name].output_definitions.artifacts.values()
+               if schema_title(output) == blessing_query["schema_title"]}
+  assert producers == {"Evaluator", "Evaluator_production", "PushDecision",
+                       blessing_task}
+  for name in ("Evaluator", "Evaluator_production"):
+    assert executor_class(spec, executors, name) == \
+        "tfx.components.evaluator.executor.Executor"
+    # TFX's Evaluator writes `blessed` only when the EvalConfig has
+    # thresholds (tfx/components/evaluator/executor.py, run_validation).
+    config = json_format.Parse(param(spec, name, "eval_config"),
+                               tfma.EvalConfig())
+    for has_baseline in (True, False):
+      config = tfma.utils.update_eval_config_with_defaults(
+          config, has_baseline=has_baseline, rubber_stamp=True)
+      assert not tfma.metrics.metric_thresholds_from_metrics_specs(
+          config.metrics_specs, eval_config=config), name
+  assert executor_class(spec, executors, "PushDecision") == \
+      "components.push_decision.component.Executor"
+  # The model is the one the matched blessing names (PushDecision's
+  # current_model_id; tests/test_vertex_entrypoint.py runs it).
+  assert query_conditions(query(model_task, "model")) == {
+      "schema_title": "tfx.Model", "state": "LIVE",
+      "name": "{{$.inputs.artifacts['input'].metadata['current_model_id']}}"}
+  assert tasks[model_task].inputs.artifacts["input"].task_output_artifact \
+      .producer_task == blessing_task
+  # ... and that model is what Evaluator_production and PushDecision compare
+  # the candidate with.
+  for task in ("Evaluator_production", "PushDecision"):
+    key = "baseline_model" if task.startswith("Evaluator") else \
+        "production_model"
+    source = tasks[task].inputs.artifacts[key].task_output_artifact
+    assert (source.producer_task, source.output_artifact_key) == \
+        (model_task, "model")
+
+
+def test_floor_is_resolved_at_run_time(spec):
+  # The class count of gs:// data is unknown when compiling; ModelSelector
+  # reads it from the Transform vocabulary (gate/floor.py).
+  selector = spec.root.dag.tasks["ModelSelector"]
+  assert "floor" not in selector.inputs.parameters  # None: above chance
+  source = selector.inputs.artifacts["transform_graph"].task_output_artifact
+  assert (source.producer_task, source.output_artifact_key) == \
+      ("Transform", "transform_graph")
+  assert "floor" not in spec.root.dag.tasks["ResultsReport"].inputs.parameters
+
+
+def test_a_configured_floor_is_compiled_as_a_parameter(tmp_path):
+  job, _ = compile_vertex(tmp_path, ["--floor", "0.6"])
+  spec, _ = parse(job)
+  assert spec.root.dag.tasks["ModelSelector"].inputs.parameters[
+      "floor"].runtime_value.constant_value.double_value == 0.6
 
 
 def test_pusher_pushes_to_gcs_and_deploys_to_the_endpoint(spec, executors):

@@ -8,6 +8,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import proto_utils
 
 from components.atomic_pusher import executor as atomic
+from tests.helpers import ram_root, write_model
 
 
 def _push(tmp_path, blessed=1):
@@ -68,3 +69,34 @@ def test_unblessed_model_is_not_pushed(tmp_path):
   pushed = _push(tmp_path, blessed=0)
   assert not (tmp_path / "serving").exists()
   assert pushed.get_int_custom_property("pushed") == 0
+
+
+@pytest.mark.parametrize("destination", ["local", "ram"])
+def test_artifacts_on_ram(tmp_path, destination):
+  """Model and PushedModel URIs on ram:// (as gs:// on Vertex): copied with
+  TFX fileio; a local destination still gets the atomic rename."""
+  root = ram_root("atomic-pusher")
+  model = standard_artifacts.Model()
+  model.uri = f"{root}/model"
+  write_model(model.uri)
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = f"{root}/blessing"
+  blessing.set_int_custom_property("blessed", 1)
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = f"{root}/pushed"
+  base = str(tmp_path / "serving") if destination == "local" else \
+      f"{root}/serving"
+  atomic.Executor().Do(
+      {"model": [model], "model_blessing": [blessing]},
+      {"pushed_model": [pushed]},
+      {"push_destination": proto_utils.proto_to_json(
+          pusher_pb2.PushDestination(
+              filesystem=pusher_pb2.PushDestination.Filesystem(
+                  base_directory=base)))})
+  version = pushed.get_string_custom_property("pushed_version")
+  assert pushed.get_string_custom_property("pushed_destination") == \
+      f"{base}/{version}"
+  assert fileio.listdir(base) == [version]
+  for folder in (f"{base}/{version}", pushed.uri):
+    with fileio.open(f"{folder}/saved_model.pb", "rb") as f:
+      assert f.read() == b"graph"

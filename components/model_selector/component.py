@@ -1,13 +1,14 @@
 """ModelSelector: where the learned-vs-bilinear gate decides.
 
 The Evaluator scored both models on the same eval examples and kept the paired
-table (gate/tfma_metric.py); its blessing says only whether the learned model's
-top-1 clears the floor. The learned model is selected when it clears the floor
-AND the paired test puts it ahead of bilinear by more than `min_gain` at
-`confidence` (the lower end of the interval is above min_gain): top-1 points
-by McNemar's exact test, or for regression MSE by a paired t-test. Otherwise
-bilinear — the cheaper model — goes on to the production gate, which applies
-the floor to it. The comparison and the reason are recorded on the output.
+table (gate/tfma_metric.py). The learned model is selected when its top-1
+clears the floor AND the paired test puts it ahead of bilinear by more than
+`min_gain` at `confidence` (the lower end of the interval is above min_gain):
+McNemar's exact test on top-1, or for regression a paired t-test on squared
+errors, whose floor is "better than predicting the training mean". Otherwise bilinear — the cheaper model — goes on to the production
+gate, which applies the floor to it. The floor (`floor`, else just above
+chance) is resolved here, at run time, from the Transform graph's label
+vocabulary (gate/floor.py), and recorded on the output with the comparison.
 """
 import hashlib
 import json
@@ -19,11 +20,15 @@ from tfx.utils import io_utils
 from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
+from gate import floor as top1_floor
 from gate import stats, tfma_metric
 
 SELECTED = "selected"        # custom property: "learned" | "bilinear"
 FINGERPRINT = "fingerprint"  # custom property: sha256 of the model's files
 COMPARISON = "comparison"    # custom property: JSON of the gate's evidence
+FLOOR = "floor"              # custom property: the floor both gates use
+                             # (top-1; regression: the mean predictor's RMSE)
+NUM_CLASSES = "num_classes"  # custom property: classes the floor was set from
 # Why the selection came out as it did (COMPARISON["outcome"]).
 AHEAD, NOT_SIGNIFICANT, UNDER_FLOOR = "ahead", "not_significant", "under_floor"
 
@@ -40,10 +45,6 @@ def fingerprint(model_dir):
   return digest.hexdigest()
 
 
-def is_blessed(blessing):
-  return blessing.get_int_custom_property("blessed") == 1
-
-
 def select(above_floor, comparison, min_gain):
   """(selected model, outcome) from the floor check and the paired test."""
   if not above_floor:
@@ -55,7 +56,9 @@ def select(above_floor, comparison, min_gain):
 
 def read_comparison(evaluation_uri, model_name, confidence,
                     task="classification"):
-  """The paired Comparison of `model_name` against the evaluation's baseline."""
+  """The paired Comparison of `model_name` against the evaluation's baseline:
+  McNemar's exact test on top-1, or for regression a paired t-test on the
+  per-example squared errors."""
   if task == "regression":
     v = tfma_metric.load_values(evaluation_uri, model_name)
     if tfma_metric.SQ_EXAMPLES not in v:
@@ -73,35 +76,41 @@ def read_comparison(evaluation_uri, model_name, confidence,
   return stats.paired_accuracy(*table, confidence=confidence)
 
 
-def above_floor(blessing, evaluation_uri, model_name, task="classification"):
-  """Classification: TFMA blessed top-1 >= floor. Regression: the model's
-  MSE is below that of predicting the training mean."""
-  if task != "regression":
-    return is_blessed(blessing)
+def regression_floor(evaluation_uri, model_name):
+  """(clears it, floor): regression's floor is predicting the training mean;
+  the floor is that predictor's RMSE on the eval split."""
   v = tfma_metric.load_values(evaluation_uri, model_name)
-  return v[MSE] < v[tfma_metric.CONSTANT_SE]
-
-
-MSE = "mean_squared_error"  # TFMA's MeanSquaredError
+  return (v[tfma_metric.MSE] < v[tfma_metric.CONSTANT_SE],
+          v[tfma_metric.CONSTANT_SE] ** 0.5)
 
 
 @component
 def ModelSelector(
     learned_model: InputArtifact[standard_artifacts.Model],
-    learned_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     bilinear_model: InputArtifact[standard_artifacts.Model],
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
     model: OutputArtifact[standard_artifacts.Model],
     min_gain: Parameter[float] = 0.0,
     confidence: Parameter[float] = 0.95,
+    floor: Parameter[float] = None,
     task: Parameter[str] = "classification"):
+  """floor: absolute top-1 floor; None: just above chance (1/classes).
+  Regression: the floor is predicting the training mean (`floor` unused)."""
+  if task == "regression":
+    clears, threshold = regression_floor(evaluation.uri, "learned")
+    num_classes = 0
+  else:
+    threshold, num_classes = top1_floor.resolve(floor, transform_graph.uri)
+    learned_top1 = top1_floor.overall_top1(evaluation.uri)["learned"]
+    clears = top1_floor.clears(learned_top1, threshold)
   comparison = read_comparison(evaluation.uri, "learned", confidence, task)
-  name, outcome = select(
-      above_floor(learned_blessing, evaluation.uri, "learned", task),
-      comparison, min_gain)
+  name, outcome = select(clears, comparison, min_gain)
   chosen = learned_model if name == "learned" else bilinear_model
   io_utils.copy_dir(chosen.uri, model.uri)
   model.set_string_custom_property(SELECTED, name)
   model.set_string_custom_property(FINGERPRINT, fingerprint(model.uri))
   model.set_string_custom_property(COMPARISON, json.dumps(
       {**comparison.as_dict(), "margin": min_gain, "outcome": outcome}))
+  model.set_float_custom_property(FLOOR, threshold)
+  model.set_int_custom_property(NUM_CLASSES, num_classes)

@@ -4,19 +4,24 @@ A candidate replaces the model in production unless it is significantly worse
 than production by more than `tolerance` — a non-inferiority check on the
 paired table of Evaluator_production (both models on the same eval examples):
 blocked when the upper end of the interval of (candidate - production) top-1 is
-below -tolerance. It must also clear the floor (the Evaluator's blessing). TFX
+below -tolerance. Its top-1 must also clear the floor ModelSelector resolved
+and recorded on the model (gate/floor.py). TFX
 has no check that the candidate *is* the production model (a rerun that reuses
 cached training would push a second copy), so this adds one, by content
 fingerprint.
 """
 import json
 
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import base_executor, executor_spec
 from tfx.types import standard_artifacts
 from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
-                                                 above_floor, read_comparison)
+                                                 FLOOR, read_comparison,
+                                                 regression_floor)
+from gate import floor as top1_floor
 from gate import stats
 
 DECISION = "decision"  # custom property on the output blessing
@@ -40,7 +45,6 @@ def decide(candidate_fp, production_fp, above_floor, comparison, tolerance,
 @component
 def PushDecision(
     model: InputArtifact[standard_artifacts.Model],
-    production_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     production_evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     production_model: InputArtifact[standard_artifacts.Model] = None,
@@ -48,17 +52,24 @@ def PushDecision(
     confidence: Parameter[float] = 0.95,
     push_equal: Parameter[int] = 0,
     task: Parameter[str] = "classification"):
+  if not model.has_custom_property(FLOOR):
+    raise ValueError(f"{model.uri}: no {FLOOR!r} property; the candidate must "
+                     "come from ModelSelector")
+  # The lone model's metrics are filed under "" when there is no baseline.
+  name = "candidate" if production_model else ""
+  if task == "regression":
+    clears, _ = regression_floor(production_evaluation.uri, name)
+  else:
+    top1 = top1_floor.overall_top1(production_evaluation.uri)
+    clears = top1_floor.clears(top1["candidate" if "candidate" in top1 else ""],
+                               model.get_float_custom_property(FLOOR))
   comparison = (read_comparison(production_evaluation.uri, "candidate",
                                 confidence, task) if production_model else None)
-  # Without a production model TFX drops the baseline and TFMA files the lone
-  # model's metrics under the empty name.
-  name = "candidate" if production_model else ""
   decision = decide(
       model.get_string_custom_property(FINGERPRINT),
       production_model.get_string_custom_property(FINGERPRINT)
       if production_model else None,
-      above_floor(production_blessing, production_evaluation.uri, name, task),
-      comparison, tolerance, bool(push_equal))
+      clears, comparison, tolerance, bool(push_equal))
   blessing.set_int_custom_property("blessed", int(decision == PUSH))
   # Read by LatestBlessedModelStrategy to find the model now in production.
   blessing.set_int_custom_property("current_model_id", model.id)
@@ -67,3 +78,23 @@ def PushDecision(
   if comparison is not None:
     blessing.set_string_custom_property(COMPARISON, json.dumps(
         {**comparison.as_dict(), "margin": -tolerance}))
+
+
+class Executor(PushDecision.EXECUTOR_SPEC.executor_class,
+               evaluator_executor.Executor):
+  """PushDecision's executor, typed as an Evaluator executor for Vertex.
+
+  On Vertex, TFX's entrypoint (kubeflow_v2_run_executor) hands executors
+  hashed integer artifact ids, and turns a blessing's `current_model_id` back
+  into the model's Vertex ML Metadata name only for Evaluator executors. The
+  compiled ProductionModelResolver looks the production model up by that
+  name, so without it no model would ever be found there. Do() is
+  PushDecision's function; locally ids are MLMD's and nothing changes.
+  """
+
+  def __init__(self, context=None):
+    # Not a Beam executor: skip BaseBeamExecutor's context checks.
+    base_executor.BaseExecutor.__init__(self, context)  # pylint: disable=non-parent-init-called
+
+
+PushDecision.EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -15,7 +15,7 @@ from tfx.v1.dsl.components import InputArtifact, Parameter, component
 
 from components.image_example_gen.component import IngestReport
 from components.image_example_gen.executor import SUMMARY_FILE
-from components.model_selector.component import (AHEAD, COMPARISON,
+from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
                                                  SELECTED, UNDER_FLOOR)
 from components.push_decision.component import DECISION
 from components.results_report import figures
@@ -302,7 +302,6 @@ def ResultsReport(
     pushed_model: InputArtifact[standard_artifacts.PushedModel],
     report_dir: Parameter[str],
     min_gain: Parameter[float],
-    floor: Parameter[float],
     production_tolerance: Parameter[float],
     confidence: Parameter[float],
     input_size: Parameter[int]):
@@ -327,7 +326,9 @@ def ResultsReport(
           push_blessing.get_string_custom_property(COMPARISON) or "null"),
       pushed_path=(pushed_model.get_string_custom_property("pushed_destination")
                    if pushed else None),
-      thresholds={"min_gain": min_gain, "floor": floor,
+      # The floor both gates used, resolved at run time by ModelSelector.
+      thresholds={"min_gain": min_gain,
+                  "floor": selected_model.get_float_custom_property(FLOOR),
                   "confidence": confidence,
                   "production_tolerance": production_tolerance})
   tf.io.gfile.makedirs(report_dir)

@@ -1,0 +1,62 @@
+"""The absolute top-1 floor, resolved at run time on every runner.
+
+The default floor is just above chance, 1/classes. The class count is read from
+the Transform graph's label vocabulary when the gates run, not from the data
+folder when the DAG is built: on Vertex the data is on gs://, which compiling
+(offline) cannot list. The floor is checked here, by ModelSelector and
+PushDecision, rather than as a TFMA threshold: an EvalConfig is fixed when the
+DAG is compiled.
+"""
+import tensorflow_model_analysis as tfma
+import tensorflow_transform as tft
+
+from trainer import features
+
+TOP1 = "sparse_categorical_accuracy"  # TFMA's name for SparseCategoricalAccuracy
+
+
+def class_names(transform_graph_uri):
+  """The class names, in label-id order, of a Transform output."""
+  vocabulary = tft.TFTransformOutput(transform_graph_uri).vocabulary_by_name(
+      features.LABEL_VOCAB)
+  return [c.decode() if isinstance(c, bytes) else c for c in vocabulary]
+
+
+def chance_floor(num_classes):
+  """Just above chance: a model must beat guessing."""
+  return 1.0 / num_classes + 1e-6
+
+
+def resolve(configured, transform_graph_uri):
+  """(floor, number of classes): the configured floor, else above chance."""
+  num_classes = len(class_names(transform_graph_uri))
+  if num_classes < 2:
+    raise ValueError(f"{transform_graph_uri}: the label vocabulary has "
+                     f"{num_classes} classes; at least 2 are needed")
+  floor = chance_floor(num_classes) if configured is None else configured
+  return float(floor), num_classes
+
+
+def overall_top1(evaluation_uri):
+  """{model name: top-1} on the overall slice of a TFMA evaluation.
+
+  Without a baseline TFX drops the baseline spec and TFMA files the lone
+  model's metrics under the empty name.
+  """
+  top1 = {}
+  for metrics in tfma.load_metrics(evaluation_uri):
+    if metrics.slice_key.single_slice_keys:
+      continue
+    for kv in metrics.metric_keys_and_values:
+      if kv.key.name == TOP1 and not kv.key.is_diff:
+        top1[kv.key.model_name] = kv.value.double_value.value
+  if not top1:
+    raise RuntimeError(f"{evaluation_uri}: no overall {TOP1} in the TFMA "
+                       "evaluation")
+  return top1
+
+
+def clears(top1, floor):
+  """TFMA's lower-bound semantics: at the floor is enough."""
+  return top1 >= floor
+

@@ -1,0 +1,349 @@
+"""What a Vertex worker does inside the pipeline image: every custom step of the
+compiled PipelineJob, run through TFX's container entrypoint
+(kubeflow_v2_run_executor, the Dockerfile image's command) with the args the
+compiled spec gives it and an ExecutorInput as Vertex fills it in: artifacts
+with Vertex ML Metadata names, URIs and metadata, parameters from the spec.
+Artifact URIs are on ram:// (only tf.io.gfile / TFX fileio reach them, as
+gs:// on Vertex); one step's output metadata feeds the next, as on Vertex.
+Parameters that name gs:// places (the report folder, the push destination)
+are pointed at ram:// or a local folder.
+"""
+import json
+import os
+
+import pytest
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.orchestration.kubeflow.v2.container import \
+    kubeflow_v2_run_executor as entrypoint
+from tfx.proto import pusher_pb2
+from tfx.utils import proto_utils
+
+from components.image_example_gen.executor import SUMMARY_FILE
+from components.validation_gate.anomalies_test import TRAIN, statistics
+from components.validation_gate.component import DataAnomalyError
+from tests.helpers import (jpeg_bytes, ram_root, write_evaluation, write_file,
+                           write_label_vocab, write_model)
+from tests.test_vertex_compile import compile_vertex, parse, query_conditions
+from trainer import features
+from trainer.model import ModelSpec, build_model
+from trainer.task import MODEL_INFO
+
+STORE = ("projects/fake-project/locations/europe-west4/metadataStores/default/"
+         "artifacts/")
+CLASSES = ["checker", "horizontal", "vertical"]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+  job, _ = compile_vertex(tmp_path_factory.mktemp("entrypoint"))
+  return parse(job)
+
+
+def _counter():
+  n = 0
+  while True:
+    n += 1
+    yield n
+
+
+_IDS = _counter()
+
+
+def artifact(uri, metadata=None):
+  """A RuntimeArtifact as Vertex passes it: a metadata store name, a URI and
+  the properties it recorded."""
+  return {"name": f"{STORE}{next(_IDS)}", "uri": uri,
+          "metadata": metadata or {}}
+
+
+def run_step(compiled, task, inputs, outputs, root, parameters=None):
+  """Runs `task`'s container args through the entrypoint's main; returns its
+  output artifacts as the ExecutorOutput reports them (name, uri, metadata).
+
+  inputs: {key: artifact(...)}; outputs: {key: uri}; parameters: overrides
+  of the compiled constants.
+  """
+  spec, executors = compiled
+  task_spec = spec.root.dag.tasks[task]
+  component = spec.components[task_spec.component_ref.name]
+  container = executors[component.executor_label].container
+  executor_input = pipeline_spec_pb2.ExecutorInput()
+  for name, value in task_spec.inputs.parameters.items():
+    executor_input.inputs.parameters[name].CopyFrom(
+        value.runtime_value.constant_value)
+  for name, value in (parameters or {}).items():
+    executor_input.inputs.parameters[name].string_value = value
+  for key, given in inputs.items():
+    runtime = executor_input.inputs.artifacts[key].artifacts.add()
+    runtime.type.CopyFrom(
+        component.input_definitions.artifacts[key].artifact_type)
+    runtime.name, runtime.uri = given["name"], given["uri"]
+    json_format.ParseDict(given["metadata"], runtime.metadata)
+  for key, uri in outputs.items():
+    runtime = executor_input.outputs.artifacts[key].artifacts.add()
+    runtime.type.CopyFrom(
+        component.output_definitions.artifacts[key].artifact_type)
+    runtime.name, runtime.uri = f"{STORE}{next(_IDS)}", uri
+  executor_input.outputs.output_file = os.path.join(root, task,
+                                                    "executor_output.json")
+  args = [json_format.MessageToJson(executor_input) if a == "{{$}}" else a
+          for a in container.args]
+  assert list(container.command) == [
+      "python", "-m",
+      "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+  entrypoint.main(entrypoint._parse_flags([entrypoint.__file__] + args))  # pylint: disable=protected-access
+  output = pipeline_spec_pb2.ExecutorOutput()
+  with tf.io.gfile.GFile(executor_input.outputs.output_file) as f:
+    json_format.Parse(f.read(), output)
+  return {key: json_format.MessageToDict(
+      artifacts.artifacts[0], preserving_proto_field_name=True)
+          for key, artifacts in output.artifacts.items()}
+
+
+def output_artifact(reported):
+  """An output as the next step receives it on Vertex."""
+  return {"name": reported["name"], "uri": reported["uri"],
+          "metadata": reported.get("metadata", {})}
+
+
+def matches(query, reported):
+  """Whether a compiled resolver query (the subset of the ML Metadata filter
+  grammar KubeflowV2 writes) selects an artifact a step reported."""
+  for key, value in query_conditions(query).items():
+    if key == "schema_title" or key == "state":
+      continue  # checked against the spec in test_vertex_compile
+    if key == "name":
+      ok = reported["name"] == value
+    elif key.startswith("metadata.") and key.endswith(".number_value"):
+      field = key[len("metadata."):-len(".number_value")]
+      ok = reported.get("metadata", {}).get(field) == float(value)
+    else:
+      raise AssertionError(f"unexpected condition {key} in {query}")
+    if not ok:
+      return False
+  return True
+
+
+def resolver_query(compiled, task, key):
+  spec, executors = compiled
+  label = spec.components[
+      spec.root.dag.tasks[task].component_ref.name].executor_label
+  return executors[label].resolver.output_artifact_queries[key].filter
+
+
+def render(query, blessing):
+  """The model query with its placeholder filled from the blessing found."""
+  placeholder = "{{$.inputs.artifacts['input'].metadata['current_model_id']}}"
+  return query.replace(placeholder,
+                       str(blessing["metadata"]["current_model_id"]))
+
+
+# ---- data validation steps -------------------------------------------------
+
+def stats_artifact(root, train, eval_):
+  uri = f"{root}/statistics"
+  for split, examples in (("train", train), ("eval", eval_)):
+    write_file(f"{uri}/Split-{split}/FeatureStats.pb",
+               statistics(examples).SerializeToString())
+  return artifact(uri, {"split_names": '["train", "eval"]'})
+
+
+def test_curated_schema_gen_writes_the_class_domain(compiled, tmp_path):
+  from components.validation_gate.anomalies_test import examples  # pylint: disable=import-outside-toplevel
+  root = ram_root("entrypoint-schema")
+  outputs = run_step(compiled, "CuratedSchemaGen",
+                     {"statistics": stats_artifact(
+                         root, examples(["dogs", "cats", "dogs"]),
+                         examples(["cats"]))},
+                     {"schema": f"{root}/schema"}, root)
+  schema = tfdv.load_schema_text(
+      os.path.join(outputs["schema"]["uri"], "schema.pbtxt"))
+  assert list(tfdv.get_domain(schema, features.LABEL).value) == ["cats",
+                                                                 "dogs"]
+  assert outputs["schema"]["metadata"]["tfx_version"]
+
+
+def anomalies_artifact(root, problem):
+  uri = f"{root}/anomalies"
+  for split in ("train", "eval"):
+    anomalies = anomalies_pb2.Anomalies()
+    if problem and split == "eval":
+      info = anomalies.anomaly_info[features.LABEL]
+      info.reason.add(short_description="Unexpected string values",
+                      description="Examples contain values missing from the "
+                      "schema: zebra (~25% of the examples).")
+    write_file(f"{uri}/Split-{split}/SchemaDiff.pb",
+               anomalies.SerializeToString())
+  return artifact(uri, {"split_names": '["train", "eval"]'})
+
+
+def test_validation_gate_passes_clean_data_and_stops_on_anomalies(compiled):
+  root = ram_root("entrypoint-gate")
+  assert run_step(compiled, "ValidationGate",
+                  {"anomalies": anomalies_artifact(root, problem=False)}, {},
+                  root) == {}
+  with pytest.raises(DataAnomalyError, match="zebra") as raised:
+    run_step(compiled, "ValidationGate",
+             {"anomalies": anomalies_artifact(f"{root}/bad", problem=True)},
+             {}, root)
+  assert f"split 'eval', feature '{features.LABEL}'" in str(raised.value)
+
+
+# ---- the gates, the push and the report, chained as on Vertex --------------
+
+@pytest.fixture(scope="module")
+def run(compiled, tmp_path_factory):
+  """ModelSelector -> PushDecision (nothing in production yet) -> Pusher ->
+  ResultsReport, then the next run's PushDecision with the same model in
+  production."""
+  root = ram_root("entrypoint-run")
+  steps = {}
+  learned = artifact(f"{root}/Trainer_learned/model")
+  bilinear = artifact(f"{root}/Trainer_bilinear/model")
+  # The report draws the learned resizer's output: a real (tiny) model.
+  build_model(ModelSpec(num_classes=3, input_size=32, target_size=16)).save(
+      os.path.join(learned["uri"], "Format-Serving"), save_format="tf",
+      save_traces=False)
+  write_model(bilinear["uri"], {"saved_model.pb": b"bilinear"})
+  evaluation = artifact(f"{root}/Evaluator/evaluation")
+  write_evaluation(evaluation["uri"], {"learned": 0.9, "bilinear": 0.5},
+                   paired={"learned": (60, 25, 1)})
+  transform_graph = artifact(f"{root}/Transform/transform_graph")
+  write_label_vocab(transform_graph["uri"], CLASSES)
+  steps["ModelSelector"] = run_step(
+      compiled, "ModelSelector",
+      {"learned_model": learned, "bilinear_model": bilinear,
+       "evaluation": evaluation, "transform_graph": transform_graph},
+      {"model": f"{root}/ModelSelector/model"}, root)
+  candidate = output_artifact(steps["ModelSelector"]["model"])
+
+  production_evaluation = artifact(f"{root}/Evaluator_production/evaluation")
+  write_evaluation(production_evaluation["uri"], {"": 0.9})  # no baseline
+  steps["PushDecision"] = run_step(
+      compiled, "PushDecision",
+      {"model": candidate, "production_evaluation": production_evaluation},
+      {"blessing": f"{root}/PushDecision/blessing"}, root)
+  blessing = output_artifact(steps["PushDecision"]["blessing"])
+
+  serving = tmp_path_factory.mktemp("serving")
+  destination = proto_utils.proto_to_json(pusher_pb2.PushDestination(
+      filesystem=pusher_pb2.PushDestination.Filesystem(
+          base_directory=str(serving))))
+  steps["Pusher"] = run_step(
+      compiled, "Pusher", {"model": candidate, "model_blessing": blessing},
+      {"pushed_model": f"{root}/Pusher/pushed_model"}, root,
+      parameters={"push_destination": destination})
+
+  examples = artifact(f"{root}/ImageExampleGen/examples",
+                      {"split_names": '["train", "eval"]'})
+  with tf.io.TFRecordWriter(
+      f"{examples['uri']}/Split-eval/data_tfrecord-00000.gz",
+      options="GZIP") as writer:
+    for name in CLASSES:
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          features.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(
+              value=[jpeg_bytes()])),
+          features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(
+              value=[name.encode()]))})).SerializeToString())
+  ingest = artifact(f"{root}/ImageExampleGen/rejected")
+  write_file(f"{ingest['uri']}/{SUMMARY_FILE}", json.dumps(
+      {"splits": {"train": 240, "eval": 60}, "rejected": 2, "seen": 302}))
+  runs = {}
+  for name in ("learned", "bilinear"):
+    runs[name] = artifact(f"{root}/Trainer_{name}/model_run")
+    write_file(f"{runs[name]['uri']}/{MODEL_INFO}", json.dumps(
+        {"params": 1000, "trainable_params": 900, "class_names": CLASSES,
+         "target_size": 16, "train_sample_top1": 0.95,
+         "history": {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8],
+                     "val_loss": [1.1, 0.6], "val_accuracy": [0.4, 0.7]}}))
+  report_dir = f"{root}/report"
+  steps["ResultsReport"] = run_step(
+      compiled, "ResultsReport",
+      {"examples": examples, "ingest_report": ingest,
+       "learned_model": learned, "learned_run": runs["learned"],
+       "bilinear_model": bilinear, "bilinear_run": runs["bilinear"],
+       "evaluation": evaluation, "selected_model": candidate,
+       "production_evaluation": production_evaluation,
+       "push_blessing": blessing,
+       "pushed_model": output_artifact(steps["Pusher"]["pushed_model"])},
+      {}, root, parameters={"report_dir": report_dir})
+
+  # The next run: the resolver found this candidate, and it is trained again
+  # from the cache (same files, same fingerprint).
+  again = artifact(f"{root}/2/Evaluator_production/evaluation")
+  write_evaluation(again["uri"], {"candidate": 0.9, "production": 0.9},
+                   paired={"candidate": (60, 0, 0)})
+  steps["PushDecision_again"] = run_step(
+      compiled, "PushDecision",
+      {"model": {**candidate, "name": f"{STORE}{next(_IDS)}"},
+       "production_evaluation": again, "production_model": candidate},
+      {"blessing": f"{root}/2/PushDecision/blessing"}, f"{root}/2")
+  return {"steps": steps, "candidate": candidate, "serving": serving,
+          "report_dir": report_dir}
+
+
+def test_model_selector_resolves_the_floor_from_the_vocabulary(run):
+  model = run["steps"]["ModelSelector"]["model"]
+  metadata = model["metadata"]
+  assert metadata["selected"] == "learned"
+  assert metadata["floor"] == pytest.approx(1 / 3 + 1e-6)
+  assert metadata["num_classes"] == 3
+  assert json.loads(metadata["comparison"])["outcome"] == "ahead"
+  with tf.io.gfile.GFile(os.path.join(model["uri"], "Format-Serving",
+                                      "saved_model.pb"), "rb") as f:
+    assert f.read().startswith(b"\x08")  # the learned SavedModel's proto
+
+
+def test_push_decision_blessing_names_the_model_for_the_resolver(compiled, run):
+  blessing = run["steps"]["PushDecision"]["blessing"]
+  candidate = run["candidate"]
+  assert blessing["metadata"]["decision"] == "push"
+  # The entrypoint turned the hashed id back into the model's name, which is
+  # what the compiled model query looks the production model up by.
+  assert blessing["metadata"]["current_model_id"] == candidate["name"]
+  blessing_query = resolver_query(
+      compiled, "ProductionModelResolver-model-blessing-resolver",
+      "model_blessing")
+  model_query = resolver_query(
+      compiled, "ProductionModelResolver-model-resolver", "model")
+  assert matches(blessing_query, blessing)
+  assert matches(render(model_query, blessing), candidate)
+  assert not matches(render(model_query, blessing),
+                     run["steps"]["PushDecision_again"]["blessing"])
+
+
+def test_a_rerun_of_the_production_model_is_not_blessed(compiled, run):
+  blessing = run["steps"]["PushDecision_again"]["blessing"]
+  assert blessing["metadata"]["decision"] == "same_as_production"
+  assert not matches(resolver_query(
+      compiled, "ProductionModelResolver-model-blessing-resolver",
+      "model_blessing"), blessing)
+
+
+def test_pusher_pushes_the_blessed_model(run):
+  pushed = run["steps"]["Pusher"]["pushed_model"]["metadata"]
+  assert pushed["pushed"] == 1
+  version = pushed["pushed_version"]
+  assert pushed["pushed_destination"] == os.path.join(str(run["serving"]),
+                                                      version)
+  assert sorted(os.listdir(run["serving"])) == [version]
+  assert os.path.isfile(os.path.join(run["serving"], version,
+                                     "saved_model.pb"))
+
+
+def test_results_report_records_the_run_time_floor(run):
+  with tf.io.gfile.GFile(f"{run['report_dir']}/results.json") as f:
+    results = json.load(f)
+  assert results["thresholds"]["floor"] == pytest.approx(1 / 3 + 1e-6)
+  assert results["pushed"] == "learned" and results["selected"] == "learned"
+  assert results["pushed_path"] == \
+      run["steps"]["Pusher"]["pushed_model"]["metadata"]["pushed_destination"]
+  assert results["reason"].startswith("learned pushed: ")
+  assert "it is the first model in production" in results["reason"]
+  assert results["examples"] == {"train": 240, "eval": 60}
+  for name in ("results.md", "resized.png", "training.png"):
+    assert tf.io.gfile.stat(f"{run['report_dir']}/{name}").length > 0
