@@ -73,6 +73,7 @@ class ImageExampleGen(FileBasedExampleGen):
                input_config: example_gen_pb2.Input,
                output_config: Optional[example_gen_pb2.Output] = None,
                max_pixels: int = DEFAULT_MAX_PIXELS):
+    executor.check_max_pixels(max_pixels)  # fail when the DAG is built
     # FileBasedExampleGen.__init__ builds its own spec, so build ours here.
     spec = ImageExampleGenSpec(
         input_base=input_base,

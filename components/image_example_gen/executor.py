@@ -11,8 +11,12 @@ Transform and the served model decode `image/encoded` with
 tf.io.decode_image(channels=3), which agrees with PIL's RGB view of every PNG
 and JPEG mode (grey, palette, alpha, 16-bit, CMYK; JPEG up to TF's faster
 IDCT) but ignores EXIF orientation. So the original bytes are kept, except for
-images with an EXIF orientation: those are stored as a lossless PNG of the
-upright RGB image, and `image/normalized` says why.
+images with an EXIF orientation and files in the other formats PIL decodes
+(WebP, BMP, GIF, TIFF): those are stored as a lossless PNG of the upright RGB
+image, and `image/normalized` says why.
+
+The decompression-bomb limit is max_pixels, checked per file on the header;
+PIL's own process-wide Image.MAX_IMAGE_PIXELS is read, never changed.
 """
 import collections
 import gzip
@@ -47,10 +51,34 @@ REJECTED_KEY = "rejected"
 REJECTED_FILE = "rejected.jsonl"
 SUMMARY_FILE = "summary.json"
 _REPORT_DIR_KEY = "_ingest_report_dir"  # passed to the PTransform, not a spec key
-# MPO is a JPEG with extra frames (phone cameras); both decoders read frame 1.
-_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
-# max_pixels replaces PIL's own bomb limit, so the reason names our setting.
-Image.MAX_IMAGE_PIXELS = None
+# Kept as the file's bytes. MPO is a JPEG with extra frames (phone cameras);
+# both decoders read frame 1.
+_KEPT = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
+# Decoded by PIL and stored as a lossless PNG of the (first frame's) RGB
+# image: Transform's tf.io.decode_image reads none of WebP and TIFF, and
+# only this project's PNG/JPEG path is tested to match PIL's pixels.
+_CONVERTED = {"WEBP": "webp", "BMP": "bmp", "GIF": "gif", "TIFF": "tiff"}
+ACCEPTED = "JPEG, PNG, WebP, BMP, GIF (first frame), TIFF"
+
+
+def pil_pixel_limit() -> Optional[int]:
+  """Pixels above which PIL itself refuses to open an image (None: none).
+
+  PIL.Image.MAX_IMAGE_PIXELS is process-wide, so this module only reads it:
+  max_pixels is checked per file below it, and can't be raised past it.
+  """
+  limit = Image.MAX_IMAGE_PIXELS
+  return None if limit is None else 2 * limit
+
+
+def check_max_pixels(max_pixels: int) -> None:
+  """Raises ValueError for a max_pixels the executor can't honour."""
+  limit = pil_pixel_limit()
+  if max_pixels <= 0 or (limit is not None and max_pixels > limit):
+    raise ValueError(
+        f"max_pixels {max_pixels} must be positive and at most {limit}, "
+        "PIL's own decompression-bomb limit (2 x PIL.Image.MAX_IMAGE_PIXELS), "
+        "which this pipeline leaves in place")
 
 
 class DatasetError(ValueError):
@@ -188,30 +216,39 @@ def inspect_image(data: bytes, max_pixels: int) -> Ingested:
     with Image.open(io.BytesIO(data)) as image:
       width, height = image.size
       fmt = image.format
-      if fmt not in _FORMATS:
-        raise ValueError(f"unsupported format {fmt} (accepted: JPEG, PNG)")
+      if fmt not in _KEPT and fmt not in _CONVERTED:
+        raise ValueError(f"unsupported format {fmt} (accepted: {ACCEPTED})")
       if width * height > max_pixels:
-        raise ValueError(
-            f"{width}x{height} = {width * height} pixels is above the "
-            f"max_pixels limit {max_pixels} (possible decompression bomb); "
-            "raise max_pixels if the image is genuine")
-      image.load()  # full decode: truncated or corrupt data fails here
+        raise ValueError(_too_big(f"{width}x{height} = {width * height} "
+                                  "pixels", max_pixels))
+      image.load()  # full decode (first frame): truncated or corrupt data fails here
       orientation = exif_orientation(image)
-      if orientation == 1:
-        return Ingested(data, _FORMATS[fmt], width, height, "")
+      if fmt in _KEPT and orientation == 1:
+        return Ingested(data, _KEPT[fmt], width, height, "")
+      why = [f"converted_from={_CONVERTED[fmt]}"] if fmt in _CONVERTED else []
+      if orientation != 1:
+        why.append(f"exif_orientation={orientation}")
       # Reuses the decoded pixels: no second decode.
       upright = rgb_view(ImageOps.exif_transpose(image))
       buf = io.BytesIO()
       upright.save(buf, format="PNG")
       return Ingested(buf.getvalue(), "png", upright.width, upright.height,
-                      f"exif_orientation={orientation}")
+                      ",".join(why))
   except ValueError:
     raise
+  except Image.DecompressionBombError as e:
+    # PIL's own limit, at or above max_pixels (check_max_pixels), fired first.
+    raise ValueError(_too_big(str(e).split(" exceeds")[0], max_pixels)) from None
   except UnidentifiedImageError:  # its message holds a memory address
-    raise ValueError("cannot decode image: unrecognised content, not a JPEG "
-                     "or PNG") from None
+    raise ValueError("cannot decode image: unrecognised content, not an "
+                     f"image format PIL knows (accepted: {ACCEPTED})") from None
   except Exception as e:  # PIL raises many types for undecodable data.
     raise ValueError(f"cannot decode image: {e.__class__.__name__}: {e}") from None
+
+
+def _too_big(declared: str, max_pixels: int) -> str:
+  return (f"{declared} is above the max_pixels limit {max_pixels} (possible "
+          "decompression bomb); raise max_pixels if the image is genuine")
 
 
 def make_example(image: Ingested, label: str, rel_path: str) -> tf.train.Example:
@@ -371,6 +408,7 @@ class Executor(BaseExampleGenExecutor):
          exec_properties: Dict[str, Any]) -> None:
     """BaseExampleGenExecutor.Do, writing splits with _WriteStoredSplit."""
     self._log_startup(input_dict, output_dict, exec_properties)
+    check_max_pixels(exec_properties[MAX_PIXELS_KEY])
     report = artifact_utils.get_single_instance(output_dict[REJECTED_KEY])
     exec_properties = {**exec_properties, _REPORT_DIR_KEY: report.uri}
     input_config = example_gen_pb2.Input()

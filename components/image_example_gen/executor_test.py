@@ -3,8 +3,11 @@ import glob
 import gzip
 import json
 import os
+import subprocess
+import sys
 
 import pytest
+from PIL import Image
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.util import examples_utils, tfxio_utils
 from tfx.proto import example_gen_pb2
@@ -13,8 +16,10 @@ from tfx.utils import proto_utils
 from tfx_bsl.tfxio import dataset_options
 
 from components.image_example_gen import IngestReport
+from components.image_example_gen.component import ImageExampleGen
 from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
-                                                   DatasetError, Executor)
+                                                   DatasetError, Executor,
+                                                   inspect_image)
 from pipeline.data_layout import example_gen_configs
 from tests.helpers import feature, png_bomb, read_examples, tiny_dataset
 from trainer import features
@@ -116,6 +121,47 @@ def test_pixel_limit_refuses_a_decompression_bomb_before_decoding(tmp_path):
   assert [r["path"] for r in rejected] == ["checker/bomb.png"]
   assert "max_pixels limit 10000000" in rejected[0]["reason"]
   assert len(splits["train"]) + len(splits["eval"]) == n
+
+
+@pytest.mark.parametrize("side, declared", [
+    # Under PIL's own limit (89.5M pixels): max_pixels refuses it.
+    (8000, "8000x8000 = 64000000 pixels"),
+    # Over 2x PIL's limit: PIL refuses it first; the reason still names ours.
+    (100_000, "Image size (10000000000 pixels)"),
+])
+def test_pixel_limit_is_checked_per_call_not_process_wide(side, declared):
+  pil_limit = Image.MAX_IMAGE_PIXELS
+  with pytest.raises(ValueError) as refused:
+    inspect_image(png_bomb(side, side), 40_000_000)
+  assert str(refused.value).startswith(
+      f"{declared} is above the max_pixels limit 40000000")
+  if side == 8000:
+    # A higher limit in the next call passes the header; the bomb has no
+    # pixel data, so decoding fails instead.
+    with pytest.raises(ValueError, match="cannot decode image"):
+      inspect_image(png_bomb(side, side), 80_000_000)
+  assert Image.MAX_IMAGE_PIXELS == pil_limit
+
+
+def test_importing_the_package_leaves_pil_bomb_limit_alone():
+  # A fresh interpreter: this one imported `components` long ago.
+  code = ("from PIL import Image; before = Image.MAX_IMAGE_PIXELS; "
+          "import components, components.image_example_gen.executor; "
+          "print(before, Image.MAX_IMAGE_PIXELS)")
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  run = subprocess.run([sys.executable, "-c", code], cwd=repo, check=True,
+                       capture_output=True, text=True)
+  before, after = run.stdout.split()[-2:]
+  assert before == after == str(89_478_485)  # PIL's default
+
+
+def test_max_pixels_above_pil_limit_is_refused_naming_it():
+  data_config, _ = example_gen_configs("unused", "flat")
+  with pytest.raises(ValueError, match=r"max_pixels 200000000 must be "
+                     r"positive and at most 178956970, PIL's own"):
+    ImageExampleGen(input_base="unused", input_config=data_config,
+                    max_pixels=200_000_000)
 
 
 def test_single_class_stops_with_the_folder_named(tmp_path):
