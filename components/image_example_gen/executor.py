@@ -51,6 +51,9 @@ REJECTED_KEY = "rejected"
 REJECTED_FILE = "rejected.jsonl"
 SUMMARY_FILE = "summary.json"
 _REPORT_DIR_KEY = "_ingest_report_dir"  # passed to the PTransform, not a spec key
+# The eval split's folder, in order of preference (pipeline/data_layout.py
+# picks the first that exists; a second one is reported as not read).
+EVAL_DIRS = ("validation", "eval")
 # Kept as the file's bytes. MPO is a JPEG with extra frames (phone cameras);
 # both decoders read frame 1.
 _KEPT = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
@@ -94,7 +97,8 @@ def split_root(pattern: str) -> str:
   return "/".join(parts[:-2])
 
 
-def _walk_local(folder: str, rel: str, chain: frozenset) -> Iterator[str]:
+def _walk_local(folder: str, rel: str, chain: frozenset,
+                skip: frozenset) -> Iterator[str]:
   real = os.path.realpath(folder)
   if real in chain:  # a symlink back to a folder being walked: a loop
     return
@@ -103,14 +107,16 @@ def _walk_local(folder: str, rel: str, chain: frozenset) -> Iterator[str]:
   for entry in entries:
     child = posixpath.join(rel, entry.name) if rel else entry.name
     if entry.is_dir():  # follows symlinked folders, as the driver's glob does
-      yield from _walk_local(entry.path, child, chain | {real})
+      if child not in skip:
+        yield from _walk_local(entry.path, child, chain | {real}, skip)
     else:
       yield child
 
 
-def walk(input_base: str, root: str) -> Iterator[str]:
+def walk(input_base: str, root: str, skip: Sequence[str] = ()) -> Iterator[str]:
   """Every file below input_base/root, as paths relative to input_base.
 
+  skip: folders (relative to input_base) not to enter.
   Local folders are walked with os.scandir: tf.io.gfile.walk crashes on a
   name that isn't UTF-8 and follows symlink loops until the path is too long.
   Local names that aren't UTF-8 come back surrogate-escaped (os.fsencode
@@ -118,10 +124,14 @@ def walk(input_base: str, root: str) -> Iterator[str]:
   """
   top = posixpath.join(input_base, root) if root else input_base
   if "://" not in input_base:
-    yield from _walk_local(top, root, frozenset())
+    yield from _walk_local(top, root, frozenset(), frozenset(skip))
     return
-  for dirpath, _, filenames in tf.io.gfile.walk(top):
-    rel_dir = os.path.relpath(dirpath, input_base)
+  for dirpath, dirnames, filenames in tf.io.gfile.walk(top):
+    rel_dir = posixpath.relpath(dirpath.rstrip("/"), input_base.rstrip("/"))
+    rel_dir = "" if rel_dir == "." else rel_dir
+    # Pruned in place: gfile.walk (top-down) descends into what is left.
+    dirnames[:] = [d for d in dirnames if posixpath.join(
+        rel_dir, d.rstrip("/")) not in skip]
     for name in filenames:
       yield posixpath.normpath(posixpath.join(rel_dir, name))
 
@@ -141,8 +151,45 @@ def list_files(input_base: str, root: str) -> List[Tuple[str, str]]:
   return sorted(_shown(rel) for rel in walk(input_base, root))
 
 
-def input_fingerprint(input_base: str, roots: List[str]) -> str:
-  """Changes when any listed file is added, removed, renamed or modified.
+def unread_files(input_base: str,
+                 split_roots: Dict[str, str]) -> List[Dict[str, Any]]:
+  """Rejection outcomes for the files outside every split root.
+
+  split_roots: split name -> root (`{"train": "train", "eval":
+  "validation"}`). A flat folder (root "") has none: its walk sees every
+  file. In the split layout, test/, other folders, loose files and eval/
+  beside validation/ would otherwise be silently skipped; one rejection per
+  file keeps seen = ingested + rejected true of the whole data folder.
+  """
+  roots = set(split_roots.values())
+  if "" in roots:
+    return []
+  read = ", ".join(f"{root}/ ({split})" for split, root in split_roots.items())
+  eval_used = sorted(roots & set(EVAL_DIRS))
+  outcomes = []
+  for rel, _ in sorted(_shown(r) for r in walk(input_base, "", skip=roots)):
+    top, _, rest = rel.partition("/")
+    if top.startswith("."):
+      reason = "hidden file or folder (name starts with '.')"
+    elif not rest:
+      reason = (f"loose file at the top of the data folder, not in a split "
+                f"folder; this run reads {read}")
+    elif top in EVAL_DIRS and eval_used:
+      reason = (f"{top}/ is not read: {eval_used[0]}/ is the eval split "
+                f"({'/ is preferred to '.join(EVAL_DIRS)}/ when both exist); "
+                f"merge {top}/ into {eval_used[0]}/ to use it")
+    else:
+      reason = (f"{top}/ is not a split folder this run reads ({read}); move "
+                "its images into one of them to use them")
+    outcomes.append({"path": rel, "class": None, "split_root": None,
+                     "status": "rejected", "reason": reason,
+                     "unread": top if rest else ""})
+  return outcomes
+
+
+def input_fingerprint(input_base: str) -> str:
+  """Changes when any file under input_base is added, removed, renamed or
+  modified: those in no split are listed as rejected, so they count too.
 
   Used by the driver instead of TFX's, which stats `*/*` only (so misses
   nested files and class moves that keep size and mtime) and crashes on a
@@ -150,18 +197,17 @@ def input_fingerprint(input_base: str, roots: List[str]) -> str:
   """
   digest = hashlib.sha256()
   count = 0
-  for root in roots:
-    for rel in walk(input_base, root):
-      path = posixpath.join(input_base, rel)
-      if "://" in input_base:
-        info = tf.io.gfile.stat(path)
-        facts = (info.length, info.mtime_nsec, "")
-      else:
-        info = os.lstat(path)
-        target = os.readlink(path) if os.path.islink(path) else ""
-        facts = (info.st_size, info.st_mtime_ns, target)
-      digest.update(os.fsencode(rel) + repr(facts).encode() + b"\0")
-      count += 1
+  for rel in walk(input_base, ""):
+    path = posixpath.join(input_base, rel)
+    if "://" in input_base:
+      info = tf.io.gfile.stat(path)
+      facts = (info.length, info.mtime_nsec, "")
+    else:
+      info = os.lstat(path)
+      target = os.readlink(path) if os.path.islink(path) else ""
+      facts = (info.st_size, info.st_mtime_ns, target)
+    digest.update(os.fsencode(rel) + repr(facts).encode() + b"\0")
+    count += 1
   return f"files:{count},sha256:{digest.hexdigest()}"
 
 
@@ -438,7 +484,9 @@ class Executor(BaseExampleGenExecutor):
     roots = [split_root(s.pattern) for s in input_config.splits]
     folders = [f"{root}/{c}".lstrip("/") for root in roots
                for c in class_folders(exec_properties["input_base"], root)]
-    summary = write_report(report.uri, folders)
+    unread = unread_files(exec_properties["input_base"], {
+        s.name: split_root(s.pattern) for s in input_config.splits})
+    summary = write_report(report.uri, folders, unread)
     report.set_int_custom_property("seen", summary["seen"])
     report.set_int_custom_property("ingested", summary["ingested"])
     report.set_int_custom_property("rejected", summary["rejected"])
@@ -459,13 +507,16 @@ def _read_json_lines(pattern: str) -> List[Dict[str, Any]]:
   return rows
 
 
-def write_report(report_dir: str, folders: List[str]) -> Dict[str, Any]:
+def write_report(report_dir: str, folders: List[str],
+                 unread: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
   """Merges the Beam shards into rejected.jsonl and summary.json.
 
   folders: every class folder found ("<split root>/<class>"), so an empty
-  one shows up with zero images.
+  one shows up with zero images. unread: outcomes of the files outside
+  every split (unread_files).
   """
   outcomes = _read_json_lines(posixpath.join(report_dir, "_outcomes", "*"))
+  outcomes += unread
   counts = _read_json_lines(posixpath.join(report_dir, "_counts", "*"))
   rejected = sorted((o for o in outcomes if o["status"] == "rejected"),
                     key=lambda o: o["path"])
@@ -495,6 +546,9 @@ def write_report(report_dir: str, folders: List[str]) -> Dict[str, Any]:
           o["normalized"] for o in outcomes
           if o["status"] == "ingested" and o["normalized"]).items())),
       "duplicates": duplicates,
+      # Files in no split, per top-level folder ("": loose files).
+      "not_read": dict(sorted(collections.Counter(
+          o["unread"] for o in unread).items())),
   }
   with tf.io.gfile.GFile(posixpath.join(report_dir, REJECTED_FILE), "w") as f:
     # One write, even when empty: GFile creates the file on first write.

@@ -16,7 +16,8 @@ from tfx.utils import proto_utils
 from tfx_bsl.tfxio import dataset_options
 
 from components.image_example_gen import IngestReport
-from components.image_example_gen.component import ImageExampleGen
+from components.image_example_gen.component import (ImageExampleGen,
+                                                    ImageInputProcessor)
 from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
                                                    DatasetError, Executor,
                                                    inspect_image)
@@ -88,6 +89,64 @@ def test_existing_train_validation_split_is_kept(tmp_path):
   assert all(f.startswith("train/") for f in filenames(splits["train"]))
   assert all(f.startswith("validation/") for f in filenames(splits["eval"]))
   assert summary["splits"] == {"train": 12, "eval": 6}
+
+
+def test_split_layout_lists_every_file_outside_the_splits(tmp_path):
+  data = tmp_path / "data"
+  tiny_dataset(data / "train", per_class=4, seed=1)        # 12, read
+  tiny_dataset(data / "validation", per_class=2, seed=2)   # 6, read
+  tiny_dataset(data / "eval", per_class=1, seed=3)         # 3, not read
+  tiny_dataset(data / "test", per_class=2, seed=4)         # 6, not read
+  (data / "extras" / "deep").mkdir(parents=True)
+  (data / "extras" / "deep" / "x.jpg").write_bytes(
+      (data / "train" / "checker" / "0000.jpg").read_bytes())
+  (data / "README.txt").write_text("about these photos")
+  (data / ".DS_Store").write_bytes(b"\0")
+  on_disk = sorted(os.path.relpath(os.path.join(d, f), data)
+                   for d, _, names in os.walk(data) for f in names)
+  splits, summary, rejected, report, _ = run_example_gen(data, tmp_path / "o")
+  assert len(splits["train"]) == 12 and len(splits["eval"]) == 6
+  assert all(f.startswith("validation/") for f in filenames(splits["eval"]))
+  reasons = {r["path"]: r["reason"] for r in rejected}
+  assert sorted(reasons) == [p for p in on_disk
+                             if not p.startswith(("train/", "validation/"))]
+  assert len(reasons) == 3 + 6 + 3
+  assert reasons["eval/checker/0000.jpg"] == (
+      "eval/ is not read: validation/ is the eval split (validation/ is "
+      "preferred to eval/ when both exist); merge eval/ into validation/ to "
+      "use it")
+  assert reasons["test/vertical/0001.jpg"] == (
+      "test/ is not a split folder this run reads (train/ (train), "
+      "validation/ (eval)); move its images into one of them to use them")
+  assert reasons["extras/deep/x.jpg"].startswith("extras/ is not a split")
+  assert reasons["README.txt"].startswith("loose file at the top")
+  assert reasons[".DS_Store"].startswith("hidden file")
+  assert summary["seen"] == len(on_disk) == 18 + len(reasons)
+  assert summary["seen"] == summary["ingested"] + summary["rejected"]
+  assert report.get_int_custom_property("rejected") == 12
+  assert summary["not_read"] == {"": 2, "eval": 3, "extras": 1, "test": 6}
+  # Only the read splits' class folders count as classes.
+  assert sorted(summary["classes"]) == [
+      f"{s}/{c}" for s in ("train", "validation")
+      for c in ("checker", "horizontal", "vertical")]
+
+
+def test_fingerprint_sees_files_outside_the_splits(tmp_path):
+  data = tmp_path / "data"
+  tiny_dataset(data / "train", per_class=2, seed=1)
+  tiny_dataset(data / "validation", per_class=1, seed=2)
+  input_config, _ = example_gen_configs(str(data))
+
+  def fingerprint():
+    processor = ImageInputProcessor(str(data), input_config.splits)
+    processor.resolve_span_and_version()
+    return processor.get_input_fingerprint(0, None)
+
+  before = fingerprint()
+  # Listed as rejected, so the cached report would be stale without a rerun.
+  (data / "test").mkdir()
+  (data / "test" / "new.jpg").write_bytes(b"x")
+  assert fingerprint() != before
 
 
 def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
