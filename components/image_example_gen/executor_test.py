@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from PIL import Image
@@ -18,10 +20,12 @@ from tfx_bsl.tfxio import dataset_options
 from components.image_example_gen import IngestReport
 from components.image_example_gen.component import (ImageExampleGen,
                                                     ImageInputProcessor)
+from components.image_example_gen import executor as executor_module
 from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
                                                    DatasetError, Executor,
                                                    inspect_image)
 from pipeline.data_layout import example_gen_configs
+from tests.bad_inputs import write_bad_inputs
 from tests.helpers import feature, png_bomb, read_examples, tiny_dataset
 from trainer import features
 
@@ -271,3 +275,64 @@ def test_splits_are_stored_gzip_that_tfx_readers_take(tmp_path):
       dataset_options.TensorFlowDatasetOptions(batch_size=100, num_epochs=1)))
   assert sum(len(b[features.LABEL]) for b in batches) == len(splits["train"])
   assert len(splits["train"]) + len(splits["eval"]) == n
+
+
+def _messy_data(root):
+  data = root / "data"
+  tiny_dataset(data / "train", per_class=12, seed=1)
+  tiny_dataset(data / "validation", per_class=4, seed=2)
+  write_bad_inputs(str(data / "train" / "mixed"), str(root / "outside"),
+                   "../checker/0000.jpg")
+  (data / "validation" / "mixed").mkdir()
+  (data / "validation" / "mixed" / "x.jpg").write_bytes(
+      (data / "train" / "mixed" / "photo.webp").read_bytes())
+  (data / "test").mkdir()
+  (data / "test" / "x.jpg").write_bytes(b"")
+  return data
+
+
+def test_threaded_decode_gives_the_same_output_as_one_thread(tmp_path,
+                                                             monkeypatch):
+  data = _messy_data(tmp_path)
+  runs = {}
+  for threads in (1, 4):
+    monkeypatch.setattr(executor_module, "decode_threads", lambda t=threads: t)
+    splits, summary, rejected, *_ = run_example_gen(data,
+                                                    tmp_path / f"o{threads}")
+    runs[threads] = (
+        {s: sorted(e.SerializeToString() for e in examples)
+         for s, examples in splits.items()}, summary, rejected)
+  one, four = runs[1], runs[4]
+  # 36 demo + 22 usable corpus files; 12 demo + the WebP
+  assert len(one[0]["train"]) == 58 and len(one[0]["eval"]) == 13
+  assert four[0] == one[0]  # the same serialized examples in each split
+  assert four[1] == one[1]  # the same counts, duplicates and not_read
+  # The same rejections: 11 in the corpus, test/x.jpg
+  assert four[2] == one[2] and len(one[2]) == 12
+
+
+def test_decode_runs_files_concurrently_on_the_pool(tmp_path, monkeypatch):
+  tiny_dataset(tmp_path / "data", per_class=8, size=32)
+  inspect = executor_module.inspect_image
+  lock = threading.Lock()
+  state = {"now": 0, "most": 0, "threads": set()}
+
+  def slow_inspect(data, max_pixels):
+    with lock:
+      state["now"] += 1
+      state["most"] = max(state["most"], state["now"])
+      state["threads"].add(threading.current_thread().name)
+    time.sleep(0.02)  # a decode long enough for the next to start
+    try:
+      return inspect(data, max_pixels)
+    finally:
+      with lock:
+        state["now"] -= 1
+
+  monkeypatch.setattr(executor_module, "decode_threads", lambda: 3)
+  monkeypatch.setattr(executor_module, "inspect_image", slow_inspect)
+  splits, summary, *_ = run_example_gen(tmp_path / "data", tmp_path / "o")
+  assert summary["ingested"] == len(splits["train"]) + len(splits["eval"]) == 24
+  assert state["most"] == 3
+  assert len(state["threads"]) == 3
+  assert all(name.startswith("decode") for name in state["threads"])
