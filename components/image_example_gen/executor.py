@@ -21,6 +21,7 @@ PIL's own process-wide Image.MAX_IMAGE_PIXELS is read, never changed.
 import collections
 import concurrent.futures
 import gzip
+import itertools
 import hashlib
 import io
 import json
@@ -39,6 +40,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
+from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen.base_example_gen_executor import (
     BaseExampleGenExecutor)
 from tfx.components.util import examples_utils
@@ -332,50 +334,58 @@ def decode_threads() -> int:
     return os.cpu_count() or 1
 
 
-class _DecodeFn(beam.DoFn):
-  """Path -> tf.Example (main output) and one outcome record per file.
+def _split_tag(name: str) -> str:
+  return f"split:{name}"  # apart from OUTCOMES, whatever the split is called
 
-  Files are decoded on a thread pool, a few per thread in flight: PIL, zlib,
-  hashlib and file reads release the GIL, so one Beam worker (the in_memory
-  default: one process) uses every core while its own thread hands finished
-  files to Beam. Each output carries its own file's timestamp and window, so
-  the result is the same set of elements as decoding one file at a time.
+
+class _DecodeFn(beam.DoFn):
+  """A chunk of listed files -> per output split, a list of serialized
+  tf.Examples, and a list of outcome records (one per file).
+
+  Files are decoded on a thread pool: PIL, zlib, hashlib and file reads
+  release the GIL, so one Beam worker (the in_memory default: one process)
+  uses every core. One chunk decodes while the previous chunk's results go
+  downstream, and Beam handles a chunk, not each file, so its per-element
+  cost (bench/RESULTS.md 1) is paid once per FILES_PER_ELEMENT files. Each
+  chunk's outputs carry its own timestamp and window, and chunking changes
+  no record: the same examples, splits and outcomes as one file at a time.
   """
 
   OUTCOMES = "outcomes"
-  IN_FLIGHT_PER_THREAD = 4  # enough to keep threads busy; bounds memory
 
   def __init__(self, input_base: str, root: str, max_pixels: int,
-               threads: Optional[int] = None):
+               split_names: Sequence[str],
+               split_config: Optional[example_gen_pb2.SplitConfig] = None):
     self._input_base = input_base
     self._root = root
     self._max_pixels = max_pixels
-    self._threads = threads
+    # One name (an input split), or the hash split's names and buckets.
+    self._split_names = list(split_names)
+    self._split_config = split_config
+    self._buckets = (list(itertools.accumulate(
+        s.hash_buckets for s in split_config.splits)) if split_config else [])
     self._real_base: Optional[str] = None
     self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-    self._in_flight = 0
-    self._pending: Deque[Tuple[concurrent.futures.Future, Any, Any]] = (
+    self._pending: Deque[Tuple[List[concurrent.futures.Future], Any, Any]] = (
         collections.deque())
 
   def setup(self):
     if "://" not in self._input_base:  # only local folders have symlinks
       self._real_base = os.path.realpath(self._input_base)
-    threads = self._threads or decode_threads()
     self._pool = concurrent.futures.ThreadPoolExecutor(
-        threads, thread_name_prefix="decode")
-    self._in_flight = self.IN_FLIGHT_PER_THREAD * threads
+        decode_threads(), thread_name_prefix="decode")
 
   def start_bundle(self):
     self._pending = collections.deque()
 
-  def process(self, listed: Tuple[str, str],
+  def process(self, chunk: List[Tuple[str, str]],
               timestamp=beam.DoFn.TimestampParam,
               window=beam.DoFn.WindowParam) -> Iterator[Any]:
     assert self._pool is not None
-    self._pending.append((self._pool.submit(self.decode, listed), timestamp,
-                          window))
-    while self._pending and (len(self._pending) > self._in_flight
-                             or self._pending[0][0].done()):
+    self._pending.append(([self._pool.submit(self.decode, listed)
+                           for listed in chunk], timestamp, window))
+    # Keep the newest chunk decoding while this thread hands on the older.
+    while len(self._pending) > 1:
       yield from self._emit(*self._pending.popleft())
 
   def finish_bundle(self) -> Iterator[Any]:
@@ -387,16 +397,24 @@ class _DecodeFn(beam.DoFn):
       self._pool.shutdown(wait=True, cancel_futures=True)
       self._pool = None
 
-  def _emit(self, future, timestamp, window) -> Iterator[Any]:
-    outcome, example = future.result()  # re-raises a bug in decode()
+  def _emit(self, futures, timestamp, window) -> Iterator[Any]:
+    records = collections.defaultdict(list)
+    outcomes = []
+    for future in futures:
+      outcome, split, record = future.result()  # re-raises a bug in decode()
+      outcomes.append(outcome)
+      if record is not None:
+        records[split].append(record)
     yield beam.pvalue.TaggedOutput(
-        self.OUTCOMES, WindowedValue(outcome, timestamp, (window,)))
-    if example is not None:
-      yield WindowedValue(example, timestamp, (window,))
+        self.OUTCOMES, WindowedValue(outcomes, timestamp, (window,)))
+    for split, batch in records.items():
+      yield beam.pvalue.TaggedOutput(
+          _split_tag(split), WindowedValue(batch, timestamp, (window,)))
 
   def decode(self, listed: Tuple[str, str]
-             ) -> Tuple[Dict[str, Any], Optional[tf.train.Example]]:
-    """(outcome record, tf.Example or None when rejected) for one file."""
+             ) -> Tuple[Dict[str, Any], str, Optional[bytes]]:
+    """(outcome record, output split, serialized tf.Example or None when
+    rejected) for one file."""
     rel_path, name_problem = listed
     inside = posixpath.relpath(rel_path, self._root) if self._root else rel_path
     parts = inside.split("/")
@@ -419,34 +437,53 @@ class _DecodeFn(beam.DoFn):
       image = inspect_image(data, self._max_pixels)
     except (ValueError, OSError, tf.errors.OpError) as e:
       reason = e.message if isinstance(e, tf.errors.OpError) else str(e)
-      return {**outcome, "status": "rejected", "reason": reason}, None
+      return {**outcome, "status": "rejected", "reason": reason}, "", None
+    example = make_example(image, label, rel_path)
+    split = self._split_names[0]
+    if self._split_config is not None:
+      # TFX's own hash split (on features.IMAGE), as its WriteSplit did.
+      split = self._split_names[base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
+          example, len(self._buckets), self._buckets, self._split_config)]
     return {
         **outcome, "status": "ingested", "normalized": image.normalized,
         # Of the file, so duplicates are found whatever was stored.
         "sha256": hashlib.sha256(data).hexdigest(),
-    }, make_example(image, label, rel_path)
+    }, split, example.SerializeToString()
+
+
+# Beam's per-element cost is paid per chunk; small enough that a chunk of
+# large photos in flight (two per worker) stays well under a GB.
+FILES_PER_ELEMENT = 32
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
-def _ImageToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
-                    split_pattern: str) -> beam.pvalue.PCollection:
+def _DecodeSplit(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                 split_pattern: str, split_names: Sequence[str],
+                 split_config: Optional[example_gen_pb2.SplitConfig] = None
+                 ) -> Dict[str, beam.pvalue.PCollection]:
+  """Output split name -> lists of serialized tf.Examples, for the files of
+  one input split; their outcomes go to the report folder."""
   input_base = exec_properties["input_base"]
   root = split_root(split_pattern)
+  files = list_files(input_base, root)
   results = (
       pipeline
-      | "ListFiles" >> beam.Create(list_files(input_base, root))
+      | "ListFiles" >> beam.Create([files[i:i + FILES_PER_ELEMENT] for i in
+                                    range(0, len(files), FILES_PER_ELEMENT)])
       | "Distribute" >> beam.Reshuffle()
-      | "Decode" >> beam.ParDo(_DecodeFn(input_base, root,
-                                         exec_properties[MAX_PIXELS_KEY]))
-      .with_outputs(_DecodeFn.OUTCOMES, main="examples"))
+      | "Decode" >> beam.ParDo(_DecodeFn(
+          input_base, root, exec_properties[MAX_PIXELS_KEY], split_names,
+          split_config)).with_outputs(
+              _DecodeFn.OUTCOMES, *map(_split_tag, split_names)))
   shard = root.replace("/", "_") or "all"
   _ = (results[_DecodeFn.OUTCOMES]
-       | "OutcomeToJson" >> beam.Map(json.dumps, sort_keys=True)
+       # One text element per chunk: a JSON line per file.
+       | "OutcomeToJson" >> beam.Map(lambda outcomes: "\n".join(
+           json.dumps(o, sort_keys=True) for o in outcomes))
        | "WriteOutcomes" >> beam.io.WriteToText(
            posixpath.join(exec_properties[_REPORT_DIR_KEY], "_outcomes", shard)))
-  return results["examples"]
+  return {name: results[_split_tag(name)] for name in split_names}
 
 
 class _StoredGzipTFRecordSink(tfrecordio._TFRecordSink):  # pylint: disable=protected-access
@@ -467,6 +504,10 @@ class _StoredGzipTFRecordSink(tfrecordio._TFRecordSink):  # pylint: disable=prot
                      shard_name_template=None,
                      compression_type=filesystem.CompressionTypes.UNCOMPRESSED)
 
+  def write_record(self, file_handle, value: List[bytes]):
+    for record in value:  # a chunk's serialized tf.Examples (_DecodeFn)
+      self.write_encoded_record(file_handle, record)
+
   def open(self, temp_path):
     return gzip.GzipFile(fileobj=super().open(temp_path), mode="wb",
                          compresslevel=0)
@@ -478,28 +519,52 @@ class _StoredGzipTFRecordSink(tfrecordio._TFRecordSink):  # pylint: disable=prot
 
 
 @beam.ptransform_fn
-def _WriteStoredSplit(examples: beam.pvalue.PCollection,
+def _WriteStoredSplit(batches: beam.pvalue.PCollection,
                       split_uri: str) -> beam.pvalue.PDone:
   # No Reshuffle before writing (TFX's WriteSplit has one): files were already
   # spread over workers before decoding, and the Trainer shuffles examples.
-  return (examples
-          | "Serialize" >> beam.Map(lambda e: e.SerializeToString())
-          | "Write" >> iobase.Write(_StoredGzipTFRecordSink(
-              posixpath.join(split_uri, "data_tfrecord"))))
+  return batches | "Write" >> iobase.Write(_StoredGzipTFRecordSink(
+      posixpath.join(split_uri, "data_tfrecord")))
 
 
 class Executor(BaseExampleGenExecutor):
   """ExampleGen executor for folders of class-labelled images."""
 
   def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-    return _ImageToExample
+    raise NotImplementedError(
+        "ImageExampleGen decodes files in chunks: use GenerateExamplesByBeam, "
+        "whose splits hold lists of serialized tf.Examples")
 
   def GenerateExamplesByBeam(self, pipeline, exec_properties):
-    splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
+    """Output split name -> lists of serialized tf.Examples.
+
+    As TFX's: input splits are kept, or the one input split is hash split
+    on features.IMAGE by the output config; records come in chunks.
+    """
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties["input_config"], input_config)
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(exec_properties["output_config"], output_config)
+    names = example_gen_utils.generate_output_split_names(input_config,
+                                                          output_config)
+    if output_config.split_config.splits:
+      if len(input_config.splits) != 1:
+        raise ValueError("a hash split (output split_config) needs exactly "
+                         "one input split")
+      splits = pipeline | "InputToRecord" >> _DecodeSplit(  # pylint: disable=no-value-for-parameter
+          exec_properties, input_config.splits[0].pattern, names,
+          output_config.split_config)
+    else:
+      splits = {}
+      for split in input_config.splits:
+        splits.update(
+            pipeline | f"InputToRecord[{split.name}]" >> _DecodeSplit(  # pylint: disable=no-value-for-parameter
+                exec_properties, split.pattern, [split.name]))
     counts_dir = posixpath.join(exec_properties[_REPORT_DIR_KEY], "_counts")
-    for name, examples in splits.items():
-      _ = (examples
-           | f"Count[{name}]" >> beam.combiners.Count.Globally()
+    for name, batches in splits.items():
+      _ = (batches
+           | f"Count[{name}]" >> beam.Map(len)
+           | f"Sum[{name}]" >> beam.CombineGlobally(sum)
            | f"CountToJson[{name}]" >> beam.Map(
                lambda n, split=name: json.dumps({"split": split, "count": n}))
            | f"WriteCount[{name}]" >> beam.io.WriteToText(
