@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import posixpath
+import struct
 from typing import (Any, Deque, Dict, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
@@ -486,6 +487,18 @@ def _DecodeSplit(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
   return {name: results[_split_tag(name)] for name in split_names}
 
 
+# Without python-snappy, Beam's TFRecord writer computes crc32c with crcmod:
+# 45 us for a 23 KB photo, the largest per-file cost left on Beam's thread.
+# google-crc32c (C, SSE4.2; in the pinned set through google-cloud-storage)
+# takes 4 us; its pure-Python fallback would be slower than crcmod.
+try:
+  import google_crc32c  # pylint: disable=g-import-not-at-top
+  _CRC32C = google_crc32c.value if google_crc32c.implementation == "c" else None
+except ImportError:
+  _CRC32C = None
+_masked_crc32c = tfrecordio._TFRecordUtil._masked_crc32c  # pylint: disable=protected-access
+
+
 class _StoredGzipTFRecordSink(tfrecordio._TFRecordSink):  # pylint: disable=protected-access
   """TFRecords in gzip at level 0 ("stored"), as files named *.gz.
 
@@ -507,6 +520,17 @@ class _StoredGzipTFRecordSink(tfrecordio._TFRecordSink):  # pylint: disable=prot
   def write_record(self, file_handle, value: List[bytes]):
     for record in value:  # a chunk's serialized tf.Examples (_DecodeFn)
       self.write_encoded_record(file_handle, record)
+
+  def write_encoded_record(self, file_handle, value: bytes):
+    if _CRC32C is None:
+      super().write_encoded_record(file_handle, value)
+      return
+    # Beam's TFRecord framing, with a faster crc32c than its crcmod one
+    # (Beam's only switch for that is a process-wide global).
+    length = struct.pack("<Q", len(value))
+    file_handle.write(b"".join([
+        length, struct.pack("<I", _masked_crc32c(length, crc32c_fn=_CRC32C)),
+        value, struct.pack("<I", _masked_crc32c(value, crc32c_fn=_CRC32C))]))
 
   def open(self, temp_path):
     return gzip.GzipFile(fileobj=super().open(temp_path), mode="wb",
