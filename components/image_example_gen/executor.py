@@ -272,7 +272,7 @@ def inspect_image(data: bytes, max_pixels: int) -> Ingested:
       if width * height > max_pixels:
         raise ValueError(_too_big(f"{width}x{height} = {width * height} "
                                   "pixels", max_pixels))
-      image.load()  # full decode (first frame): truncated or corrupt data fails here
+      image.load()  # full decode (frame 1): truncated or corrupt data fails
       orientation = exif_orientation(image)
       if fmt in _KEPT and orientation == 1:
         return Ingested(data, _KEPT[fmt], width, height, "")
@@ -442,7 +442,8 @@ class _DecodeFn(beam.DoFn):
     example = make_example(image, label, rel_path)
     split = self._split_names[0]
     if self._split_config is not None:
-      # TFX's own hash split (on features.IMAGE), as its WriteSplit did.
+      # TFX's own hash split function (on features.IMAGE), as its
+      # GenerateExamplesByBeam applied it: the same split for each file.
       split = self._split_names[base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
           example, len(self._buckets), self._buckets, self._split_config)]
     return {
