@@ -8,10 +8,12 @@ import dataclasses
 import os
 from typing import Any, Dict, List, Optional
 
+from PIL import Image
+
+from components.image_example_gen import labels_csv
 from trainer.backbones import (APPLICATIONS, BACKBONES, WeightsError,
                                locate_weights)
 from trainer.distribution import STRATEGIES
-from components.image_example_gen import labels_csv
 from trainer.preprocessing import TARGET_TRANSFORMS
 from trainer.recipe import AUGMENTATIONS, LOSSES, OPTIMIZERS, SCHEDULES
 from trainer.resizer import INTERPOLATIONS
@@ -302,6 +304,11 @@ class PipelineConfig:
         (t.loss in LOSSES, "--loss", f"choose one of {', '.join(LOSSES)}"),
         (0 < d.eval_percent < 100, "--eval-percent", "must be between 1 and 99"),
         (d.max_pixels > 0, "--max-pixels", "must be positive"),
+        # Read, never raised: PIL's limit is process-wide (see ImageExampleGen).
+        (Image.MAX_IMAGE_PIXELS is None
+         or d.max_pixels <= 2 * Image.MAX_IMAGE_PIXELS, "--max-pixels",
+         f"must be at most {2 * (Image.MAX_IMAGE_PIXELS or 0)}, PIL's own "
+         "decompression-bomb limit"),
         (self.beam_mode in BEAM_MODES, "--beam-mode",
          f"choose one of {', '.join(BEAM_MODES)}"),
         (self.beam_workers >= 0, "--beam-workers", "must be 0 (one per core) "

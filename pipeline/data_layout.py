@@ -2,17 +2,18 @@
 
 flat:   <data>/<class>/<image>           -> deterministic hash split train/eval
 splits: <data>/train/<class>/<image> and <data>/validation|eval/<class>/<image>
-        -> the existing split is kept.
+        -> the existing split is kept (validation/ when both exist). Files
+        in other folders (test/, the unused eval folder) or loose at the top
+        are listed as rejected by ImageExampleGen.
 """
 import os
 
 import tensorflow as tf
 from tfx.proto import example_gen_pb2
 
+from components.image_example_gen.executor import EVAL_DIRS
 from pipeline.config import ConfigError
 from trainer import features
-
-EVAL_DIRS = ("validation", "eval")
 
 
 def detect_layout(data_dir):

@@ -69,7 +69,16 @@ def file_corpus():
       "grey16_exif6.png": encode(grey16(), "PNG", exif=exif(6)),
       "small_40x30.jpg": encode(picture(40, 30), "JPEG", quality=95),
       "phone.jpg": encode(a, "MPO", save_all=True, append_images=[b]),
-      "anim.gif": encode(picture(), "GIF"),
+      # Formats PIL decodes but that are stored as PNG; the GIF's second
+      # frame differs, so a stored frame 2 would show.
+      "anim.gif": encode(a, "GIF", save_all=True, append_images=[b]),
+      "photo.webp": encode(picture(), "WEBP", quality=80),
+      "alpha.webp": encode(rgba, "WEBP", lossless=True),
+      "rotated.webp": encode(picture(), "WEBP", quality=90, exif=exif(6)),
+      "photo.bmp": encode(picture(), "BMP"),
+      "photo.tiff": encode(picture(), "TIFF"),
+      "grey16.tiff": encode(grey16(), "TIFF"),
+      "favicon.ico": encode(picture(), "ICO"),  # decodable, not accepted
       "bomb.png": png_bomb(),
       "café ñ 猫.jpg": encode(picture(), "JPEG", quality=90),
       "with space.png": encode(picture(50, 20), "PNG"),

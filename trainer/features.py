@@ -9,7 +9,9 @@ WIDTH = "image/width"
 FORMAT = "image/format"      # "jpeg" | "png"
 FILENAME = "image/filename"  # path relative to the data folder
 # Why IMAGE is a PNG re-encoding of the upright RGB image rather than the
-# file ("exif_orientation=6"): tf.io.decode_image ignores EXIF. "" = the file.
+# file: "exif_orientation=6" (tf.io.decode_image ignores EXIF),
+# "converted_from=webp" (webp, bmp, gif: first frame, tiff), or both joined
+# by ",". "" = the file.
 NORMALIZED = "image/normalized"
 
 # Transformed features (the Trainer's input).

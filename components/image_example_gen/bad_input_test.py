@@ -38,12 +38,21 @@ NORMALIZED = {
     "exif6.jpg": b"exif_orientation=6", "exif8.jpg": b"exif_orientation=8",
     "grey16_exif6.png": b"exif_orientation=6",
 }
+# -> image/normalized, for formats TF can't decode (or not as PIL does):
+# stored as a PNG of PIL's RGB image, upright.
+CONVERTED = {
+    "anim.gif": b"converted_from=gif", "photo.webp": b"converted_from=webp",
+    "alpha.webp": b"converted_from=webp", "photo.bmp": b"converted_from=bmp",
+    "photo.tiff": b"converted_from=tiff", "grey16.tiff": b"converted_from=tiff",
+    "rotated.webp": b"converted_from=webp,exif_orientation=6",
+}
 # -> a part of the rejection reason.
 REJECTED = {
     "truncated.jpg": "cannot decode image: OSError: image file is truncated",
     "empty.jpg": "empty file (0 bytes)",
     "notes.jpg": "cannot decode image: unrecognised content",
-    "anim.gif": "unsupported format GIF",
+    "favicon.ico": "unsupported format ICO (accepted: JPEG, PNG, WebP, BMP, "
+                   "GIF (first frame), TIFF)",
     "bomb.png": "above the max_pixels limit 40000000",
     ".DS_Store": "hidden file",
     ".thumbs/0001.jpg": "hidden file",
@@ -81,9 +90,9 @@ def test_every_file_is_ingested_or_rejected(corpus):
   examples, reasons = corpus["examples"], corpus["reasons"]
   assert set(reasons) == mixed(REJECTED)
   assert {p for p in examples if p.startswith("mixed/")} == (
-      mixed(AS_IS) | mixed(NORMALIZED))
+      mixed(AS_IS) | mixed(NORMALIZED) | mixed(CONVERTED))
   summary = corpus["summary"]
-  ingested = corpus["demo"] + len(AS_IS) + len(NORMALIZED)
+  ingested = corpus["demo"] + len(AS_IS) + len(NORMALIZED) + len(CONVERTED)
   assert summary["ingested"] == len(examples) == ingested
   assert summary["rejected"] == len(reasons) == len(REJECTED)
   assert summary["seen"] == ingested + len(REJECTED)
@@ -91,7 +100,8 @@ def test_every_file_is_ingested_or_rejected(corpus):
   assert not any("loop" in p for p in list(examples) + list(reasons))
   # Hidden files have no class; every other file counts for mixed/.
   assert summary["classes"]["mixed"] == {
-      "ingested": len(AS_IS) + len(NORMALIZED), "rejected": len(REJECTED) - 2}
+      "ingested": len(AS_IS) + len(NORMALIZED) + len(CONVERTED),
+      "rejected": len(REJECTED) - 2}
 
 
 def test_rejections_say_why(corpus):
@@ -118,15 +128,27 @@ def test_files_are_kept_unless_tf_would_decode_them_differently(corpus):
     # 48 wide x 32 high, turned a quarter: stored upright, 32 x 48.
     assert (feature(example, features.HEIGHT),
             feature(example, features.WIDTH)) == (48, 32), name
-  assert corpus["summary"]["normalized"] == {"exif_orientation=6": 2,
-                                             "exif_orientation=8": 1}
+  for name, why in CONVERTED.items():
+    _, example = examples[f"mixed/{name}"]
+    assert feature(example, features.NORMALIZED) == why, name
+    assert feature(example, features.FORMAT) == b"png", name
+    assert feature(example, features.IMAGE).startswith(b"\x89PNG"), name
+    upright = (48, 32) if b"exif_orientation=6" in why else (32, 48)
+    assert (feature(example, features.HEIGHT),
+            feature(example, features.WIDTH)) == upright, name
+  assert corpus["summary"]["normalized"] == {
+      "exif_orientation=6": 2, "exif_orientation=8": 1,
+      "converted_from=gif": 1, "converted_from=webp": 2,
+      "converted_from=bmp": 1, "converted_from=tiff": 2,
+      "converted_from=webp,exif_orientation=6": 1}
 
 
 def test_transform_decodes_every_image_as_pil_sees_it_upright(corpus):
   examples, data = corpus["examples"], corpus["data"]
-  for name in list(AS_IS) + list(NORMALIZED):
+  for name in list(AS_IS) + list(NORMALIZED) + list(CONVERTED):
     _, example = examples[f"mixed/{name}"]
     stored = feature(example, features.IMAGE)
+    # For a GIF: the first frame (PIL opens an animation there).
     expected = pil_view((data / "mixed" / name).read_bytes())
     # The decode Transform and the served model use.
     decoded = tf.io.decode_image(stored, channels=3,

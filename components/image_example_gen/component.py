@@ -28,7 +28,8 @@ class IngestReport(artifact.Artifact):
 
 
 class ImageInputProcessor(input_processor.FileBasedInputProcessor):
-  """Fingerprints every file the executor will see (executor.walk).
+  """Fingerprints every file under the input base (executor.walk): the
+  executor ingests or lists each one, in a split or not.
 
   TFX's fingerprint stats `*/*` only, so it misses nested files and a file
   moved to another class folder with its size and mtime, and it crashes on a
@@ -37,9 +38,7 @@ class ImageInputProcessor(input_processor.FileBasedInputProcessor):
   """
 
   def resolve_span_and_version(self) -> Tuple[int, Optional[int]]:
-    self._fingerprint = executor.input_fingerprint(
-        self._input_base_uri,
-        [executor.split_root(s.pattern) for s in self._splits])
+    self._fingerprint = executor.input_fingerprint(self._input_base_uri)
     return 0, None
 
 
@@ -73,6 +72,7 @@ class ImageExampleGen(FileBasedExampleGen):
                input_config: example_gen_pb2.Input,
                output_config: Optional[example_gen_pb2.Output] = None,
                max_pixels: int = DEFAULT_MAX_PIXELS):
+    executor.check_max_pixels(max_pixels)  # fail when the DAG is built
     # FileBasedExampleGen.__init__ builds its own spec, so build ours here.
     spec = ImageExampleGenSpec(
         input_base=input_base,

@@ -1,10 +1,17 @@
 """ImageExampleGen executor: splits, determinism, rejections, accounting."""
 import glob
 import gzip
+import io
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
+from apache_beam.io.tfrecordio import _TFRecordUtil  # pylint: disable=protected-access
+from PIL import Image
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.util import examples_utils, tfxio_utils
 from tfx.proto import example_gen_pb2
@@ -13,9 +20,14 @@ from tfx.utils import proto_utils
 from tfx_bsl.tfxio import dataset_options
 
 from components.image_example_gen import IngestReport
+from components.image_example_gen import executor as executor_module
+from components.image_example_gen.component import (ImageExampleGen,
+                                                    ImageInputProcessor)
 from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
-                                                   DatasetError, Executor)
+                                                   DatasetError, Executor,
+                                                   inspect_image)
 from pipeline.data_layout import example_gen_configs
+from tests.bad_inputs import write_bad_inputs
 from tests.helpers import feature, png_bomb, read_examples, tiny_dataset
 from trainer import features
 
@@ -85,6 +97,64 @@ def test_existing_train_validation_split_is_kept(tmp_path):
   assert summary["splits"] == {"train": 12, "eval": 6}
 
 
+def test_split_layout_lists_every_file_outside_the_splits(tmp_path):
+  data = tmp_path / "data"
+  tiny_dataset(data / "train", per_class=4, seed=1)        # 12, read
+  tiny_dataset(data / "validation", per_class=2, seed=2)   # 6, read
+  tiny_dataset(data / "eval", per_class=1, seed=3)         # 3, not read
+  tiny_dataset(data / "test", per_class=2, seed=4)         # 6, not read
+  (data / "extras" / "deep").mkdir(parents=True)
+  (data / "extras" / "deep" / "x.jpg").write_bytes(
+      (data / "train" / "checker" / "0000.jpg").read_bytes())
+  (data / "README.txt").write_text("about these photos")
+  (data / ".DS_Store").write_bytes(b"\0")
+  on_disk = sorted(os.path.relpath(os.path.join(d, f), data)
+                   for d, _, names in os.walk(data) for f in names)
+  splits, summary, rejected, report, _ = run_example_gen(data, tmp_path / "o")
+  assert len(splits["train"]) == 12 and len(splits["eval"]) == 6
+  assert all(f.startswith("validation/") for f in filenames(splits["eval"]))
+  reasons = {r["path"]: r["reason"] for r in rejected}
+  assert sorted(reasons) == [p for p in on_disk
+                             if not p.startswith(("train/", "validation/"))]
+  assert len(reasons) == 3 + 6 + 3
+  assert reasons["eval/checker/0000.jpg"] == (
+      "eval/ is not read: validation/ is the eval split (validation/ is "
+      "preferred to eval/ when both exist); merge eval/ into validation/ to "
+      "use it")
+  assert reasons["test/vertical/0001.jpg"] == (
+      "test/ is not a split folder this run reads (train/ (train), "
+      "validation/ (eval)); move its images into one of them to use them")
+  assert reasons["extras/deep/x.jpg"].startswith("extras/ is not a split")
+  assert reasons["README.txt"].startswith("loose file at the top")
+  assert reasons[".DS_Store"].startswith("hidden file")
+  assert summary["seen"] == len(on_disk) == 18 + len(reasons)
+  assert summary["seen"] == summary["ingested"] + summary["rejected"]
+  assert report.get_int_custom_property("rejected") == 12
+  assert summary["not_read"] == {"": 2, "eval": 3, "extras": 1, "test": 6}
+  # Only the read splits' class folders count as classes.
+  assert sorted(summary["classes"]) == [
+      f"{s}/{c}" for s in ("train", "validation")
+      for c in ("checker", "horizontal", "vertical")]
+
+
+def test_fingerprint_sees_files_outside_the_splits(tmp_path):
+  data = tmp_path / "data"
+  tiny_dataset(data / "train", per_class=2, seed=1)
+  tiny_dataset(data / "validation", per_class=1, seed=2)
+  input_config, _ = example_gen_configs(str(data))
+
+  def fingerprint():
+    processor = ImageInputProcessor(str(data), input_config.splits)
+    processor.resolve_span_and_version()
+    return processor.get_input_fingerprint(0, None)
+
+  before = fingerprint()
+  # Listed as rejected, so the cached report would be stale without a rerun.
+  (data / "test").mkdir()
+  (data / "test" / "new.jpg").write_bytes(b"x")
+  assert fingerprint() != before
+
+
 def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
   n = tiny_dataset(tmp_path / "data", per_class=4)
   good = tmp_path / "data" / "horizontal" / "0000.jpg"
@@ -116,6 +186,47 @@ def test_pixel_limit_refuses_a_decompression_bomb_before_decoding(tmp_path):
   assert [r["path"] for r in rejected] == ["checker/bomb.png"]
   assert "max_pixels limit 10000000" in rejected[0]["reason"]
   assert len(splits["train"]) + len(splits["eval"]) == n
+
+
+@pytest.mark.parametrize("side, declared", [
+    # Under PIL's own limit (89.5M pixels): max_pixels refuses it.
+    (8000, "8000x8000 = 64000000 pixels"),
+    # Over 2x PIL's limit: PIL refuses it first; the reason still names ours.
+    (100_000, "Image size (10000000000 pixels)"),
+])
+def test_pixel_limit_is_checked_per_call_not_process_wide(side, declared):
+  pil_limit = Image.MAX_IMAGE_PIXELS
+  with pytest.raises(ValueError) as refused:
+    inspect_image(png_bomb(side, side), 40_000_000)
+  assert str(refused.value).startswith(
+      f"{declared} is above the max_pixels limit 40000000")
+  if side == 8000:
+    # A higher limit in the next call passes the header; the bomb has no
+    # pixel data, so decoding fails instead.
+    with pytest.raises(ValueError, match="cannot decode image"):
+      inspect_image(png_bomb(side, side), 80_000_000)
+  assert Image.MAX_IMAGE_PIXELS == pil_limit
+
+
+def test_importing_the_package_leaves_pil_bomb_limit_alone():
+  # A fresh interpreter: this one imported `components` long ago.
+  code = ("from PIL import Image; before = Image.MAX_IMAGE_PIXELS; "
+          "import components, components.image_example_gen.executor; "
+          "print(before, Image.MAX_IMAGE_PIXELS)")
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  run = subprocess.run([sys.executable, "-c", code], cwd=repo, check=True,
+                       capture_output=True, text=True)
+  before, after = run.stdout.split()[-2:]
+  assert before == after == str(89_478_485)  # PIL's default
+
+
+def test_max_pixels_above_pil_limit_is_refused_naming_it():
+  data_config, _ = example_gen_configs("unused", "flat")
+  with pytest.raises(ValueError, match=r"max_pixels 200000000 must be "
+                     r"positive and at most 178956970, PIL's own"):
+    ImageExampleGen(input_base="unused", input_config=data_config,
+                    max_pixels=200_000_000)
 
 
 def test_single_class_stops_with_the_folder_named(tmp_path):
@@ -166,3 +277,77 @@ def test_splits_are_stored_gzip_that_tfx_readers_take(tmp_path):
       dataset_options.TensorFlowDatasetOptions(batch_size=100, num_epochs=1)))
   assert sum(len(b[features.LABEL]) for b in batches) == len(splits["train"])
   assert len(splits["train"]) + len(splits["eval"]) == n
+
+
+def _messy_data(root):
+  data = root / "data"
+  tiny_dataset(data / "train", per_class=12, seed=1)
+  tiny_dataset(data / "validation", per_class=4, seed=2)
+  write_bad_inputs(str(data / "train" / "mixed"), str(root / "outside"),
+                   "../checker/0000.jpg")
+  (data / "validation" / "mixed").mkdir()
+  (data / "validation" / "mixed" / "x.jpg").write_bytes(
+      (data / "train" / "mixed" / "photo.webp").read_bytes())
+  (data / "test").mkdir()
+  (data / "test" / "x.jpg").write_bytes(b"")
+  return data
+
+
+def test_threaded_decode_gives_the_same_output_as_one_thread(tmp_path,
+                                                             monkeypatch):
+  data = _messy_data(tmp_path)
+  runs = {}
+  for threads in (1, 4):
+    monkeypatch.setattr(executor_module, "decode_threads", lambda t=threads: t)
+    splits, summary, rejected, *_ = run_example_gen(data,
+                                                    tmp_path / f"o{threads}")
+    runs[threads] = (
+        {s: sorted(e.SerializeToString() for e in examples)
+         for s, examples in splits.items()}, summary, rejected)
+  one, four = runs[1], runs[4]
+  # 36 demo + 22 usable corpus files; 12 demo + the WebP
+  assert len(one[0]["train"]) == 58 and len(one[0]["eval"]) == 13
+  assert four[0] == one[0]  # the same serialized examples in each split
+  assert four[1] == one[1]  # the same counts, duplicates and not_read
+  # The same rejections: 11 in the corpus, test/x.jpg
+  assert four[2] == one[2] and len(one[2]) == 12
+
+
+def test_decode_runs_files_concurrently_on_the_pool(tmp_path, monkeypatch):
+  tiny_dataset(tmp_path / "data", per_class=8, size=32)
+  inspect = executor_module.inspect_image
+  lock = threading.Lock()
+  state = {"now": 0, "most": 0, "threads": set()}
+
+  def slow_inspect(data, max_pixels):
+    with lock:
+      state["now"] += 1
+      state["most"] = max(state["most"], state["now"])
+      state["threads"].add(threading.current_thread().name)
+    time.sleep(0.02)  # a decode long enough for the next to start
+    try:
+      return inspect(data, max_pixels)
+    finally:
+      with lock:
+        state["now"] -= 1
+
+  monkeypatch.setattr(executor_module, "decode_threads", lambda: 3)
+  monkeypatch.setattr(executor_module, "inspect_image", slow_inspect)
+  splits, summary, *_ = run_example_gen(tmp_path / "data", tmp_path / "o")
+  assert summary["ingested"] == len(splits["train"]) + len(splits["eval"]) == 24
+  assert state["most"] == 3
+  assert len(state["threads"]) == 3
+  assert all(name.startswith("decode") for name in state["threads"])
+
+
+def test_sink_frames_records_as_beam_does(tmp_path):
+  """The faster crc32c writes byte for byte what Beam's TFRecord sink does."""
+  assert executor_module._CRC32C is not None  # the fast path is what runs
+  sink = executor_module._StoredGzipTFRecordSink(str(tmp_path / "x"))
+  ours, beams = io.BytesIO(), io.BytesIO()
+  records = [b"", b"a", os.urandom(23_000), bytes(range(256)) * 300]
+  sink.write_record(ours, records)
+  for record in records:
+    _TFRecordUtil.write_record(beams, record)
+  assert ours.getvalue() == beams.getvalue()
+  assert len(ours.getvalue()) == sum(len(r) + 16 for r in records)
