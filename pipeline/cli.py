@@ -84,7 +84,9 @@ _OPTIONS = [
      "confidence of the paired test behind both gates (learned vs bilinear, "
      "candidate vs production)"),
     ("--floor", "eval", "floor", float,
-     "absolute top-1 floor (default: above chance, 1/classes)"),
+     "absolute top-1 floor (default: above chance, 1/classes); regression: "
+     "the RMSE a model must stay below (default: predicting the training "
+     "mean's)"),
     ("--production-tolerance", "eval", "production_tolerance", float,
      "a candidate significantly behind production's top-1 by more than this "
      "(with --confidence) is not pushed"),

@@ -142,16 +142,23 @@ def make_pusher(config: PipelineConfig, model, model_blessing):
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+  csv = bool(config.data.labels)
+  # With a labels CSV the folders don't matter: every file under the data
+  # folder is matched to its row; the CSV's split column, else a hash split.
   input_config, output_config = data_layout.example_gen_configs(
-      config.data.path, config.data.layout, config.data.eval_percent)
-  # None for gs:// data: only the optional top-5 metric depends on it; the
-  # floor comes from the Transform vocabulary at run time.
-  num_classes = data_layout.count_classes(config.data.path, input_config)
+      config.data.path, "flat" if csv else config.data.layout,
+      config.data.eval_percent)
+  # None for gs:// data or a CSV: only the optional top-5 metric depends on
+  # it; the floor comes from the Transform vocabulary at run time.
+  num_classes = None if csv else data_layout.count_classes(config.data.path,
+                                                           input_config)
 
   example_gen = ImageExampleGen(input_base=config.data.path,
                                 input_config=input_config,
                                 output_config=output_config,
-                                max_pixels=config.data.max_pixels)
+                                max_pixels=config.data.max_pixels,
+                                labels=config.data.labels,
+                                target=config.data.target, task=config.task)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"])
   schema_gen = CuratedSchemaGen(statistics=statistics_gen.outputs["statistics"])

@@ -15,7 +15,7 @@ from tfx.types import artifact, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx import types
 
-from components.image_example_gen import executor
+from components.image_example_gen import executor, labels_csv
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~ a 7300x5500 photo; bombs declare far more
 
@@ -54,6 +54,10 @@ class ImageExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
   PARAMETERS = {
       **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
       executor.MAX_PIXELS_KEY: ExecutionParameter(type=int),
+      executor.LABELS_KEY: ExecutionParameter(type=str, optional=True),
+      executor.TARGET_KEY: ExecutionParameter(type=str, optional=True),
+      executor.TASK_KEY: ExecutionParameter(type=str, optional=True),
+      executor.LABELS_HASH_KEY: ExecutionParameter(type=str, optional=True),
   }
   OUTPUTS = {
       **standard_component_specs.FileBasedExampleGenSpec.OUTPUTS,
@@ -71,7 +75,11 @@ class ImageExampleGen(FileBasedExampleGen):
   def __init__(self, input_base: str,
                input_config: example_gen_pb2.Input,
                output_config: Optional[example_gen_pb2.Output] = None,
-               max_pixels: int = DEFAULT_MAX_PIXELS):
+               max_pixels: int = DEFAULT_MAX_PIXELS,
+               labels: Optional[str] = None, target: Optional[str] = None,
+               task: str = "auto"):
+    """labels: a CSV of image paths and targets instead of class folders
+    (components/image_example_gen/labels_csv.py)."""
     executor.check_max_pixels(max_pixels)  # fail when the DAG is built
     # FileBasedExampleGen.__init__ builds its own spec, so build ours here.
     spec = ImageExampleGenSpec(
@@ -81,6 +89,9 @@ class ImageExampleGen(FileBasedExampleGen):
         output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
         output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
         max_pixels=max_pixels,
+        labels=labels or "", target=target or "", task=task,
+        # The CSV's content is an input too: an edited CSV is a new run.
+        labels_sha256=labels_csv.content_hash(labels) if labels else "",
         examples=types.Channel(type=types.standard_artifacts.Examples),
         rejected=types.Channel(type=IngestReport))
     super(FileBasedExampleGen, self).__init__(spec=spec)  # pylint: disable=bad-super-call

@@ -49,13 +49,20 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.image_example_gen import labels_csv
 from trainer import features
 
 MAX_PIXELS_KEY = "max_pixels"
+# Labels from a CSV (labels_csv.py) instead of class folders: its path, the
+# target column ("" = the only one), the task, and a hash of its content
+# (so that an edited CSV is not served from the cache).
+LABELS_KEY, TARGET_KEY, TASK_KEY, LABELS_HASH_KEY = (
+    "labels", "target", "task", "labels_sha256")
 REJECTED_KEY = "rejected"
 REJECTED_FILE = "rejected.jsonl"
 SUMMARY_FILE = "summary.json"
 _REPORT_DIR_KEY = "_ingest_report_dir"  # passed to the PTransform, not a spec key
+_LABELS_OBJECT_KEY = "_csv_labels"      # likewise: the parsed CSV, or None
 # The eval split's folder, in order of preference (pipeline/data_layout.py
 # picks the first that exists; a second one is reported as not read).
 EVAL_DIRS = ("validation", "eval")
@@ -302,10 +309,14 @@ def _too_big(declared: str, max_pixels: int) -> str:
           "decompression bomb); raise max_pixels if the image is genuine")
 
 
-def make_example(image: Ingested, label: str, rel_path: str) -> tf.train.Example:
+def make_example(image: Ingested, label, rel_path: str) -> tf.train.Example:
+  """label: a class name, or a float regression target."""
+  target = (features.TARGET, tf.train.Feature(float_list=tf.train.FloatList(
+      value=[label]))) if isinstance(label, float) else (
+          features.LABEL, _bytes(label.encode("utf-8")))
   return tf.train.Example(features=tf.train.Features(feature={
       features.IMAGE: _bytes(image.encoded),
-      features.LABEL: _bytes(label.encode("utf-8")),
+      target[0]: target[1],
       features.HEIGHT: _int(image.height),
       features.WIDTH: _int(image.width),
       features.FORMAT: _bytes(image.fmt.encode()),
@@ -335,6 +346,57 @@ def decode_threads() -> int:
     return os.cpu_count() or 1
 
 
+class CsvLabels:
+  """What decoding needs of a labels CSV (labels_csv.py): each image's label
+  (class name, or float target) and split ("train", "eval", or None for the
+  hash split)."""
+
+  def __init__(self, labels: labels_csv.Labels, input_base: str):
+    self.name = labels.path
+    self.task = labels.task
+    self.rows = {path: (labels.value(row), labels_csv.split_of(row))
+                 for path, row in labels.rows.items()}
+    self.unused = {path: f"its row in {labels.path} is not used: {reason}"
+                   for path, reason in labels.rejected_paths.items()}
+    base = input_base.rstrip("/") + "/"
+    self.own_path = (labels.path[len(base):]
+                     if labels.path.startswith(base) else None)
+
+  def lookup(self, rel_path: str) -> Tuple[Any, Optional[str], str]:
+    """(label or None, split, why there is no label)."""
+    if rel_path == self.own_path:
+      return None, None, "the labels CSV (--labels), not an image"
+    if rel_path in self.unused:
+      return None, None, self.unused[rel_path]
+    if rel_path not in self.rows:
+      return None, None, (f"no row in {self.name}; add one (its path "
+                          "relative to the data folder) or remove the file")
+    value, split = self.rows[rel_path]
+    return value, split, ""
+
+  def row_outcomes(self, labels: labels_csv.Labels,
+                   listed: Sequence[str]) -> List[Dict[str, Any]]:
+    """Rejections of rows: the CSV's own (duplicates, bad targets, unknown
+    splits) and rows whose image is not under the data folder."""
+    present = set(listed)
+    rejected = [(where, reason) for where, reason in labels.rejected]
+    rejected += [(f"{self.name}:{row.number}",
+                  f"row {row.number}: no image at {path} under the data "
+                  "folder") for path, row in labels.rows.items()
+                 if path not in present]
+    return [{"path": where, "class": None, "split_root": None,
+             "status": "rejected", "reason": reason}
+            for where, reason in rejected]
+
+
+def read_csv_labels(exec_properties: Dict[str, Any]) -> Optional[labels_csv.Labels]:
+  if not exec_properties.get(LABELS_KEY):
+    return None
+  return labels_csv.read_labels(exec_properties[LABELS_KEY],
+                                exec_properties.get(TARGET_KEY) or None,
+                                exec_properties.get(TASK_KEY) or "auto")
+
+
 def _split_tag(name: str) -> str:
   return f"split:{name}"  # apart from OUTCOMES, whatever the split is called
 
@@ -356,7 +418,9 @@ class _DecodeFn(beam.DoFn):
 
   def __init__(self, input_base: str, root: str, max_pixels: int,
                split_names: Sequence[str],
-               split_config: Optional[example_gen_pb2.SplitConfig] = None):
+               split_config: Optional[example_gen_pb2.SplitConfig] = None,
+               labels: Optional["CsvLabels"] = None):
+    self._labels = labels
     self._input_base = input_base
     self._root = root
     self._max_pixels = max_pixels
@@ -420,16 +484,22 @@ class _DecodeFn(beam.DoFn):
     inside = posixpath.relpath(rel_path, self._root) if self._root else rel_path
     parts = inside.split("/")
     hidden = any(p.startswith(".") for p in parts)
-    label = parts[0] if len(parts) > 1 and not hidden else None
-    outcome = {"path": rel_path, "class": label, "split_root": self._root}
+    row_split = None
+    if self._labels is not None:
+      label, row_split, label_problem = self._labels.lookup(rel_path)
+    else:
+      label = parts[0] if len(parts) > 1 and not hidden else None
+      label_problem = ("not inside a class folder; move it into <class>/ so "
+                       "its label is known")
+    outcome = {"path": rel_path, "split_root": self._root,
+               "class": label if isinstance(label, str) else None}
     try:
       if name_problem:
         raise ValueError(name_problem)
       if hidden:
         raise ValueError("hidden file or folder (name starts with '.')")
       if label is None:
-        raise ValueError("not inside a class folder; move it into "
-                         "<class>/ so its label is known")
+        raise ValueError(label_problem)
       path = posixpath.join(self._input_base, rel_path)
       if self._real_base:
         check_local_file(path, self._real_base)
@@ -441,7 +511,9 @@ class _DecodeFn(beam.DoFn):
       return {**outcome, "status": "rejected", "reason": reason}, "", None
     example = make_example(image, label, rel_path)
     split = self._split_names[0]
-    if self._split_config is not None:
+    if row_split is not None:  # the labels CSV's split column
+      split = row_split
+    elif self._split_config is not None:
       # TFX's own hash split function (on features.IMAGE), as its
       # GenerateExamplesByBeam applied it: the same split for each file.
       split = self._split_names[base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
@@ -469,6 +541,7 @@ def _DecodeSplit(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
   input_base = exec_properties["input_base"]
   root = split_root(split_pattern)
   files = list_files(input_base, root)
+  labels = exec_properties.get(_LABELS_OBJECT_KEY)
   results = (
       pipeline
       | "ListFiles" >> beam.Create([files[i:i + FILES_PER_ELEMENT] for i in
@@ -476,7 +549,7 @@ def _DecodeSplit(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
       | "Distribute" >> beam.Reshuffle()
       | "Decode" >> beam.ParDo(_DecodeFn(
           input_base, root, exec_properties[MAX_PIXELS_KEY], split_names,
-          split_config)).with_outputs(
+          split_config, labels)).with_outputs(
               _DecodeFn.OUTCOMES, *map(_split_tag, split_names)))
   shard = root.replace("/", "_") or "all"
   _ = (results[_DecodeFn.OUTCOMES]
@@ -603,7 +676,10 @@ class Executor(BaseExampleGenExecutor):
     self._log_startup(input_dict, output_dict, exec_properties)
     check_max_pixels(exec_properties[MAX_PIXELS_KEY])
     report = artifact_utils.get_single_instance(output_dict[REJECTED_KEY])
-    exec_properties = {**exec_properties, _REPORT_DIR_KEY: report.uri}
+    labels = read_csv_labels(exec_properties)
+    csv_labels = labels and CsvLabels(labels, exec_properties["input_base"])
+    exec_properties = {**exec_properties, _REPORT_DIR_KEY: report.uri,
+                       _LABELS_OBJECT_KEY: csv_labels}
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties["input_config"], input_config)
     output_config = example_gen_pb2.Output()
@@ -629,11 +705,15 @@ class Executor(BaseExampleGenExecutor):
         examples_utils.set_file_format(
             artifact, write_split.to_file_format_str(file_format))
     roots = [split_root(s.pattern) for s in input_config.splits]
-    folders = [f"{root}/{c}".lstrip("/") for root in roots
-               for c in class_folders(exec_properties["input_base"], root)]
+    folders = [] if csv_labels else [
+        f"{root}/{c}".lstrip("/") for root in roots
+        for c in class_folders(exec_properties["input_base"], root)]
     unread = unread_files(exec_properties["input_base"], {
         s.name: split_root(s.pattern) for s in input_config.splits})
-    summary = write_report(report.uri, folders, unread)
+    rows = [] if csv_labels is None else csv_labels.row_outcomes(
+        labels, [rel for rel, _ in list_files(exec_properties["input_base"],
+                                              "")])
+    summary = write_report(report.uri, folders, unread, rows)
     report.set_int_custom_property("seen", summary["seen"])
     report.set_int_custom_property("ingested", summary["ingested"])
     report.set_int_custom_property("rejected", summary["rejected"])
@@ -643,7 +723,8 @@ class Executor(BaseExampleGenExecutor):
       logging.warning("%d image(s) are in more than one class folder (see "
                       "'duplicates' in %s): %s", len(conflicts),
                       posixpath.join(report.uri, SUMMARY_FILE), conflicts[:5])
-    check_dataset(summary, exec_properties["input_base"], roots)
+    check_dataset(summary, exec_properties["input_base"], roots,
+                  csv_labels.task if csv_labels else "classification")
 
 
 def _read_json_lines(pattern: str) -> List[Dict[str, Any]]:
@@ -655,15 +736,16 @@ def _read_json_lines(pattern: str) -> List[Dict[str, Any]]:
 
 
 def write_report(report_dir: str, folders: List[str],
-                 unread: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
+                 unread: Sequence[Dict[str, Any]] = (),
+                 rows: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
   """Merges the Beam shards into rejected.jsonl and summary.json.
 
   folders: every class folder found ("<split root>/<class>"), so an empty
   one shows up with zero images. unread: outcomes of the files outside
-  every split (unread_files).
+  every split (unread_files). rows: rejected rows of a labels CSV.
   """
   outcomes = _read_json_lines(posixpath.join(report_dir, "_outcomes", "*"))
-  outcomes += unread
+  outcomes += list(unread) + list(rows)
   counts = _read_json_lines(posixpath.join(report_dir, "_counts", "*"))
   rejected = sorted((o for o in outcomes if o["status"] == "rejected"),
                     key=lambda o: o["path"])
@@ -709,7 +791,8 @@ def write_report(report_dir: str, folders: List[str],
 
 
 def check_dataset(summary: Dict[str, Any], input_base: str,
-                  roots: Sequence[str] = ("",)) -> None:
+                  roots: Sequence[str] = ("",),
+                  task: str = "classification") -> None:
   """Fails on data that can't train a classifier, naming folder and fix.
 
   roots: the split roots, the training one first (one "" for a flat folder).
@@ -719,7 +802,14 @@ def check_dataset(summary: Dict[str, Any], input_base: str,
             "output" if summary["seen"] else "no files found")
     raise DatasetError(
         f"no usable image under {input_base} ({seen}). Put JPEG or PNG files "
-        "in <data>/<class>/ folders.")
+        "in <data>/<class>/ folders, or name them in the labels CSV.")
+  if task == "regression":
+    for split, n in summary["splits"].items():
+      if n == 0:
+        raise DatasetError(
+            f"split '{split}' got no examples from {input_base}: add images "
+            "or rows, or change the split ratio or the CSV's split column.")
+    return
   labels = {key.rsplit("/", 1)[-1] for key in summary["classes"]}
   if len(labels) < 2:
     raise DatasetError(

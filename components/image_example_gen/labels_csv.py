@@ -9,6 +9,7 @@ rejections, so every row is either used or listed with a reason.
 """
 import csv
 import dataclasses
+import hashlib
 import io
 import math
 from typing import Dict, List, Optional, Tuple
@@ -43,6 +44,8 @@ class Labels:
   rows: Dict[str, Row]                    # by image path
   rejected: List[Tuple[str, str]]         # (where, reason)
   task: str                               # classification | regression
+  # Images whose (first) row was rejected: path -> that row's reason.
+  rejected_paths: Dict[str, str] = dataclasses.field(default_factory=dict)
 
   def value(self, row):
     """The target as stored: float for regression, str for classification."""
@@ -126,23 +129,29 @@ def read_labels(path, target=None, task="auto"):
         if SPLIT_COLUMN in index else None
     rows[image] = Row(number, image, values[index[target]].strip(), split)
   task = infer_task(rows.values(), task)
+  rejected_paths = {}
   for image, row in list(rows.items()):
     reason = _row_problem(row, task)
     if reason:
       rejected.append((f"{path}:{row.number}", reason))
+      rejected_paths[image] = reason
       del rows[image]
   return Labels(path, path_column, target, SPLIT_COLUMN in index, rows,
-                rejected, task)
+                rejected, task, rejected_paths)
+
+
+NUMERIC_SHARE = 0.9  # of non-empty targets, for "auto" to mean regression
 
 
 def infer_task(rows, task="auto"):
-  """Numbers in every non-empty target: regression; otherwise classification."""
+  """Numbers in (nearly) every non-empty target: regression, whose few
+  non-numeric targets are then rejected rows; otherwise classification."""
   if task != "auto":
     return task
   targets = [r.target for r in rows if r.target]
   numeric = [t for t in targets if _is_number(t)]
-  return "regression" if targets and len(numeric) == len(targets) else \
-      "classification"
+  return "regression" if targets and len(numeric) >= NUMERIC_SHARE * len(
+      targets) else "classification"
 
 
 def _row_problem(row, task):
@@ -162,3 +171,12 @@ def split_of(row):
   if row.split is None:
     return None
   return "train" if row.split in TRAIN_SPLITS else "eval"
+
+
+def content_hash(path):
+  """sha256 of the CSV, or "" when it can't be read now (a gs:// file while
+  compiling offline): the run reads it then."""
+  if "://" in path and not path.startswith("ram://"):
+    return ""
+  with tf.io.gfile.GFile(path, "rb") as f:
+    return hashlib.sha256(f.read()).hexdigest()

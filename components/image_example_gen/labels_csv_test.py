@@ -31,6 +31,13 @@ def test_strings_are_classification_unless_told(tmp_path):
   numeric = _csv(tmp_path, "image,label\nx.jpg,1\ny.jpg,2\n", "n.csv")
   assert read_labels(numeric, task="classification").task == "classification"
   assert infer_task([], "auto") == "classification"
+  # One bad value in 20 numbers is a bad row of a regression target.
+  mostly = _csv(tmp_path, "image,t\n" + "".join(
+      f"{i}.jpg,{i}\n" for i in range(19)) + "x.jpg,n/a\n", "m.csv")
+  labels = read_labels(mostly)
+  assert labels.task == "regression" and len(labels.rows) == 19
+  assert labels.rejected == [(f"{mostly}:21", "row 21: target 'n/a' for "
+                              "x.jpg is not a number")]
 
 
 def test_bad_rows_are_rejected_with_their_reason(tmp_path):

@@ -76,12 +76,11 @@ def read_comparison(evaluation_uri, model_name, confidence,
   return stats.paired_accuracy(*table, confidence=confidence)
 
 
-def regression_floor(evaluation_uri, model_name):
-  """(clears it, floor): regression's floor is predicting the training mean;
-  the floor is that predictor's RMSE on the eval split."""
+def regression_rmse(evaluation_uri, model_name):
+  """(RMSE of `model_name`, RMSE of predicting the training mean), in the
+  target's units, on the eval split."""
   v = tfma_metric.load_values(evaluation_uri, model_name)
-  return (v[tfma_metric.MSE] < v[tfma_metric.CONSTANT_SE],
-          v[tfma_metric.CONSTANT_SE] ** 0.5)
+  return v[tfma_metric.MSE] ** 0.5, v[tfma_metric.CONSTANT_SE] ** 0.5
 
 
 @component
@@ -96,10 +95,12 @@ def ModelSelector(
     floor: Parameter[float] = None,
     task: Parameter[str] = "classification"):
   """floor: absolute top-1 floor; None: just above chance (1/classes).
-  Regression: the floor is predicting the training mean (`floor` unused)."""
-  if task == "regression":
-    clears, threshold = regression_floor(evaluation.uri, "learned")
-    num_classes = 0
+  Regression: an RMSE the model must stay below; None: that of predicting
+  the training mean."""
+  if task == "regression":  # the floor is a ceiling on RMSE
+    rmse, mean_rmse = regression_rmse(evaluation.uri, "learned")
+    threshold = mean_rmse if floor is None else floor
+    clears, num_classes = rmse < threshold, 0
   else:
     threshold, num_classes = top1_floor.resolve(floor, transform_graph.uri)
     learned_top1 = top1_floor.overall_top1(evaluation.uri)["learned"]

@@ -20,7 +20,7 @@ from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
 
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
                                                  FLOOR, read_comparison,
-                                                 regression_floor)
+                                                 regression_rmse)
 from gate import floor as top1_floor
 from gate import stats
 
@@ -57,8 +57,9 @@ def PushDecision(
                      "come from ModelSelector")
   # The lone model's metrics are filed under "" when there is no baseline.
   name = "candidate" if production_model else ""
-  if task == "regression":
-    clears, _ = regression_floor(production_evaluation.uri, name)
+  if task == "regression":  # an RMSE ceiling
+    clears = (regression_rmse(production_evaluation.uri, name)[0]
+              < model.get_float_custom_property(FLOOR))
   else:
     top1 = top1_floor.overall_top1(production_evaluation.uri)
     clears = top1_floor.clears(top1["candidate" if "candidate" in top1 else ""],

@@ -87,8 +87,8 @@ class Scores:
         self.values[name] < floor
 
   def floor_text(self, floor):
-    return (f"predicting the training mean (RMSE {floor:.4g})"
-            if self.regression else f"the floor {floor:.4f}")
+    return (f"the floor RMSE {floor:.4g} (default: predicting the training "
+            "mean)" if self.regression else f"the floor {floor:.4f}")
 
   def margin_text(self, margin):
     return (f"an MSE of {margin:.4g}" if self.regression
@@ -193,9 +193,9 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   production = {"candidate": selected, "comparison": production_comparison,
                 "decision": decision}
   if regression:
-    floor = overall["learned"][tfma_metric.CONSTANT_SE] ** 0.5
-    thresholds = {**thresholds, "floor": floor,
-                  "floor_means": "RMSE of predicting the training mean"}
+    thresholds = {**thresholds, "mean_predictor_rmse":
+                  overall["learned"][tfma_metric.CONSTANT_SE] ** 0.5,
+                  "floor_means": "the RMSE a model must stay below"}
     rmse = lambda m: m[MSE] ** 0.5 if MSE in m else None  # noqa: E731
     production.update(candidate_rmse=rmse(candidate_metrics),
                       production_rmse=rmse(production_metrics))

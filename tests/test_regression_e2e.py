@@ -1,0 +1,149 @@
+"""Labels from a CSV, end to end through the CLI: a regression target (the
+Pawpularity-style task) and classes named in the CSV."""
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import cli
+from pipeline.demo_data import REGRESSION_LABELS, write_regression_demo_data
+from tests.helpers import tiny_dataset
+
+TINY = ["--backbone", "tiny_cnn", "--input-size", "32", "--target-size", "16",
+        "--epochs", "2", "--batch-size", "8", "--bn-recalibration", "64"]
+
+SERVE = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+images = [open(p, "rb").read() for p in sys.argv[2:]]
+out = model.signatures["serving_images"](image_bytes=tf.constant(images))
+examples = [tf.train.Example(features=tf.train.Features(feature={
+    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
+})).SerializeToString() for b in images]
+by_example = model.signatures["serving_default"](examples=tf.constant(examples))
+print(json.dumps({"outputs": sorted(out),
+                  "prediction": out["prediction"].numpy().tolist(),
+                  "by_example": by_example["prediction"].numpy().tolist(),
+                  "mean": out["training_mean"].numpy().tolist()}))
+"""
+
+
+def _results(out):
+  with open(out / "report" / "results.json") as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory):
+  root = tmp_path_factory.mktemp("regression")
+  data, out = root / "data", root / "out"
+  write_regression_demo_data(str(data), count=30, size=48)
+  labels = data / REGRESSION_LABELS
+  with open(labels, newline="") as f:
+    rows = list(csv.reader(f))
+  # Accounting cases: a row with no image, a non-numeric target, a duplicate,
+  # an image with no row, an unused split value.
+  rows.append(["images/missing.jpg", "10"])
+  rows[3][1] = "n/a"
+  rows.append(rows[4][:])
+  with open(labels, "w", newline="") as f:
+    csv.writer(f).writerows(rows)
+  os.rename(data / "images" / "0005.jpg", data / "images" / "extra.jpg")
+  # --floor: an RMSE ceiling any model clears, so two epochs on 30 images
+  # still push; the default (predicting the training mean) is unit-tested.
+  rc = cli.main(["run", "--data", str(data), "--labels", str(labels),
+                 "--output", str(out), "--floor", "1000", "--min-gain=-1e9"]
+                + TINY)
+  return {"rc": rc, "data": data, "out": out, "labels": labels,
+          "results": _results(out)}
+
+
+def test_regression_run_pushes_a_model_answering_in_target_units(regression,
+                                                                 tmp_path):
+  results = regression["results"]
+  assert regression["rc"] == 0 and results["task"] == "regression"
+  assert results["pushed"] == "learned"
+  for name in ("learned", "bilinear"):
+    m = results["models"][name]
+    assert m["rmse"] == pytest.approx(m["metrics"]["mean_squared_error"] ** 0.5)
+    assert 0 < m["mae"] <= m["rmse"]
+  selection = results["selection"]
+  assert selection["metric"] == "MSE" and selection["test"].startswith("paired t")
+  assert selection["n"] == results["examples"]["eval"]
+  # The difference is the MSE reduction TFMA's own MSEs give.
+  assert selection["difference"] == pytest.approx(
+      results["models"]["bilinear"]["rmse"] ** 2
+      - results["models"]["learned"]["rmse"] ** 2, rel=1e-3)
+  assert os.path.exists(regression["out"] / "report" / "predicted.png")
+  md = (regression["out"] / "report" / "results.md").read_text()
+  assert "| model | parameters (M) | RMSE (eval) | MAE (eval) |" in md
+
+  images = sorted(glob.glob(str(regression["data"] / "images" / "*.jpg")))[:3]
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  proc = subprocess.run([sys.executable, "-c", SERVE, results["pushed_path"],
+                         *images], cwd=tmp_path, env=env, check=True,
+                        capture_output=True, text=True, timeout=300)
+  served = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert served["outputs"] == ["prediction", "training_mean"]
+  assert served["prediction"] == pytest.approx(served["by_example"], abs=1e-4)
+  # Target units: the training mean of targets drawn from 0-100, not ~0.
+  with open(regression["labels"], newline="") as f:
+    targets = [float(r["target"]) for r in csv.DictReader(f)
+               if r["target"].replace(".", "").isdigit()]
+  assert 20 < served["mean"][0] < 80
+  assert min(targets) <= served["mean"][0] <= max(targets)
+
+
+def test_every_image_and_row_is_accounted_for(regression):
+  out = regression["out"]
+  (report,) = glob.glob(str(out / "pipeline_root" / "ImageExampleGen" /
+                            "rejected" / "*"))
+  with open(os.path.join(report, "summary.json")) as f:
+    summary = json.load(f)
+  with open(os.path.join(report, "rejected.jsonl")) as f:
+    rejected = {r["path"]: r["reason"] for r in map(json.loads, f)}
+  labels = str(regression["labels"])
+  assert rejected[f"{labels}:32"] == ("row 32: no image at images/missing.jpg "
+                                      "under the data folder")
+  assert rejected[f"{labels}:4"].endswith("is not a number")
+  assert "duplicate of row 5" in rejected[f"{labels}:33"]
+  assert rejected["images/extra.jpg"].startswith("no row in")
+  assert rejected["images/0002.jpg"] == (
+      f"its row in {labels} is not used: row 4: target 'n/a' for "
+      "images/0002.jpg is not a number")
+  assert rejected["labels.csv"] == "the labels CSV (--labels), not an image"
+  # The renamed image's row has no image either.
+  assert rejected[f"{labels}:7"].startswith("row 7: no image at images/0005")
+  # 30 images (one renamed), labels.csv, and 33 - 1 rows: each once.
+  assert summary["ingested"] == 28  # 30 - the renamed one - the n/a row's
+  assert summary["seen"] == summary["ingested"] + summary["rejected"]
+  assert summary["splits"]["train"] + summary["splits"]["eval"] == 28
+  assert regression["results"]["examples"] == summary["splits"]
+
+
+def test_classes_from_a_csv_with_its_split_column(tmp_path):
+  data, out = tmp_path / "data", tmp_path / "out"
+  tiny_dataset(data, per_class=6, classes=2, size=32)
+  rows = [["path", "kind", "split"]]
+  for i, image in enumerate(sorted(glob.glob(str(data / "*" / "*")))):
+    rel = os.path.relpath(image, data)
+    rows.append([rel, rel.split("/")[0],
+                 ["train", "train", "validation", "test"][i % 4]])
+  labels = tmp_path / "labels.csv"  # outside the data folder
+  with open(labels, "w", newline="") as f:
+    csv.writer(f).writerows(rows)
+  rc = cli.main(["run", "--data", str(data), "--labels", str(labels),
+                 "--output", str(out), "--floor", "0", "--epochs", "1",
+                 "--backbone", "tiny_cnn", "--input-size", "32",
+                 "--target-size", "16", "--batch-size", "4"])
+  results = _results(out)
+  assert rc == 0 and results["task"] == "classification"
+  assert sorted(results["class_names"]) == sorted({r[1] for r in rows[1:]})
+  assert results["examples"] == {"train": 6, "eval": 3}
+  # The three rows of split 'test', and their three images.
+  assert results["rejected"] == 6 and results["seen"] == 15
