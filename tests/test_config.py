@@ -20,6 +20,9 @@ def data(tmp_path_factory):
     (["--layout", "nested"], "--layout: choose one of"),
     (["--strategy", "gpu"], "--strategy: choose one of"),
     (["--beam-mode", "multi_process"], "--beam-mode: choose one of"),
+    # Above PIL's own (process-wide, left alone) decompression-bomb limit.
+    (["--max-pixels", "200000000"], "--max-pixels: must be at most "
+     "178956970, PIL's own decompression-bomb limit"),
 ])
 def test_bad_settings_exit_2_with_one_line(data, tmp_path, capsys, flags,
                                            message):

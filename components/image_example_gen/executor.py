@@ -2,10 +2,12 @@
 
 Each split pattern names a split root (`train/*/*` -> `train/`). Every file
 under it is read once and fully decoded with PIL to validate it; a file that
-can't be used becomes a rejection with a reason instead of failing the run, so
-ingested + rejected = files seen. Dataset-level problems (fewer than two
-classes, a class folder without a usable image, a class only in eval) do fail
-the run, naming the folder and the fix.
+can't be used becomes a rejection with a reason instead of failing the run, and
+so does every file outside the split roots (test/, loose files, eval/ beside
+validation/), so ingested + rejected = files seen under the data folder.
+Dataset-level problems (fewer than two classes, a class folder without a
+usable image, a class only in eval) do fail the run, naming the folder and
+the fix.
 
 Transform and the served model decode `image/encoded` with
 tf.io.decode_image(channels=3), which agrees with PIL's RGB view of every PNG
