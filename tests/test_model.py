@@ -1,4 +1,6 @@
 """The model as the paper and the seeds define it."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -76,3 +78,31 @@ def test_bad_model_specs_are_refused(kwargs, message):
   spec = {**dict(num_classes=3, input_size=64, target_size=32), **kwargs}
   with pytest.raises(ValueError, match=message):
     ModelSpec(**spec)
+
+
+def test_vit_regression_head_trains_with_a_float32_output():
+  """The ViT variant's task (512 -> 224, a score) at a tiny size: one linear
+  float32 output under mixed precision, trained with the regression loss,
+  both variants from the same initial weights."""
+  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
+  from trainer.task import compile_model  # pylint: disable=import-outside-toplevel
+  cfg = {"learning_rate": 3e-3, "epochs": 6, "loss": "huber"}
+  spec = ModelSpec(num_classes=1, input_size=64, target_size=32,
+                   backbone="vit_tiny", task="regression")
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  try:  # float16 inside, float32 out (float16 training is slow on CPU)
+    out = build_model(spec)(np.zeros((4, 64, 64, 3), "float32"))
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  assert out.dtype == tf.float32 and out.shape == (4, 1)
+  model = compile_model(spec, cfg)
+  bilinear = build_model(dataclasses.replace(spec, resizer="bilinear"))
+  np.testing.assert_array_equal(
+      model.get_layer("classifier").get_weights()[0],
+      bilinear.get_layer("classifier").get_weights()[0])
+  rng = np.random.default_rng(0)
+  x = rng.uniform(0, 255, (24, 64, 64, 3)).astype("float32")
+  y = (x.mean(axis=(1, 2, 3)) / 127.5 - 1.0)[:, None]  # brightness, z-ish
+  history = model.fit(x, y, epochs=6, batch_size=8, verbose=0)
+  assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+  assert set(history.history) >= {"rmse", "mae"}

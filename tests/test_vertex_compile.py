@@ -437,3 +437,43 @@ def test_sources_are_python_310_compatible(tmp_path):
   for needle in ("`tomllib` is banned", "Cannot use `except*` on Python 3.10",
                  "Undefined name `ExceptionGroup`"):
     assert needle in result.stdout
+
+
+def test_regression_from_a_gcs_labels_csv_compiles(tmp_path):
+  job, attempts = compile_vertex(tmp_path, [
+      "--labels", "gs://fake-bucket/labels.csv", "--target-column", "score",
+      "--task", "regression", "--target-transform", "log1p"])
+  assert not attempts  # the CSV is read at run time, on Vertex
+  spec, _ = parse(job)
+  gen = spec.root.dag.tasks["ImageExampleGen"].inputs.parameters
+  assert gen["labels"].runtime_value.constant_value.string_value == \
+      "gs://fake-bucket/labels.csv"
+  assert param(spec, "ImageExampleGen", "target") == "score"
+  assert param(spec, "ImageExampleGen", "task") == "regression"
+  # The CSV's split column or a hash split, whatever folders the data has.
+  assert json.loads(param(spec, "ImageExampleGen", "input_config")) == {
+      "splits": [{"name": "single_split", "pattern": "*/*"}]}
+  transform = json.loads(param(spec, "Transform", "custom_config"))
+  assert transform == {"input_size": 300, "task": "regression",
+                       "target_transform": "log1p"}
+  trainer = json.loads(param(spec, "Trainer_learned", "custom_config"))
+  assert trainer["task"] == "regression" and trainer["loss"] == "mse"
+  evaluation = json.loads(param(spec, "Evaluator", "eval_config"))
+  names = {m["class_name"] for m in evaluation["metrics_specs"][0]["metrics"]}
+  assert {"MeanSquaredError", "MeanAbsoluteError",
+          "PairedSquaredError"} <= names
+  assert evaluation["model_specs"][0]["label_key"] == "target_raw"
+  assert param(spec, "ModelSelector", "task") == "regression"
+  assert param(spec, "PushDecision", "task") == "regression"
+
+
+def test_a_gcs_labels_csv_needs_the_task(tmp_path, capsys):
+  settings = tmp_path / "vertex.json"
+  settings.write_text(json.dumps(FILE_SETTINGS))
+  with no_network():
+    rc = cli.main(["compile", "--target", "vertex", "--output",
+                   str(tmp_path / "p.json"), "--config", str(settings)]
+                  + FLAGS + ["--labels", "gs://fake-bucket/labels.csv"])
+  assert rc == 2
+  assert "--task: gs://fake-bucket/labels.csv is read at run time" in \
+      capsys.readouterr().err
