@@ -25,16 +25,20 @@ EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY = (
     "paired_examples", "paired_candidate_only", "paired_baseline_only")
 
 
+class _Sums:
+  """An accumulator of float fields that add up under merge."""
+
+  def merge(self, other):
+    for field in dataclasses.fields(self):
+      setattr(self, field.name,
+              getattr(self, field.name) + getattr(other, field.name))
+
+
 @dataclasses.dataclass
-class _Table:
+class _Table(_Sums):
   examples: float = 0.0
   candidate_only: float = 0.0
   baseline_only: float = 0.0
-
-  def merge(self, other):
-    self.examples += other.examples
-    self.candidate_only += other.candidate_only
-    self.baseline_only += other.baseline_only
 
 
 class _PairedCombiner(beam.CombineFn):
@@ -139,24 +143,18 @@ MSE = "mean_squared_error"  # TFMA's MeanSquaredError
 
 
 @dataclasses.dataclass
-class _Sums:
+class _SquaredErrorSums(_Sums):
   examples: float = 0.0
   diff: float = 0.0
   diff_sq: float = 0.0
   constant_se: float = 0.0
-
-  def merge(self, other):
-    self.examples += other.examples
-    self.diff += other.diff
-    self.diff_sq += other.diff_sq
-    self.constant_se += other.constant_se
 
 
 class _SquaredErrorCombiner(_PairedCombiner):
   """Baseline None: only the constant predictor's error."""
 
   def create_accumulator(self):
-    return _Sums()
+    return _SquaredErrorSums()
 
   def _label_prediction(self, element, model_name):
     label, prediction, _ = next(metric_util.to_label_prediction_example_weight(
@@ -175,7 +173,8 @@ class _SquaredErrorCombiner(_PairedCombiner):
     if baseline_name is not None:
       _, baseline = self._label_prediction(element, baseline_name)
       d = (baseline - label) ** 2 - (candidate - label) ** 2
-    accumulator.merge(_Sums(1.0, d, d * d, (constant - label) ** 2))
+    accumulator.merge(_SquaredErrorSums(1.0, d, d * d,
+                                        (constant - label) ** 2))
     return accumulator
 
 

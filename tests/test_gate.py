@@ -190,3 +190,44 @@ def test_tfma_paired_metric_counts_the_discordant_examples():
   alone = tfma.EvalConfig(model_specs=[tfma.ModelSpec(name="candidate")])
   assert tfma_metric.PairedAccuracy().computations(
       eval_config=alone, model_names=["candidate"]) == []
+
+
+def test_tfma_paired_squared_error_sums_and_the_paired_t_test():
+  config = tfma.EvalConfig(model_specs=[
+      tfma.ModelSpec(name="learned", prediction_key="prediction"),
+      tfma.ModelSpec(name="bilinear", prediction_key="prediction",
+                     is_baseline=True)])
+  sums, derived = tfma_metric.PairedSquaredError().computations(
+      eval_config=config, model_names=["learned", "bilinear"])
+  combiner = sums.combiner
+  rows = [(10.0, 11.0, 13.0), (20.0, 18.0, 20.0), (30.0, 30.0, 36.0),
+          (40.0, 43.0, 41.0)]  # (label, learned, bilinear); training mean 25
+  acc = combiner.create_accumulator()
+  for label, learned, bilinear in rows:
+    acc = combiner.add_input(acc, metric_types.StandardMetricInputs(
+        labels=np.array([label]),
+        predictions={m: {"prediction": np.array([p], np.float32),
+                         "training_mean": np.array([25.0], np.float32)}
+                     for m, p in (("learned", learned),
+                                  ("bilinear", bilinear))},
+        example_weights={"learned": np.array([1.0]),
+                         "bilinear": np.array([1.0])}))
+  values = {k.name: v for k, v in derived.result(
+      combiner.extract_output(acc)).items()}
+  d = [(b - y) ** 2 - (c - y) ** 2 for y, c, b in rows]  # [8, -4, 36, -8]
+  assert values[tfma_metric.SQ_EXAMPLES] == 4
+  assert values[tfma_metric.SQ_DIFF_SUM] == pytest.approx(sum(d))
+  assert values[tfma_metric.SQ_DIFF_SUMSQ] == pytest.approx(
+      sum(x * x for x in d))
+  assert values[tfma_metric.CONSTANT_SE] == pytest.approx(
+      np.mean([(25 - y) ** 2 for y, _, _ in rows]))
+  comp = stats.paired_squared_error(4, sum(d), sum(x * x for x in d))
+  assert comp.difference == pytest.approx(np.mean(d))  # MSE reduction: 8
+  # scipy's paired t-test on the same differences.
+  from scipy import stats as scipy_stats  # pylint: disable=import-outside-toplevel
+  assert comp.p_value == pytest.approx(
+      scipy_stats.ttest_1samp(d, 0.0).pvalue, rel=1e-6)
+  assert comp.lower < 0 < comp.upper and comp.metric == "MSE"
+  assert stats.describe(comp) == (
+      f"MSE 8 lower, 95% CI {comp.lower:+.4g}…{comp.upper:+.4g}, "
+      f"p = {comp.p_value:.2g}, 4 eval images")
