@@ -9,7 +9,7 @@ predicting the training mean) and the gate's decision with its interval.
 
 usage: .venv/bin/python bench/regression.py [--data DIR] [--target rbc]
        [--backbone tiny_cnn] [--input-size 256] [--target-size 64]
-       [--epochs 15] [--batch-size 16] [--output DIR (kept)]
+       [--epochs 15] [--batch-size 16] [--seed 42] [--output DIR (kept)]
 """
 import argparse
 import json
@@ -36,6 +36,7 @@ def main():
   parser.add_argument("--epochs", type=int, default=15)
   parser.add_argument("--batch-size", type=int, default=16)
   parser.add_argument("--learning-rate", type=float, default=1e-3)
+  parser.add_argument("--seed", type=int, default=42)
   parser.add_argument("--output", help="keep the run's output here")
   args = parser.parse_args()
   quiet()
@@ -46,7 +47,8 @@ def main():
            "--backbone", args.backbone, "--input-size", str(args.input_size),
            "--target-size", str(args.target_size), "--epochs",
            str(args.epochs), "--batch-size", str(args.batch_size),
-           "--learning-rate", str(args.learning_rate), "--no-cache"]
+           "--learning-rate", str(args.learning_rate), "--seed", str(args.seed),
+           "--no-cache"]
   print(f"machine: {machine()}; resizer-pipeline {' '.join(flags[1:])}",
         flush=True)
   started, cpu = time.perf_counter(), cpu_seconds()
