@@ -350,3 +350,18 @@ def test_sources_are_python_310_compatible(tmp_path):
   for needle in ("`tomllib` is banned", "Cannot use `except*` on Python 3.10",
                  "Undefined name `ExceptionGroup`"):
     assert needle in result.stdout
+
+
+def test_evaluator_production_is_conditional_on_the_local_runner_only(
+    spec, local_pipeline):
+  # Vertex: PushDecision and ResultsReport read its outputs, so it always runs.
+  assert not spec.root.dag.tasks["Evaluator_production"].trigger_policy.condition
+  # Locally: only when ModelSelector recorded a model in production.
+  from tfx.dsl.compiler import compiler  # pylint: disable=import-outside-toplevel
+  ir = compiler.Compiler().compile(local_pipeline)
+  nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
+  [condition] = nodes["Evaluator_production"].inputs.conditionals.values()
+  expression = str(condition.placeholder_expression)
+  assert "in_production" in expression and "ModelSelector" in expression
+  assert not any(nodes[n].inputs.conditionals for n in nodes
+                 if n != "Evaluator_production")

@@ -23,6 +23,9 @@ from gate import stats, tfma_metric
 SELECTED = "selected"        # custom property: "learned" | "bilinear"
 FINGERPRINT = "fingerprint"  # custom property: sha256 of the model's files
 COMPARISON = "comparison"    # custom property: JSON of the gate's evidence
+# custom property: 1 when a model is in production (the resolver found one),
+# else 0; the pipeline runs Evaluator_production only when it is 1.
+IN_PRODUCTION = "in_production"
 # Why the selection came out as it did (COMPARISON["outcome"]).
 AHEAD, NOT_SIGNIFICANT, UNDER_FLOOR = "ahead", "not_significant", "under_floor"
 
@@ -68,6 +71,7 @@ def ModelSelector(
     bilinear_model: InputArtifact[standard_artifacts.Model],
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     model: OutputArtifact[standard_artifacts.Model],
+    production_model: InputArtifact[standard_artifacts.Model] = None,
     min_gain: Parameter[float] = 0.0,
     confidence: Parameter[float] = 0.95):
   comparison = read_comparison(evaluation.uri, "learned", confidence)
@@ -78,3 +82,7 @@ def ModelSelector(
   model.set_string_custom_property(FINGERPRINT, fingerprint(model.uri))
   model.set_string_custom_property(COMPARISON, json.dumps(
       {**comparison.as_dict(), "margin": min_gain, "outcome": outcome}))
+  # A TFX conditional can test a property of an artifact, not whether a
+  # channel (the resolver's) is empty: record it here, on an artifact that
+  # always exists.
+  model.set_int_custom_property(IN_PRODUCTION, int(production_model is not None))

@@ -133,12 +133,16 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
       "metrics": overall[name], "per_class_recall": per_class.get(name, {}),
       "confusion_matrix": info.get("confusion_matrix"),
       "history": info["history"]} for name, info in infos.items()}
+  candidate_top1 = (prod_overall.get("candidate")
+                    or prod_overall.get("", {})).get(TOP1)
   production = {
       "candidate": selected,
-      # Without a production model TFX drops the baseline spec and TFMA files
-      # the lone model's metrics under the empty name.
-      "candidate_top1": (prod_overall.get("candidate")
-                         or prod_overall.get("", {})).get(TOP1),
+      # Without a production model Evaluator_production does not run locally
+      # (on Vertex TFX drops its baseline spec and TFMA files the lone model's
+      # metrics under the empty name): the candidate's top-1 is the same as
+      # in the learned-vs-bilinear evaluation, on the same eval examples.
+      "candidate_top1": (overall[selected][TOP1] if candidate_top1 is None
+                         else candidate_top1),
       "production_top1": prod_overall.get("production", {}).get(TOP1),
       "comparison": production_comparison,
       "decision": decision}
@@ -221,7 +225,6 @@ def ResultsReport(
     bilinear_run: InputArtifact[standard_artifacts.ModelRun],
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     selected_model: InputArtifact[standard_artifacts.Model],
-    production_evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     push_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     pushed_model: InputArtifact[standard_artifacts.PushedModel],
     report_dir: Parameter[str],
@@ -229,7 +232,10 @@ def ResultsReport(
     floor: Parameter[float],
     production_tolerance: Parameter[float],
     confidence: Parameter[float],
-    input_size: Parameter[int]):
+    input_size: Parameter[int],
+    # None when nothing is in production and Evaluator_production was skipped.
+    production_evaluation: InputArtifact[
+        standard_artifacts.ModelEvaluation] = None):
   infos = {"learned": _read_json(os.path.join(learned_run.uri, MODEL_INFO)),
            "bilinear": _read_json(os.path.join(bilinear_run.uri, MODEL_INFO))}
   matrices = load_confusion_matrices(evaluation.uri,
@@ -240,7 +246,8 @@ def ResultsReport(
   results = build_results(
       summary=_read_json(os.path.join(ingest_report.uri, SUMMARY_FILE)),
       infos=infos, evaluation=load_metrics(evaluation.uri),
-      production_evaluation=load_metrics(production_evaluation.uri),
+      production_evaluation=(load_metrics(production_evaluation.uri)
+                             if production_evaluation else ({}, {})),
       selected=selected_model.get_string_custom_property(SELECTED),
       selection=json.loads(
           selected_model.get_string_custom_property(COMPARISON)),
