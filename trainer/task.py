@@ -169,10 +169,18 @@ def _serving_signatures(model, tft_output, class_names, size):
   labeled_spec = {k: raw_spec[k] for k in (features.IMAGE, features.LABEL)}
   names = tf.constant(class_names)
 
+  # The model's forward pass is traced once and both predicting signatures
+  # call that one function: inlining `model(...)` into each would trace the
+  # whole network twice and store two copies of its graph in the SavedModel.
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, size, size, 3], tf.float32, "pixels")])
+  def forward(pixels):
+    return model(pixels, training=False)
+
   def predict(transformed):
     pixels = tf.cast(bytes_to_pixels(transformed[features.PIXELS], size),
                      tf.float32)
-    probs = model(pixels, training=False)
+    probs = forward(pixels)
     batch = tf.shape(probs)[0]
     return {
         "probabilities": probs,
