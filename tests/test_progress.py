@@ -6,7 +6,10 @@ for a resumed run with cached steps, in test_faults.py.
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2
@@ -152,3 +155,23 @@ def test_a_failed_step_is_named_with_its_folder(tmp_path, capsys, verbose):
   assert ("Traceback (most recent call last)" in stderr) == verbose
   assert ("rerun with --verbose" in stderr) == (not verbose)
   assert re.search(r"^total \d+\.\d s \(1 failed\)$", stderr, re.M), stderr
+
+
+def test_the_command_exits_non_zero_with_its_output_complete(tmp_path):
+  """As a process (no argv given to main) run ends with os._exit: the exit
+  status and every line printed before it must still arrive."""
+  data, out = tmp_path / "data", tmp_path / "out"
+  _unusable_data(data)
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
+       "--output", str(out)], cwd=root, capture_output=True, text=True,
+      timeout=300, env={**os.environ, "PYTHONPATH": root})
+  assert proc.returncode == 1
+  assert proc.stdout.splitlines()[0] == \
+      "ImageExampleGen: started (step 1 of 15)"
+  assert "ImageExampleGen: FAILED after " in proc.stdout
+  assert proc.stderr.rstrip().splitlines()[-1].startswith("total ")
+  assert "step ImageExampleGen failed; its outputs: " in proc.stderr
+  # TensorFlow's C++ start-up errors (CUDA plugin registration) are hidden.
+  assert "Unable to register" not in proc.stderr
