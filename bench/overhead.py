@@ -12,16 +12,20 @@ plain: this script with --plain in a fresh process, as the seed notebooks:
 Both wall times include interpreter start and imports. Then the TFX run's
 per-component durations, read from its MLMD executions, show where the extra
 time goes.
-Target: TFX / plain <= 1.3.
+Target: TFX / plain <= 1.3, as the ratio of the medians of --repeats runs of
+each side, run interleaved (plain, TFX, TFX, plain, plain, TFX, ...: each pair
+alternates which goes first, so drift in the machine's load hits both sides).
 
 usage: .venv/bin/python bench/overhead.py [--data DIR] [--limit N]
        [--backbone mobilenet_v2] [--input-size 128] [--target-size 64]
-       [--epochs 1] [--batch-size 32] [--output DIR (kept)]
+       [--epochs 1] [--batch-size 32] [--repeats 3] [--output DIR (kept)]
 """
 import argparse
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,11 +86,54 @@ def timed_process(command, log):
   return seconds
 
 
+def dag_seconds(log):
+  """The seconds on `resizer-pipeline run`'s own total line (from reading its
+  settings to the end of the last step), or None."""
+  with open(log) as f:
+    lines = f.read().splitlines()
+  for line in reversed(lines):
+    m = re.fullmatch(r"total (?:(\d+) min (\d+) s|([\d.]+) s) \(.*\)", line)
+    if m:
+      return int(m[1]) * 60 + int(m[2]) if m[1] else float(m[3])
+  return None
+
+
+def run_pair(args, data, output, plain_first):
+  """One plain and one TFX run, in the order given: their wall seconds, top-1
+  and the plain script's fit seconds."""
+  os.makedirs(output, exist_ok=True)
+  result = os.path.join(output, "plain_top1.json")
+  sides = {}
+
+  def plain():
+    sides["plain"] = timed_process(
+        [sys.executable, os.path.abspath(__file__), "--plain", "--data", data,
+         "--result", result] + training_flags(args),
+        os.path.join(output, "plain.log"))
+
+  def tfx():
+    sides["tfx"] = timed_process(
+        [sys.executable, "-m", "pipeline.cli", "run", "--data", data,
+         "--output", output] + run_flags(args), os.path.join(output, "tfx.log"))
+
+  for side in ((plain, tfx) if plain_first else (tfx, plain)):
+    side()
+  with open(result) as f:
+    plain_result = json.load(f)
+  with open(os.path.join(output, "report", "results.json")) as f:
+    tfx_top1 = {k: m["top1"] for k, m in json.load(f)["models"].items()}
+  return {"plain_s": sides["plain"], "tfx_s": sides["tfx"],
+          "plain_top1": plain_result["top1"], "tfx_top1": tfx_top1,
+          "plain_fit_s": plain_result["fit_s"], "output": output}
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   add_data_args(parser)
-  parser.add_argument("--output", help="keep the TFX run's output here "
+  parser.add_argument("--output", help="keep the TFX runs' output here "
                       "(default: a temporary folder, removed)")
+  parser.add_argument("--repeats", type=int, default=1,
+                      help="runs of each side, interleaved; medians reported")
   add_training_args(parser)
   parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -100,44 +147,54 @@ def main():
   try:
     data = subset(args.data, args.limit, os.path.join(tmp, "subset"))
     output = args.output or os.path.join(tmp, "tfx")
-    if os.path.exists(os.path.join(output, "metadata.sqlite")):
+    if os.path.exists(os.path.join(output, "metadata.sqlite")) or \
+        os.path.exists(os.path.join(output, "run-1")):
       sys.exit(f"--output {output} holds an earlier run; give a new folder")
-    os.makedirs(output, exist_ok=True)
     for rel in image_files(data):  # both sides then read from the page cache
       with open(os.path.join(data, rel), "rb") as f:
         f.read()
     print(f"machine: {machine()}; data: {data} ({len(image_files(data))} "
-          f"images); settings: {' '.join(run_flags(args))}")
+          f"images); settings: {' '.join(run_flags(args))}; "
+          f"repeats: {args.repeats}", flush=True)
 
-    result = os.path.join(output, "plain_top1.json")
-    plain_s = timed_process(
-        [sys.executable, os.path.abspath(__file__), "--plain", "--data", data,
-         "--result", result] + training_flags(args),
-        os.path.join(output, "plain.log"))
-    with open(result) as f:
-      plain = json.load(f)
-    plain_top1 = plain["top1"]
-    tfx_s = timed_process(
-        [sys.executable, "-m", "pipeline.cli", "run", "--data", data,
-         "--output", output] + run_flags(args), os.path.join(output, "tfx.log"))
-    with open(os.path.join(output, "report", "results.json")) as f:
-      tfx_top1 = {k: m["top1"] for k, m in json.load(f)["models"].items()}
+    runs = []
+    for i in range(args.repeats):
+      # Each TFX run gets its own output (a fresh MLMD: no cache, nothing in
+      # production), so every run does the same work.
+      folder = output if args.repeats == 1 else os.path.join(output,
+                                                              f"run-{i + 1}")
+      pair = run_pair(args, data, folder, plain_first=i % 2 == 0)
+      runs.append(pair)
+      print(f"run {i + 1}: plain {pair['plain_s']:.1f} s, TFX "
+            f"{pair['tfx_s']:.1f} s ({pair['tfx_s'] / pair['plain_s']:.2f})",
+            flush=True)
 
-    for name, top1, seconds in (("plain Keras", plain_top1, plain_s),
-                                ("TFX pipeline", tfx_top1, tfx_s)):
-      print(f"{name:12s} {seconds:8.1f} s  top-1 learned "
-            f"{100 * top1['learned']:.2f}%, bilinear "
+    last = runs[-1]
+    for name, top1, seconds in (("plain Keras", last["plain_top1"],
+                                 [r["plain_s"] for r in runs]),
+                                ("TFX pipeline", last["tfx_top1"],
+                                 [r["tfx_s"] for r in runs])):
+      print(f"{name:12s} {statistics.median(seconds):8.1f} s median of "
+            f"{', '.join(f'{s:.1f}' for s in seconds)}; last run's top-1 "
+            f"learned {100 * top1['learned']:.2f}%, bilinear "
             f"{100 * top1['bilinear']:.2f}%")
     print("TFX run by component (MLMD execution spans; the share of the TFX "
-          "wall time):")
+          "wall time), last run:")
     print_durations(component_durations(
-        os.path.join(output, "metadata.sqlite")), tfx_s)
-    print("Trainers' own split (model_info.json); plain Keras fit: "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in plain["fit_s"].items()))
-    print_trainer_phases(os.path.join(output, "pipeline_root"))
-    print(f"extra time of the pipeline: {tfx_s - plain_s:.1f} s; logs and "
-          f"artifacts: {output if args.output else '(removed)'}")
-    print(f"TFX / plain wall time: {tfx_s / plain_s:.2f} (target <= 1.3)")
+        os.path.join(last["output"], "metadata.sqlite")), last["tfx_s"])
+    print("Trainers' own split (model_info.json), last run; plain Keras fit: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in last["plain_fit_s"].items()))
+    print_trainer_phases(os.path.join(last["output"], "pipeline_root"))
+    outside = [r["tfx_s"] - dag_seconds(os.path.join(r["output"], "tfx.log"))
+               for r in runs]
+    print("TFX process outside the DAG run (interpreter start, imports, exit): "
+          + ", ".join(f"{s:.1f} s" for s in outside))
+    plain_s = statistics.median(r["plain_s"] for r in runs)
+    tfx_s = statistics.median(r["tfx_s"] for r in runs)
+    print(f"extra time of the pipeline (medians): {tfx_s - plain_s:.1f} s; "
+          f"logs and artifacts: {output if args.output else '(removed)'}")
+    print(f"TFX / plain wall time: {tfx_s / plain_s:.2f} (medians of "
+          f"{len(runs)}; target <= 1.3)")
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
 

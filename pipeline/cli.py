@@ -6,9 +6,14 @@ import json
 import logging
 import os
 import sys
+import traceback
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+# TensorFlow's C++ logs, set before it loads: without --verbose, none (the
+# CUDA plugin registrations and grappler's "remapper failed" are errors in
+# name only; a real failure still raises, and run prints its message).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
+                      "0" if "--verbose" in sys.argv[1:] else "3")
 # The Google clients warn at import about Python versions they will drop.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
@@ -276,6 +281,26 @@ def config_from_args(args) -> PipelineConfig:
 
 def main(argv=None):
   args = build_parser().parse_args(argv)
+  if args.command != "run":
+    return _command(args)
+  code = _run(args)
+  if argv is None:  # the process's own command line: nothing runs after us
+    _exit_now(code)
+  return code
+
+
+def _exit_now(code):
+  """Ends the process without the interpreter's teardown, which after a run
+  spends seconds in TensorFlow's and Beam's finalizers (bench/RESULTS.md) and
+  writes nothing of ours: every file is closed and MLMD commits each write."""
+  logging.shutdown()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(code)  # pylint: disable=protected-access
+
+
+def _command(args):
+  """Every command but run."""
   if args.command == "demo-data":
     from pipeline import demo_data  # pylint: disable=import-outside-toplevel
     if args.task == "regression":
@@ -295,31 +320,52 @@ def main(argv=None):
     return _compile(args)
   if args.command == "submit":
     return _submit(args)
+  raise ValueError(f"unknown command {args.command}")
 
+
+def _run(args):
   config = config_from_args(args)
   try:
     config.validate()
   except ConfigError as e:
     print(f"resizer-pipeline: error: {e}", file=sys.stderr)
     return 2
-  if not args.verbose:
-    logging.getLogger().setLevel(logging.WARNING)
-  from pipeline import local_runner  # pylint: disable=import-outside-toplevel
-  from components.results_report.component import results_table  # pylint: disable=import-outside-toplevel
-  from trainer.backbones import WeightsUnavailableError  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from pipeline import local_runner, progress as progress_lib
+  from components.results_report.component import results_table
+  from trainer.backbones import WeightsUnavailableError
+  progress_lib.configure_logging(args.verbose)
+  progress = progress_lib.Progress(config)
   try:
-    results = local_runner.run(config)
-  except (ConfigError, WeightsUnavailableError) as e:
-    print(f"resizer-pipeline: error: {e}", file=sys.stderr)
-    return 2
+    results = local_runner.run(config, progress)
   except Exception as e:  # pylint: disable=broad-except
-    print(f"resizer-pipeline: run failed: {e.__class__.__name__}: {e}",
-          file=sys.stderr)
-    return 1
+    return _run_failed(e, progress, args.verbose,
+                       2 if isinstance(e, (ConfigError, WeightsUnavailableError))
+                       else 1)
+  print()
   print(results_table(results))
   print(f"report: {config.report_dir}/results.json; serving models: "
         f"{config.serving_dir}")
+  print(progress.summary())
   return 0
+
+
+def _run_failed(error, progress, verbose, code):
+  """The error, which step failed and where its outputs are; the traceback
+  with --verbose."""
+  if verbose:
+    traceback.print_exc()
+  kind = "error" if code == 2 else "run failed"
+  print(f"resizer-pipeline: {kind}: {type(error).__name__}: {error}",
+        file=sys.stderr)
+  if progress.failed:
+    print(f"resizer-pipeline: step {progress.failed} failed; its outputs: "
+          f"{progress.step_folder(progress.failed)}/, its MLMD records: "
+          f"{progress.config.metadata_path}"
+          + ("" if verbose else "; rerun with --verbose for its logs and the "
+             "full traceback"), file=sys.stderr)
+  print(progress.summary(), file=sys.stderr)
+  return code
 
 
 def _error(message, code):

@@ -1,13 +1,16 @@
 """Runs the DAG locally: LocalDagRunner with Beam's DirectRunner."""
+import contextlib
 import json
 import os
 import sys
+from typing import Optional
 from unittest import mock
 
 from tfx import v1 as tfx
 
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
+from pipeline.progress import Progress, observe_steps
 
 
 def preflight(config: PipelineConfig) -> None:
@@ -21,15 +24,24 @@ def preflight(config: PipelineConfig) -> None:
     build_backbone(config.model.backbone, config.model.target_size, "imagenet")
 
 
-def run(config: PipelineConfig) -> dict:
-  """Runs the whole DAG; returns results.json as a dict."""
+def run(config: PipelineConfig,
+        progress: Optional[Progress] = None) -> dict:
+  """Runs the whole DAG; returns results.json as a dict.
+
+  progress: prints each step as it starts and finishes (pipeline/progress.py);
+  on a failure it knows which step failed.
+  """
   config.validate()
   preflight(config)
   os.makedirs(config.output, exist_ok=True)
+  dag = create_pipeline(config)
+  steps = observe_steps(progress) if progress else contextlib.nullcontext()
+  if progress:
+    progress.total_steps = len(dag.components)
   # TFX's BaseBeamExecutor parses sys.argv with absl flags (its b/174174381):
   # a caller's `-v` (pytest, scripts) would be read as --verbosity. Our own
   # options already live in `config`.
-  with mock.patch.object(sys, "argv", sys.argv[:1]):
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+  with mock.patch.object(sys, "argv", sys.argv[:1]), steps:
+    tfx.orchestration.LocalDagRunner().run(dag)
   with open(os.path.join(config.report_dir, "results.json")) as f:
     return json.load(f)

@@ -6,6 +6,8 @@ Evaluator (learned vs bilinear baseline) -> ModelSelector ->
 Evaluator_production (vs the model in production, via a Resolver) ->
 PushDecision -> Pusher -> ResultsReport
 """
+import contextlib
+
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
@@ -13,6 +15,7 @@ from tfx.dsl.components.base import executor_spec
 from components import atomic_pusher
 from components.image_example_gen import ImageExampleGen
 from components.model_selector import ModelSelector
+from components.model_selector.component import IN_PRODUCTION
 from components.push_decision import PushDecision
 from components.results_report import ResultsReport
 from components.schema_curator import CuratedSchemaGen
@@ -141,6 +144,22 @@ def make_pusher(config: PipelineConfig, model, model_blessing):
       }).with_id("Pusher")  # the same node id as on the local runner
 
 
+def _only_with_a_model_in_production(config: PipelineConfig, model_selector):
+  """Locally, the nodes inside run only when a model is in production.
+
+  With nothing in production, Evaluator_production would repeat the first
+  Evaluator's work on the same eval examples (the candidate alone), and
+  PushDecision checks the floor from that evaluation instead. On Vertex the
+  Evaluator always runs: PushDecision and ResultsReport consume its outputs
+  from outside the condition, and KFP does not resolve the outputs of a task
+  its trigger condition skipped for the tasks after it.
+  """
+  if config.vertex is not None:
+    return contextlib.nullcontext()
+  return tfx.dsl.Cond(model_selector.outputs["model"].future()[0]
+                      .custom_property(IN_PRODUCTION) == 1)
+
+
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   csv = bool(config.data.labels)
   # With a labels CSV the folders don't matter: every file under the data
@@ -184,17 +203,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       model=trainers["learned"].outputs["model"],
       baseline_model=trainers["bilinear"].outputs["model"],
       eval_config=eval_config("learned", "bilinear", num_classes, config.task))
-  model_selector = ModelSelector(
-      learned_model=trainers["learned"].outputs["model"],
-      bilinear_model=trainers["bilinear"].outputs["model"],
-      evaluation=evaluator.outputs["evaluation"],
-      transform_graph=transform.outputs["transform_graph"],
-      min_gain=config.eval.min_gain, confidence=config.eval.confidence,
-      floor=config.eval.floor, task=config.task)
-
-  # The production gate: the model last pushed by this pipeline is the
-  # baseline; PushDecision blocks a candidate significantly worse than it by
-  # more than `production_tolerance`.
+  # The model last pushed by this pipeline (LatestBlessedModelStrategy over
+  # PushDecision's blessings), or nothing on a first run.
   production_model = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
@@ -204,17 +214,32 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
           type=tfx.types.standard_artifacts.ModelBlessing,
           producer_component_id="PushDecision", output_key="blessing"),
   ).with_id("ProductionModelResolver")
-  production_evaluator = tfx.components.Evaluator(
-      examples=example_gen.outputs["examples"],
-      model=model_selector.outputs["model"],
-      baseline_model=production_model.outputs["model"],
-      eval_config=eval_config("candidate", "production", num_classes,
-                              config.task),
-  ).with_id("Evaluator_production")
+  model_selector = ModelSelector(
+      learned_model=trainers["learned"].outputs["model"],
+      bilinear_model=trainers["bilinear"].outputs["model"],
+      evaluation=evaluator.outputs["evaluation"],
+      transform_graph=transform.outputs["transform_graph"],
+      production_model=production_model.outputs["model"],
+      min_gain=config.eval.min_gain, confidence=config.eval.confidence,
+      floor=config.eval.floor, task=config.task)
+
+  # The production gate: the model last pushed by this pipeline is the
+  # baseline; PushDecision blocks a candidate significantly worse than it by
+  # more than `production_tolerance`.
+  with _only_with_a_model_in_production(config, model_selector):
+    production_evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=model_selector.outputs["model"],
+        baseline_model=production_model.outputs["model"],
+        eval_config=eval_config("candidate", "production", num_classes,
+                                config.task),
+    ).with_id("Evaluator_production")
   push_decision = PushDecision(
       model=model_selector.outputs["model"],
       production_evaluation=production_evaluator.outputs["evaluation"],
       production_model=production_model.outputs["model"],
+      # The floor for the first push, when Evaluator_production did not run.
+      evaluation=evaluator.outputs["evaluation"],
       tolerance=config.eval.production_tolerance,
       confidence=config.eval.confidence,
       push_equal=int(config.eval.push_equal), task=config.task)

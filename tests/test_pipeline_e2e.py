@@ -1,8 +1,11 @@
 """The whole DAG with LocalDagRunner on tiny generated data."""
+import contextlib
 import glob
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,6 +14,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.model_selector.component import fingerprint
+from components.push_decision.component import above_floor
 from pipeline import cli
 from tests.helpers import read_examples, tiny_dataset
 
@@ -43,9 +47,11 @@ print(json.dumps({
 """
 
 
-def run_cli(data, out, *flags):
-  rc = cli.main(["run", "--data", str(data), "--output", str(out)] + TINY_FLAGS
-                + [str(f) for f in flags])
+def run_cli(data, out, *flags, stdout=None):
+  """(exit status, results.json); what the run printed goes to `stdout`."""
+  with contextlib.redirect_stdout(stdout or io.StringIO()):
+    rc = cli.main(["run", "--data", str(data), "--output", str(out)] +
+                  TINY_FLAGS + [str(f) for f in flags])
   with open(out / "report" / "results.json") as f:
     return rc, json.load(f)
 
@@ -69,14 +75,83 @@ def run(tmp_path_factory):
   before = tree_digest(data)
   # floor 0 and a negative gain make the learned model pass its gate on
   # one epoch of tiny data; the other gate scenarios are in test_push_gate.
-  rc, results = run_cli(data, out, "--floor", "0", "--min-gain", "-1")
+  printed = io.StringIO()
+  rc, results = run_cli(data, out, "--floor", "0", "--min-gain", "-1",
+                        stdout=printed)
   return {"rc": rc, "data": data, "out": out, "n": n, "results": results,
-          "data_unchanged": tree_digest(data) == before}
+          "data_unchanged": tree_digest(data) == before,
+          "stdout": printed.getvalue()}
 
 
 def test_run_succeeds_and_only_reads_the_data_folder(run):
   assert run["rc"] == 0
   assert run["data_unchanged"]
+
+
+DURATION = r"(\d+\.\d s|\d+ min \d\d s)"
+
+
+def test_progress_lines_name_each_step_its_result_and_duration(run):
+  lines = run["stdout"].splitlines()
+  started = [m.group(1) for m in map(
+      re.compile(r"(\w+): started \(step \d+ of 15\)").fullmatch, lines) if m]
+  assert sorted(started) == sorted(NODES)
+  finished = {}
+  for line in lines:
+    m = re.fullmatch(rf"(\w+): (.+) — {DURATION}", line)
+    if m and not m.group(2).startswith("epoch "):
+      finished[m.group(1)] = m.group(2)
+  assert set(finished) == NODES
+  results, examples = run["results"], run["results"]["examples"]
+  top1 = {k: m["top1"] for k, m in results["models"].items()}
+  assert finished["ImageExampleGen"] == (
+      f"24 ingested, 0 rejected ({examples['train']} train, "
+      f"{examples['eval']} eval)")
+  assert finished["CuratedSchemaGen"] == \
+      "3 classes (checker, horizontal, vertical)"
+  assert finished["ProductionModelResolver"] == "no model in production yet"
+  assert finished["Evaluator"] == (
+      f"top-1 learned {top1['learned']:.3f}, bilinear {top1['bilinear']:.3f};"
+      " learned clears the floor")
+  assert finished["ModelSelector"].startswith(
+      "learned (the learned resizer is ahead; ")
+  assert f"{examples['eval']} eval images)" in finished["ModelSelector"]
+  # Nothing in production: the second evaluation is not run.
+  assert finished["Evaluator_production"] == \
+      "skipped: no model in production to compare with"
+  assert finished["PushDecision"] == "push"
+  assert finished["Pusher"] == f"pushed to {results['pushed_path']}"
+  assert finished["ResultsReport"] == \
+      f"wrote {run['out'] / 'report' / 'results.json'}"
+  for resizer in ("learned", "bilinear"):
+    [run_dir] = glob.glob(str(run["out"] / "pipeline_root" /
+                              f"Trainer_{resizer}" / "model_run" / "*"))
+    info = json.loads(open(os.path.join(run_dir, "model_info.json")).read())
+    assert finished[f"Trainer_{resizer}"] == \
+        f"eval top-1 {info['eval_top1']:.3f} after 1 epoch"
+    [epoch] = [l for l in lines if l.startswith(f"Trainer_{resizer}: epoch")]
+    history = {k: v[0] for k, v in info["history"].items()}
+    assert epoch.startswith(
+        f"Trainer_{resizer}: epoch 1/1 loss {history['loss']:.3f} accuracy "
+        f"{history['accuracy']:.3f} val_loss {history['val_loss']:.3f} "
+        f"val_accuracy {history['val_accuracy']:.3f} — ")
+  assert re.fullmatch(rf"total {DURATION} \(14 ran, 1 skipped\)", lines[-1])
+  # No library noise on stdout (it goes to stderr, and is filtered there).
+  assert not [l for l in lines if "WARNING" in l or "Epoch 1/1" in l]
+
+
+def test_first_push_checks_the_floor_on_the_first_evaluation(run):
+  """With nothing in production PushDecision takes the selected model's top-1
+  from the learned-vs-bilinear evaluation: either model, exactly at TFMA's
+  threshold semantics (a top-1 equal to the floor passes)."""
+  from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
+  evaluation = standard_artifacts.ModelEvaluation()
+  [evaluation.uri] = glob.glob(str(run["out"] / "pipeline_root" / "Evaluator"
+                                   / "evaluation" / "*"))
+  for name in ("learned", "bilinear"):
+    top1 = run["results"]["models"][name]["top1"]
+    assert above_floor(None, evaluation, name, top1)
+    assert not above_floor(None, evaluation, name, top1 + 1e-6)
 
 
 def test_every_component_executed(run):
@@ -89,7 +164,9 @@ def test_every_component_executed(run):
               store.get_executions_by_context(context.id)]
     if metadata_store_pb2.Execution.COMPLETE in states:
       done.add(context.name.split(".", 1)[1])
-  assert done == NODES
+  # Evaluator_production runs only with a model in production (the first run
+  # has none; the gate stages below do).
+  assert done == NODES - {"Evaluator_production"}
 
 
 def test_example_counts_equal_the_images(run):
@@ -275,8 +352,9 @@ def gate(run):
                              "--production-tolerance", "-1"]),
       ("under_floor", ["--floor", "1.01", "--production-tolerance", "1"]),
   ]:
-    rc, results = run_cli(run["data"], run["out"], *flags)
-    stages[name] = {"rc": rc, "results": results,
+    printed = io.StringIO()
+    rc, results = run_cli(run["data"], run["out"], *flags, stdout=printed)
+    stages[name] = {"rc": rc, "results": results, "stdout": printed.getvalue(),
                     "versions": sorted(os.listdir(run["out"] / "serving"))}
   return stages
 
@@ -295,6 +373,10 @@ def test_learned_worse_pushes_bilinear(run, gate):
   assert stage["rc"] == 0 and results["selected"] == "bilinear"
   assert results["pushed"] == "bilinear" and len(stage["versions"]) == 2
   assert results["production"]["production_top1"] is not None
+  # A model is in production now: the second evaluation ran, and says so.
+  assert re.search(r"^Evaluator_production: top-1 candidate \d\.\d{3}, "
+                   r"production \d\.\d{3}; candidate (clears|under) the floor"
+                   rf" — {DURATION}$", stage["stdout"], re.M), stage["stdout"]
   pushed = results["pushed_path"]
   assert os.path.basename(pushed) == stage["versions"][-1]
   trained = glob.glob(str(run["out"] / "pipeline_root" / "Trainer_bilinear" /

@@ -1,4 +1,8 @@
-"""Training recipe pieces: augmentation, schedule, backup location."""
+"""Training recipe pieces: augmentation, schedule, backup location, the
+history across a resume."""
+import logging
+import os
+import re
 import types
 
 import numpy as np
@@ -6,9 +10,11 @@ import pytest
 import tensorflow as tf
 
 from pipeline.config import PipelineConfig
+from trainer.keras_lib import keras
 from trainer.recipe import lr_schedule, optimizer
-from trainer.task import (augment, backup_dir, input_dataset,
-                          shuffle_buffer_records)
+from trainer.task import (EPOCHS_DIR, EpochRecorder, augment, backup_dir,
+                          epoch_line, full_history, input_dataset,
+                          read_epoch_records, shuffle_buffer_records)
 
 
 def test_augmentation_changes_training_images_only():
@@ -122,3 +128,72 @@ def test_shuffle_buffer_is_sized_in_memory_not_records(tmp_path):
   assert [o.shuffle for o in requested] == [True, False]
   assert {o.shuffle_buffer_size for o in requested} == {
       256 * 2 ** 20 // 12}
+
+class _Killed(Exception):
+  pass
+
+
+class _KillAfterCheckpoint(keras.callbacks.Callback):
+  """Raises at the end of `epoch`, after the callbacks before it (the
+  recorder, BackupAndRestore) have run: a preemption right after a checkpoint."""
+
+  def __init__(self, epoch):
+    super().__init__()
+    self.epoch = epoch
+
+  def on_epoch_end(self, epoch, logs=None):
+    if epoch == self.epoch:
+      raise _Killed()
+
+
+def _tiny_fit(backup, epochs, extra=(), seed=0):
+  keras.utils.set_random_seed(seed)
+  x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+  y = (x[:, 0] > 0).astype("float32")
+  model = keras.Sequential([keras.layers.Dense(1, activation="sigmoid")])
+  model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+  callbacks = [EpochRecorder(os.path.join(backup, EPOCHS_DIR), epochs),
+               keras.callbacks.BackupAndRestore(backup), *extra]
+  return model.fit(x, y, epochs=epochs, batch_size=8, verbose=0,
+                   validation_data=(x, y), callbacks=callbacks)
+
+
+def test_history_covers_the_killed_runs_epochs_after_a_resume(tmp_path,
+                                                               caplog):
+  backup = str(tmp_path / "backup")
+  with pytest.raises(_Killed):
+    _tiny_fit(backup, 5, [_KillAfterCheckpoint(2)])
+  killed = read_epoch_records(os.path.join(backup, EPOCHS_DIR))
+  assert sorted(killed) == [0, 1, 2]
+  with caplog.at_level(logging.INFO, logger="resizer.progress"):
+    resumed = _tiny_fit(backup, 5)
+  assert resumed.epoch == [3, 4]  # BackupAndRestore resumed after epoch 3
+  history = full_history(read_epoch_records(os.path.join(backup, EPOCHS_DIR)),
+                         resumed.epoch, resumed.history, 5)
+  assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+  for key, values in history.items():
+    assert len(values) == 5, key
+    assert values[:3] == [killed[e][key] for e in range(3)]
+    assert values[3:] == pytest.approx(resumed.history[key])
+  # One progress line per epoch of the resumed run, numbered from 1.
+  lines = [r.getMessage() for r in caplog.records
+           if r.name == "resizer.progress"]
+  assert [l.split(" loss ")[0] for l in lines] == ["epoch 4/5", "epoch 5/5"]
+  assert re.fullmatch(r"epoch 5/5 loss \d\.\d{3} accuracy \d\.\d{3} "
+                      r"val_loss \d\.\d{3} val_accuracy \d\.\d{3} — \d+\.\d s",
+                      lines[-1]), lines[-1]
+
+
+def test_full_history_ignores_records_from_the_resumed_epoch_on():
+  records = {e: {"loss": 10.0 + e} for e in range(6)}  # an older, longer run
+  assert full_history(records, [2, 3], {"loss": [0.5, 0.4]}, 4) == {
+      "loss": [10.0, 11.0, 0.5, 0.4]}
+  # Resumed after its last epoch: fit ran nothing, the records are all.
+  assert full_history(records, [], {}, 3) == {"loss": [10.0, 11.0, 12.0]}
+  # A record lost before the resume leaves a visible gap, not a shift.
+  assert full_history({0: {"loss": 1.0, "lr": 0.1}, 1: {"loss": 0.9}}, [2],
+                      {"loss": [0.8], "lr": [0.3]}, 3) == {
+                          "loss": [1.0, 0.9, 0.8], "lr": [0.1, None, 0.3]}
+  # The progress line: epochs counted from 1, three decimals, seconds.
+  assert epoch_line(3, 10, {"loss": 0.61, "accuracy": 0.7123}, 3.21) == \
+      "epoch 4/10 loss 0.610 accuracy 0.712 — 3.2 s"

@@ -477,3 +477,17 @@ def test_a_gcs_labels_csv_needs_the_task(tmp_path, capsys):
   assert rc == 2
   assert "--task: gs://fake-bucket/labels.csv is read at run time" in \
       capsys.readouterr().err
+
+def test_evaluator_production_is_conditional_on_the_local_runner_only(
+    spec, local_pipeline):
+  # Vertex: PushDecision and ResultsReport read its outputs, so it always runs.
+  assert not spec.root.dag.tasks["Evaluator_production"].trigger_policy.condition
+  # Locally: only when ModelSelector recorded a model in production.
+  from tfx.dsl.compiler import compiler  # pylint: disable=import-outside-toplevel
+  ir = compiler.Compiler().compile(local_pipeline)
+  nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
+  [condition] = nodes["Evaluator_production"].inputs.conditionals.values()
+  expression = str(condition.placeholder_expression)
+  assert "in_production" in expression and "ModelSelector" in expression
+  assert not any(nodes[n].inputs.conditionals for n in nodes
+                 if n != "Evaluator_production")

@@ -4,6 +4,7 @@ The two Trainers share this module and differ only in custom_config["resizer"].
 """
 import hashlib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -21,6 +22,10 @@ from trainer.preprocessing import bytes_to_pixels, inverse_target
 
 MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
 TRAIN_SAMPLE = 512  # training images scored in inference mode for the report
+EPOCHS_DIR = "epochs"  # in the backup dir: one JSON of logs per finished epoch
+# One INFO line per epoch; `resizer-pipeline run` shows it under the Trainer's
+# name (pipeline/progress.py).
+progress_log = logging.getLogger("resizer.progress")
 
 
 def augment(pixels, mode, seed):
@@ -94,6 +99,79 @@ def backup_dir(fn_args, cfg):
   return os.path.join(trainer_root, "backup", key)
 
 
+class EpochRecorder(keras.callbacks.Callback):
+  """Keeps each finished epoch's logs beside the BackupAndRestore checkpoint
+  and logs a progress line.
+
+  A resumed fit's History starts at the epoch it resumed from; these files
+  keep the killed run's epochs (read back by `full_history`). One file per
+  epoch, not an appended CSV: GCS has no append. Put it before
+  BackupAndRestore: an epoch is recorded before it is checkpointed, so a kill
+  between the two only records an epoch that the resumed run repeats.
+  """
+
+  def __init__(self, folder, epochs, write=True):
+    super().__init__()
+    self.folder, self.epochs, self.write = folder, int(epochs), write
+    self._started = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._started = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = {k: float(v) for k, v in (logs or {}).items()}
+    if self.write:
+      tf.io.gfile.makedirs(self.folder)
+      with tf.io.gfile.GFile(os.path.join(self.folder, f"{epoch:05d}.json"),
+                             "w") as f:
+        json.dump({"epoch": int(epoch), "logs": logs}, f)
+    progress_log.info("%s", epoch_line(
+        epoch, self.epochs, logs, time.perf_counter() - (self._started or 0)))
+
+
+def epoch_line(epoch, epochs, logs, seconds):
+  """'epoch 4/10 loss 0.610 accuracy 0.712 val_accuracy 0.680 — 3.2 s'."""
+  shown = [f"{k} {logs[k]:.3f}" for k in
+           ("loss", "accuracy", "rmse", "val_loss", "val_accuracy", "val_rmse")
+           if k in logs]
+  return f"epoch {epoch + 1}/{epochs} " + " ".join(shown) + \
+      f" — {seconds:.1f} s"
+
+
+def read_epoch_records(folder):
+  """{epoch: logs} recorded by EpochRecorder (empty when there are none)."""
+  records = {}
+  if not tf.io.gfile.isdir(folder):
+    return records
+  for name in tf.io.gfile.listdir(folder):
+    if name.endswith(".json"):
+      with tf.io.gfile.GFile(os.path.join(folder, name)) as f:
+        record = json.load(f)
+      records[int(record["epoch"])] = record["logs"]
+  return records
+
+
+def full_history(records, epochs_run, history, epochs):
+  """{metric: [value per epoch]} from epoch 0 on, across a resume.
+
+  `epochs_run`/`history`: this fit's History.epoch and .history, which start
+  where the fit resumed (nothing when it resumed after its last epoch). The
+  epochs before that come from the killed run's `records`; records from that
+  epoch on are ignored: this run redid them, or they are left from an older
+  run with the same backup key.
+  """
+  resumed_at = epochs_run[0] if epochs_run else int(epochs)
+  earlier = [records[e] for e in range(resumed_at) if e in records]
+  if len(earlier) != resumed_at:
+    missing = [e + 1 for e in range(resumed_at) if e not in records]
+    logging.warning("training history lacks epochs %s (not recorded before "
+                    "the resume)", missing)
+  keys = list(history) or sorted({k for r in earlier for k in r})
+  # None where an earlier epoch lacks a metric keeps every list aligned.
+  return {k: [r.get(k) for r in earlier] +
+          [float(v) for v in history.get(k, [])] for k in keys}
+
+
 def model_spec_from_config(cfg, num_classes):
   return ModelSpec(
       num_classes=num_classes, input_size=int(cfg["input_size"]),
@@ -119,10 +197,18 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
   names = tf.constant(class_names or [""])
   target_transform = cfg.get("target_transform", "none")
 
+  # The model's forward pass is traced once and both predicting signatures
+  # call that one function: inlining `model(...)` into each would trace the
+  # whole network twice and store two copies of its graph in the SavedModel.
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, size, size, 3], tf.float32, "pixels")])
+  def forward(pixels):
+    return model(pixels, training=False)
+
   def predict(transformed):
     pixels = tf.cast(bytes_to_pixels(transformed[features.PIXELS], size),
                      tf.float32)
-    outputs = model(pixels, training=False)
+    outputs = forward(pixels)
     if regression:  # back from the z-score, then from log1p if it was used
       mean = transformed[features.TARGET_MEAN]
       value = outputs[:, 0] * transformed[features.TARGET_STD] + mean
@@ -225,13 +311,18 @@ def run_fn(fn_args):
     model = compile_model(spec, cfg)
 
   chief = distribution.is_chief(strategy)
+  backup = backup_dir(fn_args, cfg)
+  epochs_dir = os.path.join(backup, EPOCHS_DIR)
   callbacks = [
       keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+      EpochRecorder(epochs_dir, cfg["epochs"], write=chief),
       # Survives preemption: a rerun resumes from the last finished epoch.
-      keras.callbacks.BackupAndRestore(backup_dir(fn_args, cfg)),
+      keras.callbacks.BackupAndRestore(backup),
   ]
   fit_started = time.perf_counter()
-  history = fit(model, cfg, train_ds, eval_ds, train_plain_ds, callbacks)
+  # verbose=0: EpochRecorder logs one line per epoch instead.
+  history = fit(model, cfg, train_ds, eval_ds, train_plain_ds, callbacks,
+                verbose=0)
   fit_ended = time.perf_counter()
   # Inference mode, as exported: the eval split and a training sample
   # (eval_top1 / train_sample_top1, or eval_rmse / train_sample_rmse).
@@ -264,8 +355,10 @@ def run_fn(fn_args):
         "trainable_params": int(sum(int(tf.size(w)) for w in
                                     model.trainable_weights)),
         "class_names": class_names,
-        "history": {k: [float(v) for v in vs]
-                    for k, vs in history.history.items()},
+        # Every epoch from the first, including those of a killed run that
+        # this one resumed (history.history alone starts at the resume).
+        "history": full_history(read_epoch_records(epochs_dir), history.epoch,
+                                history.history, cfg["epochs"]),
         # Epochs run by this process: fewer than `epochs` after a resume.
         "epochs_run": len(history.epoch),
         "first_epoch": int(history.epoch[0]) if history.epoch else None,

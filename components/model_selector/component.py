@@ -29,6 +29,9 @@ COMPARISON = "comparison"    # custom property: JSON of the gate's evidence
 FLOOR = "floor"              # custom property: the floor both gates use
                              # (top-1; regression: the mean predictor's RMSE)
 NUM_CLASSES = "num_classes"  # custom property: classes the floor was set from
+# custom property: 1 when a model is in production (the resolver found one),
+# else 0; the pipeline runs Evaluator_production only when it is 1.
+IN_PRODUCTION = "in_production"
 # Why the selection came out as it did (COMPARISON["outcome"]).
 AHEAD, NOT_SIGNIFICANT, UNDER_FLOOR = "ahead", "not_significant", "under_floor"
 
@@ -92,6 +95,7 @@ def ModelSelector(
     model: OutputArtifact[standard_artifacts.Model],
     min_gain: Parameter[float] = 0.0,
     confidence: Parameter[float] = 0.95,
+    production_model: InputArtifact[standard_artifacts.Model] = None,
     floor: Parameter[float] = None,
     task: Parameter[str] = "classification"):
   """floor: absolute top-1 floor; None: just above chance (1/classes).
@@ -114,4 +118,9 @@ def ModelSelector(
   model.set_string_custom_property(COMPARISON, json.dumps(
       {**comparison.as_dict(), "margin": min_gain, "outcome": outcome}))
   model.set_float_custom_property(FLOOR, threshold)
+  # A TFX conditional can test a property of an artifact, not whether a
+  # channel (the resolver's) is empty: record it here, on an artifact that
+  # always exists.
+  model.set_int_custom_property(IN_PRODUCTION,
+                                int(production_model is not None))
   model.set_int_custom_property(NUM_CLASSES, num_classes)

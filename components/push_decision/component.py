@@ -19,7 +19,8 @@ from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
-                                                 FLOOR, read_comparison,
+                                                 FLOOR, SELECTED,
+                                                 read_comparison,
                                                  regression_rmse)
 from gate import floor as top1_floor
 from gate import stats
@@ -42,28 +43,48 @@ def decide(candidate_fp, production_fp, above_floor, comparison, tolerance,
   return PUSH
 
 
+def clears_floor(model, evaluation_uri, model_name, task):
+  """The candidate's score in `evaluation_uri` (as `model_name`) against the
+  floor ModelSelector recorded: top-1 >= it, or for regression RMSE below it."""
+  threshold = model.get_float_custom_property(FLOOR)
+  if task == "regression":
+    return regression_rmse(evaluation_uri, model_name)[0] < threshold
+  return top1_floor.clears(top1_floor.overall_top1(evaluation_uri)[model_name],
+                           threshold)
+
+
 @component
 def PushDecision(
     model: InputArtifact[standard_artifacts.Model],
-    production_evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    production_evaluation: InputArtifact[
+        standard_artifacts.ModelEvaluation] = None,
     production_model: InputArtifact[standard_artifacts.Model] = None,
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation] = None,
     tolerance: Parameter[float] = 0.0,
     confidence: Parameter[float] = 0.95,
     push_equal: Parameter[int] = 0,
     task: Parameter[str] = "classification"):
+  """production_evaluation: Evaluator_production's, which runs locally only
+  with a model in production; without it the floor is checked on the
+  candidate's score in the learned-vs-bilinear `evaluation` (the same eval
+  examples)."""
   if not model.has_custom_property(FLOOR):
     raise ValueError(f"{model.uri}: no {FLOOR!r} property; the candidate must "
                      "come from ModelSelector")
-  # The lone model's metrics are filed under "" when there is no baseline.
-  name = "candidate" if production_model else ""
-  if task == "regression":  # an RMSE ceiling
-    clears = (regression_rmse(production_evaluation.uri, name)[0]
-              < model.get_float_custom_property(FLOOR))
+  if production_model and production_evaluation is None:
+    raise ValueError("a model is in production but Evaluator_production's "
+                     "evaluation is missing")
+  if production_evaluation is not None:
+    # The lone model's metrics are filed under "" when there is no baseline.
+    clears = clears_floor(model, production_evaluation.uri,
+                          "candidate" if production_model else "", task)
+  elif evaluation is not None:
+    clears = clears_floor(model, evaluation.uri,
+                          model.get_string_custom_property(SELECTED), task)
   else:
-    top1 = top1_floor.overall_top1(production_evaluation.uri)
-    clears = top1_floor.clears(top1["candidate" if "candidate" in top1 else ""],
-                               model.get_float_custom_property(FLOOR))
+    raise ValueError("PushDecision needs Evaluator_production's or the "
+                     "learned-vs-bilinear evaluation to check the floor")
   comparison = (read_comparison(production_evaluation.uri, "candidate",
                                 confidence, task) if production_model else None)
   decision = decide(

@@ -186,9 +186,12 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   regression = infos["learned"].get("task") == "regression"
   models = {name: _model_results(name, info, overall, per_class, regression)
             for name, info in infos.items()}
-  # Without a production model TFX drops the baseline spec and TFMA files
-  # the lone model's metrics under the empty name.
-  candidate_metrics = prod_overall.get("candidate") or prod_overall.get("", {})
+  # Without a production model Evaluator_production does not run locally (on
+  # Vertex TFX drops its baseline spec and TFMA files the lone model's
+  # metrics under the empty name): then the candidate's metrics are those of
+  # the learned-vs-bilinear evaluation, on the same eval examples.
+  candidate_metrics = (prod_overall.get("candidate") or prod_overall.get("")
+                       or overall[selected])
   production_metrics = prod_overall.get("production", {})
   production = {"candidate": selected, "comparison": production_comparison,
                 "decision": decision}
@@ -297,14 +300,16 @@ def ResultsReport(
     bilinear_run: InputArtifact[standard_artifacts.ModelRun],
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     selected_model: InputArtifact[standard_artifacts.Model],
-    production_evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     push_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     pushed_model: InputArtifact[standard_artifacts.PushedModel],
     report_dir: Parameter[str],
     min_gain: Parameter[float],
     production_tolerance: Parameter[float],
     confidence: Parameter[float],
-    input_size: Parameter[int]):
+    input_size: Parameter[int],
+    # None when nothing is in production and Evaluator_production was skipped.
+    production_evaluation: InputArtifact[
+        standard_artifacts.ModelEvaluation] = None):
   infos = {"learned": _read_json(os.path.join(learned_run.uri, MODEL_INFO)),
            "bilinear": _read_json(os.path.join(bilinear_run.uri, MODEL_INFO))}
   regression = infos["learned"].get("task") == "regression"
@@ -317,7 +322,8 @@ def ResultsReport(
   results = build_results(
       summary=_read_json(os.path.join(ingest_report.uri, SUMMARY_FILE)),
       infos=infos, evaluation=load_metrics(evaluation.uri),
-      production_evaluation=load_metrics(production_evaluation.uri),
+      production_evaluation=(load_metrics(production_evaluation.uri)
+                             if production_evaluation else ({}, {})),
       selected=selected_model.get_string_custom_property(SELECTED),
       selection=json.loads(
           selected_model.get_string_custom_property(COMPARISON)),
