@@ -13,8 +13,8 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.model_selector.component import fingerprint
-from components.push_decision.component import above_floor
+from components.model_selector.component import FLOOR, fingerprint
+from components.push_decision.component import clears_floor
 from pipeline import cli
 from tests.helpers import read_examples, tiny_dataset
 
@@ -145,13 +145,15 @@ def test_first_push_checks_the_floor_on_the_first_evaluation(run):
   from the learned-vs-bilinear evaluation: either model, exactly at TFMA's
   threshold semantics (a top-1 equal to the floor passes)."""
   from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
-  evaluation = standard_artifacts.ModelEvaluation()
-  [evaluation.uri] = glob.glob(str(run["out"] / "pipeline_root" / "Evaluator"
-                                   / "evaluation" / "*"))
+  [evaluation] = glob.glob(str(run["out"] / "pipeline_root" / "Evaluator"
+                               / "evaluation" / "*"))
+  model = standard_artifacts.Model()
   for name in ("learned", "bilinear"):
     top1 = run["results"]["models"][name]["top1"]
-    assert above_floor(None, evaluation, name, top1)
-    assert not above_floor(None, evaluation, name, top1 + 1e-6)
+    model.set_float_custom_property(FLOOR, top1)
+    assert clears_floor(model, evaluation, name, "classification")
+    model.set_float_custom_property(FLOOR, top1 + 1e-6)
+    assert not clears_floor(model, evaluation, name, "classification")
 
 
 def test_every_component_executed(run):
