@@ -23,8 +23,12 @@ $(STAMP): constraints.txt setup.py
 	$(BIN)/pip install -q --ignore-requires-python -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# Two workers, a test file each at a time: TensorFlow's tracing, Beam and
+# file I/O leave a core idle that a second file fills; --dist loadfile keeps
+# a module's shared fixtures (the end-to-end runs) in one worker.
 test: venv
-	$(BIN)/python -m pytest -v -p no:cacheprovider tests components
+	$(BIN)/python -m pytest -v -p no:cacheprovider -n 2 --dist loadfile \
+		--durations=15 tests components
 
 demo: venv
 	test -d $(DEMO_DATA) || $(BIN)/resizer-pipeline demo-data --output $(DEMO_DATA)

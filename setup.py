@@ -20,7 +20,7 @@ setup(
         "pillow",
         "matplotlib==3.9.2",
     ],
-    extras_require={"test": ["pytest", "ruff==0.12.12"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "ruff==0.12.12"]},
     entry_points={"console_scripts": [
         "resizer-pipeline=pipeline.cli:main",
     ]},

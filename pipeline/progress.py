@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from typing import Dict, List, Optional, TextIO
+from typing import Dict, List, Optional, TextIO, Tuple
 
 PROGRESS_LOGGER = "resizer.progress"  # the Trainers' per-epoch lines
 
@@ -180,11 +180,16 @@ def skipped_phrase(node_id: str) -> str:
   return "skipped"
 
 
-def _top1s(evaluation_uri: str) -> Dict[str, float]:
+def _scores(evaluation_uri: str) -> Tuple[str, Dict[str, float]]:
+  """("top-1", {model: top-1}), or for regression ("RMSE", {model: RMSE})."""
   # pylint: disable=import-outside-toplevel
-  from components.results_report.component import TOP1, load_metrics
+  from components.results_report.component import MSE, TOP1, load_metrics
   overall, _ = load_metrics(evaluation_uri)
-  return {name: m[TOP1] for name, m in overall.items() if TOP1 in m}
+  top1 = {name: m[TOP1] for name, m in overall.items() if TOP1 in m}
+  if top1:
+    return "top-1", top1
+  return "RMSE", {name: m[MSE] ** 0.5 for name, m in overall.items()
+                  if MSE in m}
 
 
 _OUTCOMES = {"ahead": "the learned resizer is ahead",
@@ -225,19 +230,17 @@ def result_phrase(node_id: str, outputs, config) -> str:
     from trainer.task import MODEL_INFO
     info = _read_json(os.path.join(first["model_run"].uri, MODEL_INFO))
     epochs = len(info["history"].get("loss", []))
-    return (f"eval top-1 {info['eval_top1']:.3f} after {epochs} "
-            f"epoch{'' if epochs == 1 else 's'}")
+    score = (f"eval top-1 {info['eval_top1']:.3f}" if "eval_top1" in info
+             else f"eval RMSE {info['eval_rmse']:.3f} (normalised target)")
+    return f"{score} after {epochs} epoch{'' if epochs == 1 else 's'}"
   if node_id in ("Evaluator", "Evaluator_production"):
-    top1 = _top1s(first["evaluation"].uri)
+    # The floor and the comparison are judged by ModelSelector/PushDecision.
+    metric, scores = _scores(first["evaluation"].uri)
     # Without a baseline TFMA files the lone model under the empty name.
-    ordered = sorted(top1.items(),  # the baseline last
+    ordered = sorted(scores.items(),  # the baseline last
                      key=lambda kv: kv[0] in ("bilinear", "production"))
-    text = ", ".join(f"{name or 'candidate'} {value:.3f}"
-                     for name, value in ordered)
-    blessed = _int(first["blessing"], "blessed")
-    floor = "clears" if blessed else "under"
-    who = "learned" if node_id == "Evaluator" else "candidate"
-    return f"top-1 {text}; {who} {floor} the floor"
+    return f"{metric} " + ", ".join(f"{name or 'candidate'} {value:.3f}"
+                                    for name, value in ordered)
   if node_id == "ModelSelector":
     from gate import stats
     model = first["model"]
