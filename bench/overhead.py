@@ -185,10 +185,11 @@ def main():
     print("Trainers' own split (model_info.json), last run; plain Keras fit: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in last["plain_fit_s"].items()))
     print_trainer_phases(os.path.join(last["output"], "pipeline_root"))
-    outside = [r["tfx_s"] - dag_seconds(os.path.join(r["output"], "tfx.log"))
-               for r in runs]
-    print("TFX process outside the DAG run (interpreter start, imports, exit): "
-          + ", ".join(f"{s:.1f} s" for s in outside))
+    inside = [dag_seconds(os.path.join(r["output"], "tfx.log")) for r in runs]
+    if None not in inside:  # an older CLI prints no total line
+      print("TFX process outside the DAG run (interpreter start, imports, "
+            "exit): " + ", ".join(f"{r['tfx_s'] - s:.1f} s"
+                                  for r, s in zip(runs, inside)))
     plain_s = statistics.median(r["plain_s"] for r in runs)
     tfx_s = statistics.median(r["tfx_s"] for r in runs)
     print(f"extra time of the pipeline (medians): {tfx_s - plain_s:.1f} s; "

@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,6 +75,27 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
   assert resumed, [i["first_epoch"] for i in infos]
   for info in resumed:
     assert info["first_epoch"] + info["epochs_run"] == 60
+  # The recorded history still has all 60 epochs: the killed run's, then the
+  # resumed run's.
+  for info in infos:
+    assert {k: len(v) for k, v in info["history"].items()} == {
+        k: 60 for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")}
+    assert None not in info["history"]["loss"]
+  # What the resumed run printed: the upstream steps from the cache, the
+  # killed Trainer's epochs numbered on from where it resumed, no noise.
+  lines = rerun.stdout.splitlines()
+  for node in UPSTREAM:
+    assert [l for l in lines if re.fullmatch(
+        rf"{node}: cached(, .+)? — \d+\.\d s", l)], (node, lines)
+  for info in resumed:
+    trainer = f"Trainer_{info['resizer']}: epoch "
+    numbers = [int(l[len(trainer):].split("/")[0]) for l in lines
+               if l.startswith(trainer)]
+    assert numbers == list(range(info["first_epoch"] + 1, 61))
+  noise = ("ArtifactQuery", "Unable to register", "remapper failed",
+           "is deprecated", "Tables initialized", "payload_format")
+  assert not [l for l in (rerun.stdout + rerun.stderr).splitlines()
+              if any(n in l for n in noise)]
   results = json.loads((out / "report" / "results.json").read_text())
   assert results["pushed"] == "learned"
   assert SECRET not in rerun.stdout + rerun.stderr

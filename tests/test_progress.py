@@ -89,19 +89,26 @@ def test_gate_phrases_come_from_the_artifacts_custom_properties():
       "no model in production yet"
 
 
+@pytest.fixture(autouse=True)
+def restore_logging():
+  """configure_logging (also run by cli.main) changes process-wide state."""
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  level, verbosity = logging.getLogger().level, absl_logging.get_verbosity()
+  yield
+  progress.configure_logging(verbose=True)  # removes the noise filters
+  logging.getLogger().setLevel(level)
+  absl_logging.set_verbosity(verbosity)
+
+
 @pytest.fixture
 def root_records():
-  """Records reaching the root logger's handlers; logging restored after."""
+  """Records reaching the root logger's handlers."""
   records = []
   handler = logging.Handler()
   handler.emit = records.append
-  root = logging.getLogger()
-  level = root.level
-  root.addHandler(handler)
+  logging.getLogger().addHandler(handler)
   yield records
-  root.removeHandler(handler)
-  root.setLevel(level)
-  progress.configure_logging(verbose=True)  # removes the noise filters
+  logging.getLogger().removeHandler(handler)
 
 
 def test_known_noise_is_dropped_and_other_warnings_kept(root_records):
