@@ -40,19 +40,32 @@ class _FnArgs:  # the one field input_dataset reads
 
 
 def write_transformed(folder, n, size, num_classes=2):
-  """n Transform-shaped examples: raw uint8 pixels + label, gzipped TFRecord."""
+  """n Transform-shaped examples of random pixels; see transformed_accessor."""
+  rng = np.random.default_rng(0)
+  write_images_transformed(
+      folder, (rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+               for _ in range(n)), [i % num_classes for i in range(n)])
+  return transformed_accessor(folder)
+
+
+def write_images_transformed(folder, images, labels):
+  """Transform-shaped examples (raw uint8 pixels + label id), gzipped
+  TFRecord, in <folder>/Split-train/."""
   split = os.path.join(folder, "Split-train")
   os.makedirs(split)
-  rng = np.random.default_rng(0)
   with tf.io.TFRecordWriter(os.path.join(split, "data.gz"), "GZIP") as w:
-    for i in range(n):
-      pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8).tobytes()
+    for pixels, label in zip(images, labels):
       w.write(tf.train.Example(features=tf.train.Features(feature={
           features.PIXELS: tf.train.Feature(
-              bytes_list=tf.train.BytesList(value=[pixels])),
+              bytes_list=tf.train.BytesList(value=[pixels.tobytes()])),
           features.LABEL_ID: tf.train.Feature(
-              int64_list=tf.train.Int64List(value=[i % num_classes])),
+              int64_list=tf.train.Int64List(value=[int(label)])),
       })).SerializeToString())
+
+
+def transformed_accessor(folder):
+  """(fn_args, file pattern, schema) for input_dataset over the examples of
+  write_images_transformed, as the Trainer's DataAccessor reads them."""
   schema = schema_pb2.Schema()
   for name, kind in ((features.PIXELS, schema_pb2.BYTES),
                      (features.LABEL_ID, schema_pb2.INT)):
@@ -66,7 +79,7 @@ def write_transformed(folder, n, size, num_classes=2):
       tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact(
           [examples], []),
       record_batch_factory=None, data_view_decode_fn=None)
-  return _FnArgs(accessor), os.path.join(split, "*"), schema
+  return _FnArgs(accessor), os.path.join(folder, "Split-train", "*"), schema
 
 
 def input_images_per_s(fn_args, pattern, schema, cfg, batch, n):

@@ -1,0 +1,112 @@
+"""Peak memory of a default 300 px Trainer (issue: Vertex AI at run time, bounded
+memory): the shuffle buffer sized in bytes vs tfx_bsl's 10,000 records.
+
+The training split of cats_and_dogs_filtered (2000 photos) is decoded and
+resized to 300 px as Transform does and written as transformed examples.
+Then, in a fresh process per setting: the default model (DenseNet-121,
+learned resizer, 300 -> 150) is built and compiled with the default recipe,
+one epoch of the Trainer's own input_dataset (shuffled, augmented) is read
+through, and one training step (batch 32) is taken; the process's peak RSS
+is printed after the pass and after the step.
+
+usage: .venv/bin/python bench/trainer_memory.py [--data DIR] [--images 2000]
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+
+from common import DEFAULT_DATA, machine, quiet
+
+OLD_RECORDS = 10_000  # tfx_bsl's default shuffle buffer
+
+
+def input_child(folder, buffer_mb):
+  """The input pipeline alone: one shuffled epoch, no model."""
+  from model_speed import transformed_accessor  # pylint: disable=import-outside-toplevel
+  from pipeline.config import PipelineConfig  # pylint: disable=import-outside-toplevel
+  from trainer.task import input_dataset  # pylint: disable=import-outside-toplevel
+  cfg = {**PipelineConfig().trainer_config("learned"),
+         "shuffle_buffer_mb": buffer_mb}
+  fn_args, pattern, schema = transformed_accessor(folder)
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  for _ in input_dataset(fn_args, [pattern], schema, 2, cfg,
+                         int(cfg["batch_size"]), training=True):
+    pass
+  print(json.dumps({"before_mb": before, "peak_rss_mb":
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def child(folder, buffer_mb):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from pipeline.config import PipelineConfig  # pylint: disable=import-outside-toplevel
+  from trainer.task import (compile_model, input_dataset,  # pylint: disable=import-outside-toplevel
+                            model_spec_from_config, shuffle_buffer_records)
+  from model_speed import transformed_accessor  # pylint: disable=import-outside-toplevel
+  cfg = PipelineConfig().trainer_config("learned")
+  cfg["shuffle_buffer_mb"] = buffer_mb
+  fn_args, pattern, schema = transformed_accessor(folder)
+  model = compile_model(model_spec_from_config(cfg, 2), cfg)
+  batches = 0
+  ds = input_dataset(fn_args, [pattern], schema, 2, cfg,
+                     int(cfg["batch_size"]), training=True)
+  for x, y in ds:
+    batches += 1
+  # Before any training step: the model plus a full pass of the input.
+  input_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  model.train_on_batch(x, y)
+  print(json.dumps({
+      "buffer_mb": buffer_mb, "records": shuffle_buffer_records(cfg),
+      "batches": batches, "input_size": cfg["input_size"],
+      "input_peak_rss_mb": input_peak,
+      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      "tf": tf.__version__}))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--data", default=DEFAULT_DATA)
+  parser.add_argument("--images", type=int, default=2000)
+  parser.add_argument("--child", nargs=3, metavar=("FOLDER", "BUFFER_MB",
+                                                    "input|trainer"))
+  args = parser.parse_args()
+  quiet()
+  if args.child:
+    (input_child if args.child[2] == "input" else child)(
+        args.child[0], int(args.child[1]))
+    return
+  from model_speed import write_images_transformed  # pylint: disable=import-outside-toplevel
+  from paired import load_split  # pylint: disable=import-outside-toplevel
+  images, labels, _ = load_split(args.data, "train", 300,
+                                 args.images // 2)
+  folder = tempfile.mkdtemp()
+  write_images_transformed(folder, images, labels)
+  del images
+  old_mb = math.ceil(OLD_RECORDS * 300 * 300 * 3 / 2 ** 20)
+  print(f"machine: {machine()}; {len(labels)} transformed 300 px training "
+        f"examples of {args.data}", flush=True)
+  print("| shuffle buffer | records | input pass alone: peak RSS (growth) "
+        "MB | Trainer after one input pass, MB | Trainer with a training "
+        "step, MB |")
+  print("|---|---|---|---|---|", flush=True)
+
+  def run(mb, kind):
+    out = subprocess.run([sys.executable, __file__, "--child", folder,
+                          str(mb), kind], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(__file__))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+  for label, mb in (("--shuffle-buffer-mb 256 (default)", 256),
+                    (f"tfx_bsl's {OLD_RECORDS:,} records", old_mb)):
+    alone, r = run(mb, "input"), run(mb, "trainer")
+    print(f"| {label} | {r['records']:,} | {alone['peak_rss_mb']:,.0f} "
+          f"(+{alone['peak_rss_mb'] - alone['before_mb']:,.0f}) | "
+          f"{r['input_peak_rss_mb']:,.0f} | {r['peak_rss_mb']:,.0f} |",
+          flush=True)
+
+
+if __name__ == "__main__":
+  main()
