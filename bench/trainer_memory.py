@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,16 @@ import tempfile
 from common import DEFAULT_DATA, machine, quiet
 
 OLD_RECORDS = 10_000  # tfx_bsl's default shuffle buffer
+
+
+def peak_rss_mb():
+  """This process's peak RSS. Not getrusage: Linux carries ru_maxrss over
+  fork and exec, so a child would report this (image-holding) parent's."""
+  with open("/proc/self/status", encoding="ascii") as f:
+    for line in f:
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 1024
+  raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def input_child(folder, buffer_mb):
@@ -33,12 +42,12 @@ def input_child(folder, buffer_mb):
   cfg = {**PipelineConfig().trainer_config("learned"),
          "shuffle_buffer_mb": buffer_mb}
   fn_args, pattern, schema = transformed_accessor(folder)
-  before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  before = peak_rss_mb()
   for _ in input_dataset(fn_args, [pattern], schema, 2, cfg,
                          int(cfg["batch_size"]), training=True):
     pass
   print(json.dumps({"before_mb": before, "peak_rss_mb":
-                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                    peak_rss_mb()}))
 
 
 def child(folder, buffer_mb):
@@ -57,13 +66,13 @@ def child(folder, buffer_mb):
   for x, y in ds:
     batches += 1
   # Before any training step: the model plus a full pass of the input.
-  input_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  input_peak = peak_rss_mb()
   model.train_on_batch(x, y)
   print(json.dumps({
       "buffer_mb": buffer_mb, "records": shuffle_buffer_records(cfg),
       "batches": batches, "input_size": cfg["input_size"],
       "input_peak_rss_mb": input_peak,
-      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      "peak_rss_mb": peak_rss_mb(),
       "tf": tf.__version__}))
 
 
