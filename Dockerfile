@@ -14,6 +14,7 @@ COPY setup.py ./
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY trainer/ trainer/
+COPY gate/ gate/
 COPY schema/ schema/
 # --no-deps keeps the image's own TFX 1.16 stack on Python 3.10 (tf_keras,
 # pillow, and kfp 2.5 with the kfp-pipeline-spec 0.2.2 it needs, where setup.py
@@ -22,4 +23,4 @@ COPY schema/ schema/
 # --dataflow-setup-file /pipeline/setup.py.
 RUN python -m pip install --no-cache-dir --no-deps . \
     && python -m pip install --no-cache-dir "matplotlib==3.9.2" \
-    && python -c "import pipeline.pipeline, trainer.task, components.vertex_pusher"
+    && python -c "import pipeline.pipeline, trainer.task, gate.tfma_metric, components.vertex_pusher"
