@@ -7,12 +7,11 @@ folder when the DAG is built: on Vertex the data is on gs://, which compiling
 PushDecision, rather than as a TFMA threshold: an EvalConfig is fixed when the
 DAG is compiled.
 """
-import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
 
+from gate import tfma_metric
+from gate.tfma_metric import TOP1
 from trainer import features
-
-TOP1 = "sparse_categorical_accuracy"  # TFMA's name for SparseCategoricalAccuracy
 
 
 def class_names(transform_graph_uri):
@@ -38,18 +37,10 @@ def resolve(configured, transform_graph_uri):
 
 
 def overall_top1(evaluation_uri):
-  """{model name: top-1} on the overall slice of a TFMA evaluation.
-
-  Without a baseline TFX drops the baseline spec and TFMA files the lone
-  model's metrics under the empty name.
-  """
-  top1 = {}
-  for metrics in tfma.load_metrics(evaluation_uri):
-    if metrics.slice_key.single_slice_keys:
-      continue
-    for kv in metrics.metric_keys_and_values:
-      if kv.key.name == TOP1 and not kv.key.is_diff:
-        top1[kv.key.model_name] = kv.value.double_value.value
+  """{model name: top-1} on the overall slice of a TFMA evaluation (the lone
+  model of an evaluation without a baseline is filed under "")."""
+  top1 = {name: m[TOP1] for name, m in
+          tfma_metric.overall_metrics(evaluation_uri).items() if TOP1 in m}
   if not top1:
     raise RuntimeError(f"{evaluation_uri}: no overall {TOP1} in the TFMA "
                        "evaluation")

@@ -119,20 +119,6 @@ def metric_config(task="classification"):
   return tfma.MetricConfig(class_name=name, module=__name__)
 
 
-def load_table(evaluation_uri, model_name):
-  """(examples, candidate_only, baseline_only) of `model_name` on the overall
-  slice of a TFMA evaluation, or None when it was run without a baseline."""
-  for metrics in tfma.load_metrics(evaluation_uri):
-    if metrics.slice_key.single_slice_keys:
-      continue
-    values = {kv.key.name: kv.value.double_value.value
-              for kv in metrics.metric_keys_and_values
-              if kv.key.is_diff and kv.key.model_name == model_name}
-    if EXAMPLES in values:
-      return tuple(values[k] for k in (EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY))
-  return None
-
-
 # Regression. d = (baseline error)^2 - (candidate error)^2: positive when the
 # candidate is closer. CONSTANT_SE: squared error of the model's
 # `training_mean` output, the constant predictor the floor compares against.
@@ -219,18 +205,43 @@ def _unpack_sums(sums_key, keys, metrics):
   return dict(zip(keys, values))
 
 
-def load_values(evaluation_uri, model_name):
-  """{metric name: value} of `model_name` on the overall slice, diff metrics
-  included (under their own names)."""
+# TFMA's names for the standard metrics the pipeline reads.
+TOP1 = "sparse_categorical_accuracy"  # SparseCategoricalAccuracy
+MAE = "mean_absolute_error"
+
+
+def overall_metrics(evaluation_uri):
+  """{model name: {metric name: value}} on the overall slice of a TFMA
+  evaluation, this module's paired (diff) metrics included under their own
+  names; TFMA's own "change from baseline" of every metric left out.
+
+  Without a baseline TFX drops the baseline spec and TFMA files the lone
+  model's metrics under the empty name.
+  """
+  paired = {EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY, SQ_EXAMPLES, SQ_DIFF_SUM,
+            SQ_DIFF_SUMSQ}
   values = {}
   for metrics in tfma.load_metrics(evaluation_uri):
     if metrics.slice_key.single_slice_keys:
       continue
     for kv in metrics.metric_keys_and_values:
-      if kv.key.model_name == model_name and kv.value.HasField("double_value"):
-        if kv.key.is_diff and kv.key.name not in (
-            SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ, EXAMPLES, CANDIDATE_ONLY,
-            BASELINE_ONLY):
-          continue  # TFMA's own "change from baseline" of every metric
-        values[kv.key.name] = kv.value.double_value.value
+      if not kv.value.HasField("double_value") or (
+          kv.key.is_diff and kv.key.name not in paired):
+        continue
+      values.setdefault(kv.key.model_name, {})[kv.key.name] = \
+          kv.value.double_value.value
   return values
+
+
+def load_values(evaluation_uri, model_name):
+  """{metric name: value} of `model_name` on the overall slice."""
+  return overall_metrics(evaluation_uri).get(model_name, {})
+
+
+def load_table(evaluation_uri, model_name):
+  """(examples, candidate_only, baseline_only) of `model_name` on the overall
+  slice of a TFMA evaluation, or None when it was run without a baseline."""
+  values = load_values(evaluation_uri, model_name)
+  if EXAMPLES not in values:
+    return None
+  return tuple(values[k] for k in (EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY))

@@ -183,8 +183,8 @@ def skipped_phrase(node_id: str) -> str:
 def _scores(evaluation_uri: str) -> Tuple[str, Dict[str, float]]:
   """("top-1", {model: top-1}), or for regression ("RMSE", {model: RMSE})."""
   # pylint: disable=import-outside-toplevel
-  from components.results_report.component import MSE, TOP1, load_metrics
-  overall, _ = load_metrics(evaluation_uri)
+  from gate.tfma_metric import MSE, TOP1, overall_metrics
+  overall = overall_metrics(evaluation_uri)
   top1 = {name: m[TOP1] for name, m in overall.items() if TOP1 in m}
   if top1:
     return "top-1", top1

@@ -20,10 +20,10 @@ from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
 from components.push_decision.component import DECISION
 from components.results_report import figures
 from gate import stats, tfma_metric
+from gate.tfma_metric import MAE, MSE, TOP1
 from trainer import features
 from trainer.task import MODEL_INFO
 
-TOP1 = "sparse_categorical_accuracy"  # TFMA's name for SparseCategoricalAccuracy
 TOP5 = "sparse_top_k_categorical_accuracy"
 
 
@@ -64,8 +64,6 @@ def load_confusion_matrices(evaluation_uri, class_names):
   return matrices
 
 
-MSE = "mean_squared_error"     # TFMA's MeanSquaredError
-MAE = "mean_absolute_error"
 
 
 class Scores:
