@@ -2,10 +2,13 @@
 import contextlib
 import glob
 import io
+import json
 import os
 import posixpath
 import socket
 import struct
+import subprocess
+import sys
 import uuid
 import zlib
 
@@ -207,3 +210,38 @@ class RamBeamFileSystem(filesystem.FileSystem):
         tf.io.gfile.rmtree(path)
       else:
         tf.io.gfile.remove(path)
+
+
+_SERVE = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+images = [open(p, "rb").read() for p in sys.argv[2:]]
+examples = [tf.train.Example(features=tf.train.Features(feature={
+    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
+})).SerializeToString() for b in images]
+
+def plain(outputs):
+  return {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()
+              ).tolist() for k, v in outputs.items()}
+print(json.dumps({
+    "images": plain(model.signatures["serving_images"](
+        image_bytes=tf.constant(images))),
+    "examples": plain(model.signatures["serving_default"](
+        examples=tf.constant(examples))),
+    "project_code_imported": any(m.split(".")[0] in ("trainer", "components",
+                                 "pipeline", "gate") for m in sys.modules),
+}))
+"""
+
+
+def serve_in_fresh_process(model_dir, images, cwd):
+  """A pushed model's serving_images and serving_default outputs for image
+  files, computed in a fresh Python without the project on its path (as a
+  serving system would): {"images": {...}, "examples": {...},
+  "project_code_imported": bool}."""
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  proc = subprocess.run([sys.executable, "-c", _SERVE, str(model_dir),
+                         *map(str, images)], cwd=cwd, env=env, check=True,
+                        capture_output=True, text=True, timeout=300)
+  return json.loads(proc.stdout.strip().splitlines()[-1])

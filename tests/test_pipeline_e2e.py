@@ -6,8 +6,6 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 from ml_metadata.metadata_store import metadata_store
@@ -16,7 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.model_selector.component import FLOOR, fingerprint
 from components.push_decision.component import clears_floor
 from pipeline import cli
-from tests.helpers import read_examples, tiny_dataset
+from tests.helpers import read_examples, serve_in_fresh_process, tiny_dataset
 
 NODES = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
          "ExampleValidator", "ValidationGate", "Transform", "Trainer_learned",
@@ -25,27 +23,6 @@ NODES = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
          "Pusher", "ResultsReport"}
 TINY_FLAGS = ["--backbone", "tiny_cnn", "--input-size", "64", "--target-size",
               "32", "--epochs", "1", "--batch-size", "8"]
-
-SERVE = r"""
-import json, sys
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-images = [open(p, "rb").read() for p in sys.argv[2:]]
-by_bytes = model.signatures["serving_images"](image_bytes=tf.constant(images))
-examples = [tf.train.Example(features=tf.train.Features(feature={
-    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
-})).SerializeToString() for b in images]
-by_example = model.signatures["serving_default"](examples=tf.constant(examples))
-print(json.dumps({
-    "probabilities": by_bytes["probabilities"].numpy().tolist(),
-    "example_probabilities": by_example["probabilities"].numpy().tolist(),
-    "class_names": [c.decode() for c in by_bytes["class_names"].numpy()[0]],
-    "top_class": [c.decode() for c in by_bytes["top_class"].numpy()],
-    "project_code_imported": any(m.split(".")[0] in ("trainer", "components",
-                                 "pipeline") for m in sys.modules),
-}))
-"""
-
 
 def run_cli(data, out, *flags, stdout=None):
   """(exit status, results.json); what the run printed goes to `stdout`."""
@@ -220,19 +197,17 @@ def test_pushed_model_serves_raw_jpeg_bytes_in_a_fresh_process(run, tmp_path):
   assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
   images = sorted(glob.glob(str(run["data"] / "checker" / "*.jpg")))[:2] + \
       sorted(glob.glob(str(run["data"] / "vertical" / "*.png")))[:1]
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  proc = subprocess.run([sys.executable, "-c", SERVE, pushed, *images],
-                        cwd=tmp_path, env=env, capture_output=True, text=True,
-                        check=True, timeout=300)
-  served = json.loads(proc.stdout.strip().splitlines()[-1])
+  served = serve_in_fresh_process(pushed, images, tmp_path)
+  by_bytes, by_example = served["images"], served["examples"]
+  class_names = by_bytes["class_names"][0]
   assert not served["project_code_imported"]
-  assert sorted(served["class_names"]) == ["checker", "horizontal", "vertical"]
-  assert len(served["probabilities"]) == 3
-  for probs, same in zip(served["probabilities"],
-                         served["example_probabilities"]):
+  assert sorted(class_names) == ["checker", "horizontal", "vertical"]
+  assert len(by_bytes["probabilities"]) == 3
+  for probs, same in zip(by_bytes["probabilities"],
+                         by_example["probabilities"]):
     assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-4
     assert probs == pytest.approx(same, abs=1e-6)
-  assert set(served["top_class"]) <= set(served["class_names"])
+  assert set(by_bytes["top_class"]) <= set(class_names)
 
 
 def _predict(capsys, *args):

@@ -4,34 +4,15 @@ import csv
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from pipeline import cli
 from pipeline.demo_data import REGRESSION_LABELS, write_regression_demo_data
-from tests.helpers import tiny_dataset
+from tests.helpers import serve_in_fresh_process, tiny_dataset
 
 TINY = ["--backbone", "tiny_cnn", "--input-size", "32", "--target-size", "16",
         "--epochs", "2", "--batch-size", "8", "--bn-recalibration", "64"]
-
-SERVE = r"""
-import json, sys
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-images = [open(p, "rb").read() for p in sys.argv[2:]]
-out = model.signatures["serving_images"](image_bytes=tf.constant(images))
-examples = [tf.train.Example(features=tf.train.Features(feature={
-    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
-})).SerializeToString() for b in images]
-by_example = model.signatures["serving_default"](examples=tf.constant(examples))
-print(json.dumps({"outputs": sorted(out),
-                  "prediction": out["prediction"].numpy().tolist(),
-                  "by_example": by_example["prediction"].numpy().tolist(),
-                  "mean": out["training_mean"].numpy().tolist()}))
-"""
-
 
 def _results(out):
   with open(out / "report" / "results.json") as f:
@@ -84,19 +65,18 @@ def test_regression_run_pushes_a_model_answering_in_target_units(regression,
   assert "| model | parameters (M) | RMSE (eval) | MAE (eval) |" in md
 
   images = sorted(glob.glob(str(regression["data"] / "images" / "*.jpg")))[:3]
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  proc = subprocess.run([sys.executable, "-c", SERVE, results["pushed_path"],
-                         *images], cwd=tmp_path, env=env, check=True,
-                        capture_output=True, text=True, timeout=300)
-  served = json.loads(proc.stdout.strip().splitlines()[-1])
-  assert served["outputs"] == ["prediction", "training_mean"]
-  assert served["prediction"] == pytest.approx(served["by_example"], abs=1e-4)
+  served = serve_in_fresh_process(results["pushed_path"], images, tmp_path)
+  by_bytes = served["images"]
+  assert sorted(by_bytes) == ["prediction", "training_mean"]
+  assert by_bytes["prediction"] == pytest.approx(
+      served["examples"]["prediction"], abs=1e-4)
   # Target units: the training mean of targets drawn from 0-100, not ~0.
   with open(regression["labels"], newline="") as f:
     targets = [float(r["target"]) for r in csv.DictReader(f)
                if r["target"].replace(".", "").isdigit()]
-  assert 20 < served["mean"][0] < 80
-  assert min(targets) <= served["mean"][0] <= max(targets)
+  mean = by_bytes["training_mean"][0]
+  assert 20 < mean < 80
+  assert min(targets) <= mean <= max(targets)
 
 
 def test_every_image_and_row_is_accounted_for(regression):
