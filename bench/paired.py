@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from common import DEFAULT_DATA, image_files
 
+from trainer import recipe
 from trainer.batchnorm import Recalibrator, batchnorm_layers
 from trainer.keras_lib import keras
 from trainer.preprocessing import decode_and_resize
@@ -102,14 +103,14 @@ class _DualScore(keras.callbacks.Callback):
     super().__init__()
     self.calibration, self.eval_ds = calibration, eval_ds
     self.raw, self.precise = [], []
+    self._recalibrate = None  # traced once, on the first epoch's model
 
   def on_epoch_end(self, epoch, logs=None):
     self.raw.append(_top1(self.model, self.eval_ds))
     saved = [(b.moving_mean.numpy(), b.moving_variance.numpy())
              for b in batchnorm_layers(self.model)]
-    self.recalibrate = getattr(self, "recalibrate", None) or \
-        Recalibrator(self.model)
-    self.recalibrate(self.calibration, CALIBRATION)
+    self._recalibrate = self._recalibrate or Recalibrator(self.model)
+    self._recalibrate(self.calibration, CALIBRATION)
     self.precise.append(_top1(self.model, self.eval_ds))
     for b, (mean, var) in zip(batchnorm_layers(self.model), saved):
       b.moving_mean.assign(mean)
@@ -143,7 +144,6 @@ def train(cfg, train_set, eval_set, num_classes, initial_classifier=None):
   model = compile_model(model_spec_from_config(cfg, num_classes), cfg)
   if initial_classifier is not None:  # warm start: a trained backbone + head
     model.get_layer("classifier").set_weights(initial_classifier)
-  from trainer import recipe  # pylint: disable=import-outside-toplevel
   scores = _DualScore(plain, eval_ds)
   start = time.perf_counter()
   model.fit(train_ds, epochs=int(cfg["epochs"]), verbose=0, callbacks=[
