@@ -111,20 +111,47 @@ def split_root(pattern: str) -> str:
   return "/".join(parts[:-2])
 
 
-def _walk_local(folder: str, rel: str, chain: frozenset,
-                skip: frozenset) -> Iterator[str]:
+def _walk_local(folder: str, rel: str, chain: frozenset, skip: frozenset,
+                real_base: str) -> Iterator[Tuple[str, bool]]:
+  """(path relative to the input base, whether to check it before reading).
+
+  A regular file in a folder whose real path is inside the data folder
+  needs no check; symlinks, special files and whatever is below a symlinked
+  folder leading out do (check_local_file). Deciding that here, from the
+  scandir entries and one realpath per folder, spares the decode threads a
+  realpath per file.
+  """
   real = os.path.realpath(folder)
   if real in chain:  # a symlink back to a folder being walked: a loop
     return
+  inside = os.path.commonpath([real_base, real]) == real_base
   with os.scandir(folder) as entries:
     entries = sorted(entries, key=lambda e: e.name)
   for entry in entries:
     child = posixpath.join(rel, entry.name) if rel else entry.name
     if entry.is_dir():  # follows symlinked folders, as the driver's glob does
       if child not in skip:
-        yield from _walk_local(entry.path, child, chain | {real}, skip)
+        yield from _walk_local(entry.path, child, chain | {real}, skip,
+                               real_base)
     else:
-      yield child
+      yield child, not (inside and entry.is_file(follow_symlinks=False))
+
+
+def _walk(input_base: str, root: str,
+          skip: Sequence[str] = ()) -> Iterator[Tuple[str, bool]]:
+  top = posixpath.join(input_base, root) if root else input_base
+  if "://" not in input_base:
+    yield from _walk_local(top, root, frozenset(), frozenset(skip),
+                           os.path.realpath(input_base))
+    return
+  for dirpath, dirnames, filenames in tf.io.gfile.walk(top):
+    rel_dir = posixpath.relpath(dirpath.rstrip("/"), input_base.rstrip("/"))
+    rel_dir = "" if rel_dir == "." else rel_dir
+    # Pruned in place: gfile.walk (top-down) descends into what is left.
+    dirnames[:] = [d for d in dirnames if posixpath.join(
+        rel_dir, d.rstrip("/")) not in skip]
+    for name in filenames:  # object stores have no symlinks to check
+      yield posixpath.normpath(posixpath.join(rel_dir, name)), False
 
 
 def walk(input_base: str, root: str, skip: Sequence[str] = ()) -> Iterator[str]:
@@ -136,18 +163,8 @@ def walk(input_base: str, root: str, skip: Sequence[str] = ()) -> Iterator[str]:
   Local names that aren't UTF-8 come back surrogate-escaped (os.fsencode
   restores them). Object stores (gs://) have neither problem.
   """
-  top = posixpath.join(input_base, root) if root else input_base
-  if "://" not in input_base:
-    yield from _walk_local(top, root, frozenset(), frozenset(skip))
-    return
-  for dirpath, dirnames, filenames in tf.io.gfile.walk(top):
-    rel_dir = posixpath.relpath(dirpath.rstrip("/"), input_base.rstrip("/"))
-    rel_dir = "" if rel_dir == "." else rel_dir
-    # Pruned in place: gfile.walk (top-down) descends into what is left.
-    dirnames[:] = [d for d in dirnames if posixpath.join(
-        rel_dir, d.rstrip("/")) not in skip]
-    for name in filenames:
-      yield posixpath.normpath(posixpath.join(rel_dir, name))
+  for rel, _ in _walk(input_base, root, skip):
+    yield rel
 
 
 def _shown(rel: str) -> Tuple[str, str]:
@@ -160,9 +177,17 @@ def _shown(rel: str) -> Tuple[str, str]:
             "file name is not valid UTF-8; rename it")
 
 
-def list_files(input_base: str, root: str) -> List[Tuple[str, str]]:
-  """Sorted (path relative to input_base, problem with its name or "")."""
-  return sorted(_shown(rel) for rel in walk(input_base, root))
+class Listed(NamedTuple):
+  """A file to decode, as listed when the pipeline is built."""
+  path: str      # relative to input_base, UTF-8 text
+  problem: str   # with its name ("" if none)
+  check: bool    # a local symlink or special file: check_local_file first
+
+
+def list_files(input_base: str, root: str) -> List[Listed]:
+  """Every file below input_base/root, sorted by path."""
+  return sorted(Listed(*_shown(rel), check)
+                for rel, check in _walk(input_base, root))
 
 
 def unread_files(input_base: str,
@@ -433,24 +458,31 @@ class _DecodeFn(beam.DoFn):
         s.hash_buckets for s in split_config.splits)) if split_config else [])
     self._real_base: Optional[str] = None
     self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+    self._threads = 1
     self._pending: Deque[Tuple[List[concurrent.futures.Future], Any, Any]] = (
         collections.deque())
 
   def setup(self):
     if "://" not in self._input_base:  # only local folders have symlinks
       self._real_base = os.path.realpath(self._input_base)
+    self._threads = decode_threads()
     self._pool = concurrent.futures.ThreadPoolExecutor(
-        decode_threads(), thread_name_prefix="decode")
+        self._threads, thread_name_prefix="decode")
 
   def start_bundle(self):
     self._pending = collections.deque()
 
-  def process(self, chunk: List[Tuple[str, str]],
+  def process(self, chunk: List[Listed],
               timestamp=beam.DoFn.TimestampParam,
               window=beam.DoFn.WindowParam) -> Iterator[Any]:
     assert self._pool is not None
-    self._pending.append(([self._pool.submit(self.decode, listed)
-                           for listed in chunk], timestamp, window))
+    # One task per thread, not per file: each hand-off to the pool and
+    # back costs more CPU than the GIL-held part of a small photo's decode.
+    share = -(-len(chunk) // self._threads)
+    self._pending.append(([self._pool.submit(self.decode_all,
+                                             chunk[i:i + share])
+                           for i in range(0, len(chunk), share)],
+                          timestamp, window))
     # Keep the newest chunk decoding while this thread hands on the older.
     while len(self._pending) > 1:
       yield from self._emit(*self._pending.popleft())
@@ -467,23 +499,28 @@ class _DecodeFn(beam.DoFn):
   def _emit(self, futures, timestamp, window) -> Iterator[Any]:
     records = collections.defaultdict(list)
     outcomes = []
-    for future in futures:
-      outcome, split, record = future.result()  # re-raises a bug in decode()
-      outcomes.append(outcome)
-      if record is not None:
-        records[split].append(record)
+    for future in futures:  # in chunk order
+      for outcome, split, record in future.result():  # re-raises a bug
+        outcomes.append(outcome)
+        if record is not None:
+          records[split].append(record)
     yield beam.pvalue.TaggedOutput(
         self.OUTCOMES, WindowedValue(outcomes, timestamp, (window,)))
     for split, batch in records.items():
       yield beam.pvalue.TaggedOutput(
           _split_tag(split), WindowedValue(batch, timestamp, (window,)))
 
-  def decode(self, listed: Tuple[str, str]
+  def decode_all(self, listed: Sequence[Listed]
+                 ) -> List[Tuple[Dict[str, Any], str, Optional[bytes]]]:
+    return [self.decode(one) for one in listed]
+
+  def decode(self, listed: Listed
              ) -> Tuple[Dict[str, Any], str, Optional[bytes]]:
     """(outcome record, output split, serialized tf.Example or None when
     rejected) for one file."""
-    rel_path, name_problem = listed
-    inside = posixpath.relpath(rel_path, self._root) if self._root else rel_path
+    rel_path, name_problem, check = listed
+    # list_files(input_base, root) lists paths below root only.
+    inside = rel_path[len(self._root) + 1:] if self._root else rel_path
     parts = inside.split("/")
     hidden = any(p.startswith(".") for p in parts)
     row_split = None
@@ -503,13 +540,24 @@ class _DecodeFn(beam.DoFn):
       if label is None:
         raise ValueError(label_problem)
       path = posixpath.join(self._input_base, rel_path)
-      if self._real_base:
-        check_local_file(path, self._real_base)
-      with tf.io.gfile.GFile(path, "rb") as f:
-        data = f.read()
+      if self._real_base is None:
+        with tf.io.gfile.GFile(path, "rb") as f:
+          data = f.read()
+      else:
+        # Input data, not an artifact: a local folder is read as one.
+        # (tf.io.gfile's reads contend with each other across the pool.)
+        if check:
+          check_local_file(path, self._real_base)
+        with open(path, "rb") as f:
+          data = f.read()
       image = inspect_image(data, self._max_pixels)
     except (ValueError, OSError, tf.errors.OpError) as e:
-      reason = e.message if isinstance(e, tf.errors.OpError) else str(e)
+      if isinstance(e, tf.errors.OpError):
+        reason = e.message
+      elif isinstance(e, OSError) and e.strerror:
+        reason = f"cannot read the file: {e.strerror}"
+      else:
+        reason = str(e)
       return {**outcome, "status": "rejected", "reason": reason}, "", None
     example = make_example(image, label, rel_path)
     split = self._split_names[0]
@@ -713,8 +761,8 @@ class Executor(BaseExampleGenExecutor):
     unread = unread_files(exec_properties["input_base"], {
         s.name: split_root(s.pattern) for s in input_config.splits})
     rows = [] if csv_labels is None else csv_labels.row_outcomes(
-        labels, [rel for rel, _ in list_files(exec_properties["input_base"],
-                                              "")])
+        labels, [f.path for f in list_files(exec_properties["input_base"],
+                                            "")])
     summary = write_report(report.uri, folders, unread, rows)
     report.set_int_custom_property("seen", summary["seen"])
     report.set_int_custom_property("ingested", summary["ingested"])
