@@ -351,3 +351,21 @@ def test_sink_frames_records_as_beam_does(tmp_path):
     _TFRecordUtil.write_record(beams, record)
   assert ours.getvalue() == beams.getvalue()
   assert len(ours.getvalue()) == sum(len(r) + 16 for r in records)
+
+
+def test_symlinked_folders_are_checked_where_they_lead(tmp_path):
+  """The walk decides which files need a symlink check: files below a folder
+  symlink that leads out of the data folder are rejected; below one that
+  stays inside, they are read."""
+  data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+  tiny_dataset(data, per_class=4, size=32)
+  tiny_dataset(elsewhere, per_class=2, size=32, seed=3)
+  os.symlink(elsewhere / "checker", data / "checker" / "out")
+  os.symlink(data / "horizontal", data / "vertical" / "in")
+  _, summary, rejected, *_ = run_example_gen(data, tmp_path / "o")
+  assert [r["path"] for r in rejected] == ["checker/out/0000.jpg",
+                                           "checker/out/0001.jpg"]
+  assert all(r["reason"].startswith(f"symlink to {elsewhere}/checker/")
+             and "outside the data folder" in r["reason"] for r in rejected)
+  assert summary["classes"]["checker"] == {"ingested": 4, "rejected": 2}
+  assert summary["classes"]["vertical"] == {"ingested": 8, "rejected": 0}
