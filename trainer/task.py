@@ -200,7 +200,9 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
   # The model's forward pass is traced once and both predicting signatures
   # call that one function: inlining `model(...)` into each would trace the
   # whole network twice and store two copies of its graph in the SavedModel.
-  @tf.function(input_signature=[
+  # autograph=False: nothing here branches on a tensor, and converting every
+  # Keras layer's call made up most of the export's time (bench/RESULTS.md).
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec([None, size, size, 3], tf.float32, "pixels")])
   def forward(pixels):
     return model(pixels, training=False)
@@ -223,15 +225,18 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
         "top_class": tf.gather(names, tf.argmax(outputs, axis=-1)),
     }
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "examples")])
+  @tf.function(autograph=False,
+               input_signature=[tf.TensorSpec([None], tf.string, "examples")])
   def serve_examples(examples):
     return predict(model.tft_layer(tf.io.parse_example(examples, image_spec)))
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "examples")])
+  @tf.function(autograph=False,
+               input_signature=[tf.TensorSpec([None], tf.string, "examples")])
   def transform_features(examples):
     return model.tft_layer(tf.io.parse_example(examples, labeled_spec))
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
+  @tf.function(autograph=False,
+               input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
   def serve_images(image_bytes):
     return predict(model.tft_layer({features.IMAGE: image_bytes[:, tf.newaxis]}))
 
