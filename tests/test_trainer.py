@@ -14,7 +14,8 @@ from trainer.keras_lib import keras
 from trainer.recipe import lr_schedule, optimizer
 from trainer.task import (EPOCHS_DIR, EpochRecorder, augment, backup_dir,
                           epoch_line, full_history, input_dataset,
-                          read_epoch_records, shuffle_buffer_records)
+                          last_epoch_eval, read_epoch_records,
+                          shuffle_buffer_records)
 
 
 def test_augmentation_changes_training_images_only():
@@ -197,3 +198,18 @@ def test_full_history_ignores_records_from_the_resumed_epoch_on():
   # The progress line: epochs counted from 1, three decimals, seconds.
   assert epoch_line(3, 10, {"loss": 0.61, "accuracy": 0.7123}, 3.21) == \
       "epoch 4/10 loss 0.610 accuracy 0.712 — 3.2 s"
+
+
+def test_the_last_epochs_eval_is_reused_only_for_the_model_fit_returned():
+  model = keras.Sequential([keras.layers.Dense(2, activation="softmax")])
+  model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
+  x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+  y = keras.utils.to_categorical(np.arange(32) % 2, 2)
+  history = model.fit(x, y, epochs=2, validation_data=(x, y), verbose=0)
+  direct = model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"]
+  assert last_epoch_eval(history, {}, "accuracy") == pytest.approx(direct)
+  # EMA swaps the averaged weights in after the last epoch's eval.
+  assert last_epoch_eval(history, {"ema": 0.99}, "accuracy") is None
+  # A resumed run that had nothing left to train.
+  history.epoch, history.history = [], {}
+  assert last_epoch_eval(history, {}, "accuracy") is None

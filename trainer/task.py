@@ -287,6 +287,18 @@ def fit(model, cfg, train_ds, eval_ds, calibration_ds, callbacks=(),
   return history
 
 
+def last_epoch_eval(history, cfg, score):
+  """The last epoch's eval score when it scored the model as returned by
+  fit (recalibrated, or Keras's moving averages), so the eval split is not
+  run through the model once more; None when it did not: EMA swaps the
+  averaged weights in after it, or this process ran no epoch (a resume of a
+  finished run)."""
+  values = history.history.get(f"val_{score}")
+  if float(cfg.get("ema", 0)) or not history.epoch or not values:
+    return None
+  return float(values[-1])
+
+
 def run_fn(fn_args):
   started = time.perf_counter()
   cfg = dict(fn_args.custom_config)
@@ -332,9 +344,11 @@ def run_fn(fn_args):
   # Inference mode, as exported: the eval split and a training sample
   # (eval_top1 / train_sample_top1, or eval_rmse / train_sample_rmse).
   score, short = score_name(cfg), ("rmse" if is_regression(cfg) else "top1")
+  final_eval = last_epoch_eval(history, cfg, score)
+  if final_eval is None:
+    final_eval = model.evaluate(eval_ds, verbose=0, return_dict=True)[score]
   final = {
-      f"eval_{short}": model.evaluate(eval_ds, verbose=0,
-                                      return_dict=True)[score],
+      f"eval_{short}": final_eval,
       f"train_sample_{short}": model.evaluate(
           train_plain_ds.take(math.ceil(TRAIN_SAMPLE / batch_size)),
           verbose=0, return_dict=True)[score]}
