@@ -15,6 +15,7 @@ from components.model_selector.component import FLOOR, fingerprint
 from components.push_decision.component import clears_floor
 from pipeline import cli
 from tests.helpers import read_examples, serve_in_fresh_process, tiny_dataset
+from trainer.task import RESIZER_WEIGHTS
 
 NODES = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
          "ExampleValidator", "ValidationGate", "Transform", "Trainer_learned",
@@ -395,3 +396,6 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
     assert info["history"]["val_accuracy"][-1] == pytest.approx(
         info["eval_top1"])
     assert info["seconds"]["fit"] > 0 and info["seconds"]["export"] > 0
+    # The learned resizer alone, for the report's figure.
+    assert os.path.isfile(os.path.join(runs[0], RESIZER_WEIGHTS + ".index")) \
+        == (resizer == "learned")

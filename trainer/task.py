@@ -23,6 +23,9 @@ from trainer.preprocessing import bytes_to_pixels, inverse_target
 MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
 TRAIN_SAMPLE = 512  # training images scored in inference mode for the report
 EPOCHS_DIR = "epochs"  # in the backup dir: one JSON of logs per finished epoch
+# In the model_run dir: the learned resizer alone, a TF checkpoint of 12k
+# weights the report draws with, and its settings in MODEL_INFO.
+RESIZER_WEIGHTS = "resizer/weights"
 # One INFO line per epoch; `resizer-pipeline run` shows it under the Trainer's
 # name (pipeline/progress.py).
 progress_log = logging.getLogger("resizer.progress")
@@ -367,8 +370,15 @@ def run_fn(fn_args):
              save_traces=False)
   saved = time.perf_counter()
   if chief:
+    if spec.resizer == "learned":
+      # Rebuilding this beats loading the whole Keras model for one figure.
+      model.get_layer("learnable_resizer").save_weights(
+          os.path.join(fn_args.model_run_dir, RESIZER_WEIGHTS))
     info = {
         "resizer": spec.resizer, "backbone": spec.backbone, "task": spec.task,
+        "resizer_config": {"filters": spec.filters,
+                           "num_res_blocks": spec.res_blocks,
+                           "interpolation": spec.interpolation},
         "input_size": spec.input_size, "target_size": spec.target_size,
         "params": int(model.count_params()),
         "trainable_params": int(sum(int(tf.size(w)) for w in

@@ -347,5 +347,6 @@ def ResultsReport(
                        "bilinear": bilinear_model.uri})
     figures.predicted_vs_true(truth, predictions,
                               os.path.join(report_dir, "predicted.png"))
-  figures.resized_grid(examples, learned_model.uri, infos["learned"],
-                       input_size, os.path.join(report_dir, "resized.png"))
+  figures.resized_grid(examples, learned_model.uri, learned_run.uri,
+                       infos["learned"], input_size,
+                       os.path.join(report_dir, "resized.png"))

@@ -19,6 +19,8 @@ from tfx.utils import path_utils  # noqa: E402
 from trainer import features  # noqa: E402
 from trainer.keras_lib import keras  # noqa: E402
 from trainer.preprocessing import decode_and_resize  # noqa: E402
+from trainer.resizer import learnable_resizer  # noqa: E402
+from trainer.task import RESIZER_WEIGHTS  # noqa: E402
 
 HEADER = 18       # px of column titles above the grid
 COLUMNS = ("original", "bilinear", "learned (min-max)")
@@ -52,7 +54,23 @@ def eval_images(examples_uri, input_size, max_rows=MAX_ROWS):
                    for b in chosen])
 
 
-def resized_grid(examples, learned_model_uri, info, input_size, path):
+def trained_resizer(learned_model_uri, learned_run_uri, info):
+  """The learned resizer alone, rebuilt from its settings and checkpoint in
+  the Trainer's model_run; from the whole Keras model for runs older than
+  that checkpoint (a cached Trainer)."""
+  weights = os.path.join(learned_run_uri, RESIZER_WEIGHTS)
+  if "resizer_config" in info and tf.io.gfile.exists(weights + ".index"):
+    target = info["target_size"]
+    resizer = learnable_resizer((target, target), **info["resizer_config"])
+    resizer.load_weights(weights).assert_existing_objects_matched()
+    return resizer
+  model = keras.models.load_model(
+      path_utils.serving_model_path(learned_model_uri), compile=False)
+  return model.get_layer("learnable_resizer")
+
+
+def resized_grid(examples, learned_model_uri, learned_run_uri, info,
+                 input_size, path):
   """Rows of eval images: original | bilinear | learned resizer output."""
   images = eval_images(examples.uri, input_size)
   if not len(images):
@@ -68,9 +86,8 @@ def resized_grid(examples, learned_model_uri, info, input_size, path):
   unit = tf.constant(images, tf.float32) / 255.0
   target = info["target_size"]
   bilinear = tf.image.resize(unit, [target, target], method="bilinear")
-  model = keras.models.load_model(
-      path_utils.serving_model_path(learned_model_uri), compile=False)
-  learned = model.get_layer("learnable_resizer")(unit, training=False)
+  learned = trained_resizer(learned_model_uri, learned_run_uri, info)(
+      unit, training=False)
   # The learned resizer's output is not an image in [0, 1] (the paper's
   # Fig. 1 shows the same); scale each one to its own range to show structure.
   low = tf.reduce_min(learned, axis=[1, 2, 3], keepdims=True)

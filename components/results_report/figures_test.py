@@ -17,6 +17,7 @@ from tests.helpers import jpeg_bytes
 from trainer import features
 from trainer.model import ModelSpec, build_model
 from trainer.preprocessing import decode_and_resize
+from trainer.task import RESIZER_WEIGHTS
 
 SIZE = 32
 COLORS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
@@ -54,18 +55,45 @@ def _read_png(path):
     return np.asarray(Image.open(io.BytesIO(f.read())).convert("RGB"))
 
 
+SPEC = ModelSpec(num_classes=3, input_size=SIZE, target_size=SIZE // 2)
+INFO = {"target_size": SIZE // 2,
+        "resizer_config": {"filters": SPEC.filters,
+                           "num_res_blocks": SPEC.res_blocks,
+                           "interpolation": SPEC.interpolation}}
+
+
 @pytest.fixture(scope="module")
-def learned_model_uri():
-  """A learned-resizer model saved where the Trainer puts it, on ram://."""
-  uri = os.path.join(_ram_root(), "Trainer_learned", "model", "1")
-  model = build_model(ModelSpec(num_classes=3, input_size=SIZE,
-                                target_size=SIZE // 2))
+def learned():
+  """A learned-resizer model, its resizer's weights moved off their initial
+  values, saved where the Trainer puts it on ram://, with the resizer's own
+  checkpoint in the model_run (as run_fn writes them)."""
+  root = _ram_root()
+  model = build_model(SPEC)
+  resizer = model.get_layer("learnable_resizer")
+  rng = np.random.default_rng(0)
+  resizer.set_weights([w + rng.normal(0, 0.1, w.shape).astype(w.dtype)
+                       for w in resizer.get_weights()])
+  uri = os.path.join(root, "Trainer_learned", "model", "1")
   model.save(os.path.join(uri, "Format-Serving"), save_format="tf",
              save_traces=False)
-  return uri
+  run = os.path.join(root, "Trainer_learned", "model_run", "1")
+  resizer.save_weights(os.path.join(run, RESIZER_WEIGHTS))
+  return {"model": model, "uri": uri, "run": run}
 
 
-def test_resized_grid_reads_ram_uris(learned_model_uri):
+def test_the_resizer_from_its_checkpoint_is_the_trained_one(learned):
+  pixels = tf.random.stateless_uniform([2, SIZE, SIZE, 3], [1, 2])
+  trained = learned["model"].get_layer("learnable_resizer")(pixels).numpy()
+  rebuilt = figures.trained_resizer("ram://nowhere", learned["run"], INFO)
+  np.testing.assert_allclose(rebuilt(pixels).numpy(), trained, atol=1e-5)
+  # An older run without the checkpoint: the layer of the whole saved model.
+  whole = figures.trained_resizer(learned["uri"], _ram_root(), INFO)
+  np.testing.assert_allclose(whole(pixels).numpy(), trained, atol=1e-5)
+  fresh = build_model(SPEC).get_layer("learnable_resizer")(pixels).numpy()
+  assert np.abs(fresh - trained).max() > 1e-2  # the weights did move
+
+
+def test_resized_grid_reads_ram_uris(learned):
   root = _ram_root()
   images = [(name, jpeg_bytes((40, 30), color))
             for name, color in COLORS.items()]
@@ -73,8 +101,7 @@ def test_resized_grid_reads_ram_uris(learned_model_uri):
   path = os.path.join(root, "report", "resized.png")
   tf.io.gfile.makedirs(os.path.dirname(path))
   figures.resized_grid(_examples(os.path.join(root, "examples")),
-                       learned_model_uri, {"target_size": SIZE // 2}, SIZE,
-                       path)
+                       learned["uri"], learned["run"], INFO, SIZE, path)
   grid = _read_png(path)
   assert grid.shape == (figures.HEADER + 3 * SIZE, 3 * SIZE, 3)
   # The "original" column holds each eval image, one per class, in order.
@@ -84,13 +111,12 @@ def test_resized_grid_reads_ram_uris(learned_model_uri):
     np.testing.assert_allclose(grid[top:top + SIZE, :SIZE], expected, atol=1)
 
 
-def test_no_eval_examples_gives_a_message_figure(learned_model_uri):
+def test_no_eval_examples_gives_a_message_figure(learned):
   root = _ram_root()
   _write_examples(os.path.join(root, "examples"), [])  # an empty split
   path = os.path.join(root, "resized.png")
   figures.resized_grid(_examples(os.path.join(root, "examples")),
-                       learned_model_uri, {"target_size": SIZE // 2}, SIZE,
-                       path)
+                       learned["uri"], learned["run"], INFO, SIZE, path)
   grid = _read_png(path)
   # A fixed-size note instead of a crash, with dark text on white.
   assert grid.shape == (figures.EMPTY_SIZE[1], figures.EMPTY_SIZE[0], 3)
