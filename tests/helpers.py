@@ -133,6 +133,63 @@ def write_model(uri, files=None):
     write_file(os.path.join(uri, "Format-Serving", name), data)
 
 
+class FakeVertex:
+  """Records what the TFX cloud pusher asks of google.cloud.aiplatform."""
+
+  def __init__(self):
+    self.calls = []
+    self.endpoints = []  # display names created so far
+
+  def install(self, mp):
+    """Replaces, through the MonkeyPatch `mp`, the Vertex AI SDK calls that
+    TFX's cloud pusher makes (tfx/extensions/google_cloud_ai_platform/
+    prediction_clients.py); TFX's executor, runner and client run as they
+    are."""
+    from google.cloud import aiplatform  # pylint: disable=import-outside-toplevel
+    vertex = self
+
+    class Endpoint:
+      def __init__(self, name):
+        self.display_name = name
+        self.resource_name = f"projects/p/locations/r/endpoints/{name}"
+
+    class Model:
+      resource_name = "projects/p/locations/r/models/42"
+
+      def wait(self):
+        pass
+
+      def deploy(self, endpoint, **kwargs):
+        vertex.calls.append(("deploy", {"endpoint": endpoint.display_name,
+                                        **kwargs}))
+
+    def init(**kwargs):
+      vertex.calls.append(("init", kwargs))
+
+    def list_endpoints(filter=None, **_):  # pylint: disable=redefined-builtin
+      vertex.calls.append(("list_endpoints", {"filter": filter}))
+      return [Endpoint(n) for n in vertex.endpoints
+              if filter == f'display_name="{n}"']
+
+    def create_endpoint(display_name, **kwargs):
+      vertex.calls.append(("create_endpoint",
+                           {"display_name": display_name, **kwargs}))
+      vertex.endpoints.append(display_name)
+      return Endpoint(display_name)
+
+    def upload(**kwargs):
+      vertex.calls.append(("upload", kwargs))
+      return Model()
+
+    mp.setattr(aiplatform, "init", init)
+    mp.setattr(aiplatform.Endpoint, "list", list_endpoints)
+    mp.setattr(aiplatform.Endpoint, "create", create_endpoint)
+    mp.setattr(aiplatform.Model, "upload", upload)
+
+  def named(self, name):
+    return [kw for call, kw in self.calls if call == name]
+
+
 class RamBeamFileSystem(filesystem.FileSystem):
   """Beam's view of ram:// through tf.io.gfile, as Beam's GCS filesystem is
   its view of gs:// on Dataflow. Beam finds FileSystem subclasses itself:
