@@ -92,6 +92,16 @@ def write_file(path, data):
     f.write(data)
 
 
+def copy_tree(folder, uri):
+  """Copies a local folder's files under `uri` (e.g. a ram_root), keeping
+  their relative paths: test data on a filesystem only tf.io.gfile reaches."""
+  for dirpath, _, names in os.walk(folder):
+    for name in names:
+      rel = os.path.relpath(os.path.join(dirpath, name), folder)
+      with open(os.path.join(dirpath, name), "rb") as f:
+        write_file(posixpath.join(uri, *rel.split(os.sep)), f.read())
+
+
 def write_label_vocab(transform_graph_uri, classes):
   """The part of a Transform output the gates read: the label vocabulary."""
   write_file(os.path.join(transform_graph_uri, "transform_fn", "assets",

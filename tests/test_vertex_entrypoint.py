@@ -5,9 +5,14 @@ compiled spec gives it and an ExecutorInput as Vertex fills it in: artifacts
 with Vertex ML Metadata names, URIs and metadata, parameters from the spec.
 Artifact URIs are on ram:// (only tf.io.gfile / TFX fileio reach them, as
 gs:// on Vertex); one step's output metadata feeds the next, as on Vertex.
-Parameters that name gs:// places (the report folder, the push destination)
-are pointed at ram:// or a local folder.
+Parameters that name gs:// places (the data folder, the report folder, the
+push destination) are pointed at ram:// or a local folder. ImageExampleGen
+runs its compiled pre-cache check (TFX's ExampleGen driver) first; Beam steps
+get the local runner's DirectRunner args in place of the compiled Dataflow
+ones, the only args changed.
 """
+import glob
+import importlib
 import json
 import os
 
@@ -19,15 +24,19 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.orchestration.kubeflow.v2.container import \
     kubeflow_v2_run_executor as entrypoint
-from tfx.proto import pusher_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2
 from tfx.utils import proto_utils
 
-from components.image_example_gen.executor import SUMMARY_FILE
+from components.image_example_gen.component import ImageInputProcessor
+from components.image_example_gen.executor import REJECTED_FILE, SUMMARY_FILE
 from components.validation_gate.anomalies_test import TRAIN, statistics
 from components.validation_gate.component import DataAnomalyError
-from tests.helpers import (jpeg_bytes, ram_root, write_evaluation, write_file,
-                           write_label_vocab, write_model)
-from tests.test_vertex_compile import compile_vertex, parse, query_conditions
+from pipeline.config import PipelineConfig
+from tests.helpers import (copy_tree, jpeg_bytes, no_network,
+                           ram_root, tiny_dataset, write_evaluation,
+                           write_file, write_label_vocab, write_model)
+from tests.test_vertex_compile import (compile_vertex, param, parse,
+                                       query_conditions)
 from trainer import features
 from trainer.model import ModelSpec, build_model
 from trainer.task import MODEL_INFO
@@ -60,48 +69,86 @@ def artifact(uri, metadata=None):
           "metadata": metadata or {}}
 
 
-def run_step(compiled, task, inputs, outputs, root, parameters=None):
-  """Runs `task`'s container args through the entrypoint's main; returns its
-  output artifacts as the ExecutorOutput reports them (name, uri, metadata).
+def executor_input(compiled, task, inputs, outputs, root, parameters=None):
+  """The ExecutorInput Vertex gives `task`'s container and its pre-cache
+  check: the compiled parameters (`parameters` overrides some), the input
+  artifacts, fresh output artifacts, and the task's executor_output.json.
 
-  inputs: {key: artifact(...)}; outputs: {key: uri}; parameters: overrides
-  of the compiled constants.
+  inputs: {key: artifact(...)}; outputs: {key: uri, or a reported artifact
+  (output_artifact(...)) that the task already wrote, e.g. from its driver}.
   """
-  spec, executors = compiled
+  spec, _ = compiled
   task_spec = spec.root.dag.tasks[task]
   component = spec.components[task_spec.component_ref.name]
-  container = executors[component.executor_label].container
-  executor_input = pipeline_spec_pb2.ExecutorInput()
+  message = pipeline_spec_pb2.ExecutorInput()
   for name, value in task_spec.inputs.parameters.items():
-    executor_input.inputs.parameters[name].CopyFrom(
+    message.inputs.parameters[name].CopyFrom(
         value.runtime_value.constant_value)
   for name, value in (parameters or {}).items():
-    executor_input.inputs.parameters[name].string_value = value
+    message.inputs.parameters[name].string_value = value
   for key, given in inputs.items():
-    runtime = executor_input.inputs.artifacts[key].artifacts.add()
+    runtime = message.inputs.artifacts[key].artifacts.add()
     runtime.type.CopyFrom(
         component.input_definitions.artifacts[key].artifact_type)
     runtime.name, runtime.uri = given["name"], given["uri"]
     json_format.ParseDict(given["metadata"], runtime.metadata)
-  for key, uri in outputs.items():
-    runtime = executor_input.outputs.artifacts[key].artifacts.add()
+  for key, given in outputs.items():
+    if isinstance(given, str):
+      given = {"name": f"{STORE}{next(_IDS)}", "uri": given, "metadata": {}}
+    runtime = message.outputs.artifacts[key].artifacts.add()
     runtime.type.CopyFrom(
         component.output_definitions.artifacts[key].artifact_type)
-    runtime.name, runtime.uri = f"{STORE}{next(_IDS)}", uri
-  executor_input.outputs.output_file = os.path.join(root, task,
-                                                    "executor_output.json")
-  args = [json_format.MessageToJson(executor_input) if a == "{{$}}" else a
-          for a in container.args]
+    runtime.name, runtime.uri = given["name"], given["uri"]
+    json_format.ParseDict(given["metadata"], runtime.metadata)
+  message.outputs.output_file = os.path.join(root, task, "executor_output.json")
+  return message
+
+
+def command_args(args, message, beam_args=None):
+  """The compiled args with Vertex's {{$}} filled in. beam_args: replaces the
+  compiled Beam args (all those after {{$}}: Dataflow's)."""
+  args = list(args)
+  filled = [json_format.MessageToJson(message) if a == "{{$}}" else a
+            for a in args]
+  if beam_args is None:
+    return filled
+  cut = args.index("{{$}}") + 1
+  assert "--runner=DataflowRunner" in args[cut:], args
+  return filled[:cut] + list(beam_args)
+
+
+def read_output(message):
+  """{key: reported artifact} and the parameters of the ExecutorOutput the
+  step wrote."""
+  output = pipeline_spec_pb2.ExecutorOutput()
+  with tf.io.gfile.GFile(message.outputs.output_file) as f:
+    json_format.Parse(f.read(), output)
+  artifacts = {key: json_format.MessageToDict(
+      artifacts.artifacts[0], preserving_proto_field_name=True)
+               for key, artifacts in output.artifacts.items()}
+  return artifacts, {key: json_format.MessageToDict(value)
+                     for key, value in output.parameter_values.items()}
+
+
+def run_step(compiled, task, inputs, outputs, root, parameters=None,
+             beam_args=None):
+  """Runs `task`'s container args through the entrypoint's main; returns its
+  output artifacts as the ExecutorOutput reports them (name, uri, metadata).
+
+  inputs: {key: artifact(...)}; outputs: see executor_input; parameters:
+  overrides of the compiled constants; beam_args: see command_args.
+  """
+  spec, executors = compiled
+  component = spec.components[spec.root.dag.tasks[task].component_ref.name]
+  container = executors[component.executor_label].container
+  message = executor_input(compiled, task, inputs, outputs, root, parameters)
   assert list(container.command) == [
       "python", "-m",
       "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
-  entrypoint.main(entrypoint._parse_flags([entrypoint.__file__] + args))  # pylint: disable=protected-access
-  output = pipeline_spec_pb2.ExecutorOutput()
-  with tf.io.gfile.GFile(executor_input.outputs.output_file) as f:
-    json_format.Parse(f.read(), output)
-  return {key: json_format.MessageToDict(
-      artifacts.artifacts[0], preserving_proto_field_name=True)
-          for key, artifacts in output.artifacts.items()}
+  entrypoint.main(entrypoint._parse_flags(  # pylint: disable=protected-access
+      [entrypoint.__file__] + command_args(container.args, message,
+                                           beam_args)))
+  return read_output(message)[0]
 
 
 def output_artifact(reported):
@@ -140,6 +187,167 @@ def render(query, blessing):
   placeholder = "{{$.inputs.artifacts['input'].metadata['current_model_id']}}"
   return query.replace(placeholder,
                        str(blessing["metadata"]["current_model_id"]))
+
+
+# ---- ImageExampleGen: TFX's ExampleGen driver, then the executor -----------
+
+DRIVER = "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+# Dataflow can't run offline: the Beam steps get the args the local runner
+# gives Beam (in-process DirectRunner) in place of the compiled Dataflow ones,
+# and nothing else changes.
+DIRECT_ARGS = ["--runner=DirectRunner"] + PipelineConfig().beam_pipeline_args()
+
+
+def run_driver(compiled, task, outputs, root, parameters=None):
+  """Runs `task`'s lifecycle pre_cache_check in-process with its compiled
+  command and args (Beam args included: the driver ignores them); returns
+  what its ExecutorOutput reports: ({key: artifact}, {parameter: value})."""
+  spec, executors = compiled
+  component = spec.components[spec.root.dag.tasks[task].component_ref.name]
+  hook = executors[component.executor_label].container.lifecycle
+  assert list(hook.pre_cache_check.command) == ["python", "-m", DRIVER]
+  message = executor_input(compiled, task, {}, outputs, root, parameters)
+  driver = importlib.import_module(DRIVER)
+  driver.main(driver._parse_flags(  # pylint: disable=protected-access
+      [driver.__file__] + command_args(hook.pre_cache_check.args, message)))
+  return read_output(message)
+
+
+def tfx_split_fingerprint(folder, split, pattern):
+  """TFX's io_utils.generate_fingerprint of the files a split pattern
+  matches, from the local copy of the data: on ram:// every mtime is 0."""
+  files = glob.glob(os.path.join(folder, pattern))
+  return (f"split:{split},num_files:{len(files)},"
+          f"total_bytes:{sum(os.path.getsize(f) for f in files)},"
+          "xor_checksum:0,sum_checksum:0")
+
+
+@pytest.fixture(scope="module")
+def example_gen(compiled, tmp_path_factory):
+  """The compiled ImageExampleGen step as Vertex runs it: TFX's driver (the
+  pre-cache check) writes span and fingerprint to the task's
+  executor_output.json; the executor then runs through the entrypoint, which
+  reads that file first, with the examples artifact as the driver reported
+  it. The data follows the compiled --layout splits, on ram:// (for
+  gs://fake-bucket/images); the outputs are on ram:// too."""
+  local = tmp_path_factory.mktemp("images")
+  tiny_dataset(local / "train", per_class=3, size=32)
+  tiny_dataset(local / "validation", per_class=2, size=32, seed=1)
+  (local / "train" / "checker" / "empty.jpg").write_bytes(b"")  # rejected
+  (local / "test" / "checker").mkdir(parents=True)
+  (local / "test" / "checker" / "0.jpg").write_bytes(jpeg_bytes())  # not read
+  root = ram_root("entrypoint-example-gen")
+  data = f"{root}/images"
+  copy_tree(local, data)
+  parameters = {"input_base": data}
+  # The executor rewrites the executor_output.json the driver wrote: on local
+  # disk, as gs:// replaces an object; TensorFlow's ram:// appends instead.
+  task_root = str(tmp_path_factory.mktemp("example-gen-task"))
+  with no_network() as attempts:
+    driver_outputs, driver_parameters = run_driver(
+        compiled, "ImageExampleGen",
+        {"examples": f"{root}/ImageExampleGen/examples"}, task_root,
+        parameters)
+    outputs = run_step(
+        compiled, "ImageExampleGen", {},
+        {"examples": output_artifact(driver_outputs["examples"]),
+         "rejected": f"{root}/ImageExampleGen/rejected"},
+        task_root, parameters, beam_args=DIRECT_ARGS)
+  assert attempts == []
+  return {"local": local, "driver": driver_outputs,
+          "driver_parameters": driver_parameters, "outputs": outputs}
+
+
+def test_example_gen_driver_reports_span_and_tfx_fingerprint(compiled,
+                                                             example_gen):
+  """On Vertex the fingerprint is TFX's (the split patterns' files: count,
+  bytes, mtimes), not ImageInputProcessor's (every file under the data
+  folder, by path): KubeflowV2 compiles every FileBasedExampleGen's
+  pre-cache check to TFX's driver, whatever DRIVER_CLASS says."""
+  spec, _ = compiled
+  fingerprint = "\n".join([
+      tfx_split_fingerprint(example_gen["local"], "train", "train/*/*"),
+      tfx_split_fingerprint(example_gen["local"], "eval", "validation/*/*")])
+  assert "num_files:10," in fingerprint  # 9 images and empty.jpg; not test/
+  # Patterns without {SPAN} or {VERSION}: span 0, no version, and the
+  # input_config unchanged.
+  assert example_gen["driver_parameters"] == {
+      "span": 0, "input_fingerprint": fingerprint,
+      "input_config": param(spec, "ImageExampleGen", "input_config")}
+  # TFX's driver records span as a custom property, which Vertex metadata
+  # prefixes because Examples also has a `span` property.
+  assert example_gen["driver"]["examples"]["metadata"] == {
+      "custom:span": 0, "input_fingerprint": fingerprint}
+
+
+def count_records(split_uri):
+  files = tf.io.gfile.glob(f"{split_uri}/*.gz")
+  assert files, split_uri
+  return sum(1 for _ in tf.data.TFRecordDataset(files,
+                                                compression_type="GZIP"))
+
+
+def test_example_gen_executor_after_the_driver(example_gen):
+  examples = example_gen["outputs"]["examples"]
+  # The artifact the driver reported, now with the executor's metadata too.
+  assert examples["name"] == example_gen["driver"]["examples"]["name"]
+  assert examples["metadata"]["split_names"] == '["train", "eval"]'
+  assert examples["metadata"]["custom:span"] == 0
+  assert examples["metadata"]["input_fingerprint"] == \
+      example_gen["driver_parameters"]["input_fingerprint"]
+  counts = {split: count_records(f"{examples['uri']}/Split-{split}")
+            for split in ("train", "eval")}
+  assert counts == {"train": 9, "eval": 6}
+  report = example_gen["outputs"]["rejected"]
+  with tf.io.gfile.GFile(f"{report['uri']}/{SUMMARY_FILE}") as f:
+    summary = json.load(f)
+  assert summary["splits"] == counts
+  assert (summary["seen"], summary["ingested"], summary["rejected"]) == \
+      (17, 15, 2)
+  assert summary["not_read"] == {"test": 1}
+  assert {k: v["ingested"] for k, v in summary["classes"].items()} == {
+      f"{split}/{c}": n for split, n in (("train", 3), ("validation", 2))
+      for c in CLASSES}
+  assert {k: report["metadata"][k] for k in ("seen", "ingested",
+                                              "rejected")} == {
+      "seen": 17, "ingested": 15, "rejected": 2}
+  with tf.io.gfile.GFile(f"{report['uri']}/{REJECTED_FILE}") as f:
+    assert [json.loads(line)["path"] for line in f] == [
+        "test/checker/0.jpg", "train/checker/empty.jpg"]
+
+
+def test_vertex_fingerprint_misses_a_nested_image_the_local_one_sees(
+    compiled, tmp_path):
+  """The difference, on a folder as gs:// has it: an image added to a
+  subfolder of a class folder is ingested (as that class), but TFX's
+  driver, on Vertex, stats train/*/* only, where the subfolder counts as one
+  empty entry: its fingerprint, Vertex's cache key for the step, is
+  unchanged. The local driver's (ImageInputProcessor) changes."""
+  root = ram_root("entrypoint-fingerprint")
+  data = f"{root}/images"
+  for rel in ("train/cats/a.jpg", "train/dogs/b.jpg", "train/dogs/more/c.jpg",
+              "validation/cats/d.jpg", "validation/dogs/e.jpg"):
+    write_file(f"{data}/{rel}", jpeg_bytes())
+  spec, _ = compiled
+  splits = json_format.Parse(param(spec, "ImageExampleGen", "input_config"),
+                             example_gen_pb2.Input()).splits
+
+  def fingerprints(run):
+    _, parameters = run_driver(
+        compiled, "ImageExampleGen", {"examples": f"{root}/{run}/examples"},
+        str(tmp_path / run), {"input_base": data})
+    local = ImageInputProcessor(data, splits)
+    span, version = local.resolve_span_and_version()
+    return parameters["input_fingerprint"], local.get_input_fingerprint(
+        span, version)
+
+  vertex_before, local_before = fingerprints("before")
+  write_file(f"{data}/train/dogs/more/f.jpg", jpeg_bytes(color=(0, 0, 200)))
+  vertex_after, local_after = fingerprints("after")
+  assert vertex_after == vertex_before
+  assert "split:train,num_files:3," in vertex_after  # a.jpg, b.jpg, more/
+  assert local_after != local_before
+  assert local_after.startswith("files:6,")
 
 
 # ---- data validation steps -------------------------------------------------
