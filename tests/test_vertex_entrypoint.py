@@ -22,6 +22,7 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2.container import \
     kubeflow_v2_run_executor as entrypoint
 from tfx.proto import example_gen_pb2, pusher_pb2
@@ -31,12 +32,13 @@ from components.image_example_gen.component import ImageInputProcessor
 from components.image_example_gen.executor import REJECTED_FILE, SUMMARY_FILE
 from components.validation_gate.anomalies_test import TRAIN, statistics
 from components.validation_gate.component import DataAnomalyError
-from pipeline.config import PipelineConfig
-from tests.helpers import (copy_tree, jpeg_bytes, no_network,
+from components.vertex_pusher.component import VERTEX_MODEL
+from pipeline.config import PipelineConfig, VertexConfig
+from tests.helpers import (FakeVertex, copy_tree, jpeg_bytes, no_network,
                            ram_root, tiny_dataset, write_evaluation,
                            write_file, write_label_vocab, write_model)
-from tests.test_vertex_compile import (compile_vertex, param, parse,
-                                       query_conditions)
+from tests.test_vertex_compile import (compile_vertex, executor_class,
+                                       param, parse, query_conditions)
 from trainer import features
 from trainer.model import ModelSpec, build_model
 from trainer.task import MODEL_INFO
@@ -44,6 +46,7 @@ from trainer.task import MODEL_INFO
 STORE = ("projects/fake-project/locations/europe-west4/metadataStores/default/"
          "artifacts/")
 CLASSES = ["checker", "horizontal", "vertical"]
+cloud = tfx.extensions.google_cloud_ai_platform
 
 
 @pytest.fixture(scope="module")
@@ -555,3 +558,78 @@ def test_results_report_records_the_run_time_floor(run):
   assert results["examples"] == {"train": 240, "eval": 60}
   for name in ("results.md", "resized.png", "training.png"):
     assert tf.io.gfile.stat(f"{run['report_dir']}/{name}").length > 0
+
+
+# ---- the VertexPusher: compiled with --endpoint-name ------------------------
+
+@pytest.fixture(scope="module")
+def compiled_endpoint(tmp_path_factory):
+  job, _ = compile_vertex(tmp_path_factory.mktemp("entrypoint-endpoint"),
+                          ["--endpoint-name", "resizer-endpoint"])
+  return parse(job)
+
+
+def files(uri):
+  """{path relative to uri: bytes} of every file under uri."""
+  found = {}
+  for folder, _, names in tf.io.gfile.walk(uri):
+    for name in names:
+      path = os.path.join(folder, name)
+      with tf.io.gfile.GFile(path, "rb") as f:
+        found[os.path.relpath(path, uri)] = f.read()
+  return found
+
+
+def test_vertex_pusher_pushes_the_version_and_deploys_it(compiled_endpoint,
+                                                         run, monkeypatch):
+  """The candidate and blessing of the run above, through the Pusher task of
+  a DAG compiled with an endpoint (the VertexPusher), with only
+  google.cloud.aiplatform's calls faked (FakeVertex)."""
+  spec, executors = compiled_endpoint
+  assert executor_class(spec, executors, "Pusher") == \
+      "components.vertex_pusher.component.Executor"
+  custom = json.loads(param(spec, "Pusher", "custom_config"))
+  serving = custom[cloud.SERVING_ARGS_KEY]
+  assert (serving["endpoint_name"], serving["machine_type"]) == (
+      "resizer-endpoint", VertexConfig.serving_machine_type)
+  root = ram_root("entrypoint-vertex-pusher")
+  destination = proto_utils.proto_to_json(pusher_pb2.PushDestination(
+      filesystem=pusher_pb2.PushDestination.Filesystem(
+          base_directory=f"{root}/serving")))
+  vertex = FakeVertex()
+  vertex.install(monkeypatch)
+  with no_network() as attempts:
+    pushed = run_step(
+        compiled_endpoint, "Pusher",
+        {"model": run["candidate"],
+         "model_blessing": output_artifact(
+             run["steps"]["PushDecision"]["blessing"])},
+        {"pushed_model": f"{root}/Pusher/pushed_model"}, root,
+        parameters={"push_destination": destination})["pushed_model"]
+  assert attempts == []
+  metadata = pushed["metadata"]
+  version = metadata["pushed_version"]
+  assert metadata["pushed"] == 1
+  assert metadata["pushed_destination"] == f"{root}/serving/{version}"
+  assert metadata[VERTEX_MODEL] == "projects/p/locations/r/models/42"
+  # The pushed version is the candidate's SavedModel; TFX's cloud pusher
+  # uploads its own copy of it, in the PushedModel folder.
+  model = files(os.path.join(run["candidate"]["uri"], "Format-Serving"))
+  assert "saved_model.pb" in model
+  assert files(metadata["pushed_destination"]) == model
+  assert files(pushed["uri"]) == model
+
+  assert vertex.named("init") == [{"project": "fake-project",
+                                   "location": custom[cloud.VERTEX_REGION_KEY]}]
+  assert custom[cloud.VERTEX_REGION_KEY] == "europe-west4"
+  [upload] = vertex.named("upload")
+  assert upload["artifact_uri"] == pushed["uri"]
+  assert upload["serving_container_image_uri"] == \
+      custom[cloud.VERTEX_CONTAINER_IMAGE_URI_KEY] == VertexConfig.serving_image
+  assert upload["display_name"][0] == "v" and \
+      upload["display_name"][1:].isdigit()  # TFX's v<unix time>
+  assert [c["display_name"] for c in vertex.named("create_endpoint")] == [
+      "resizer-endpoint"]
+  assert vertex.named("deploy") == [{"endpoint": "resizer-endpoint",
+                                     "machine_type": "n1-standard-4",
+                                     "traffic_percentage": 100}]
