@@ -109,10 +109,11 @@ def write_label_vocab(transform_graph_uri, classes):
              "".join(f"{c}\n" for c in classes))
 
 
-def write_evaluation(uri, top1, paired=None):
+def write_evaluation(uri, top1, paired=None, metrics=None):
   """A TFMA evaluation as TFX's Evaluator writes it (metrics TFRecords), with
-  the overall top-1 of each model ({name: value}) and, per candidate model,
-  the PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})."""
+  the overall top-1 of each model ({name: value}), per candidate model the
+  PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})
+  and other overall metrics ({model: {metric name: value}})."""
   from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=import-outside-toplevel
   from gate import floor, tfma_metric  # pylint: disable=import-outside-toplevel
   overall = metrics_for_slice_pb2.MetricsForSlice()
@@ -125,6 +126,9 @@ def write_evaluation(uri, top1, paired=None):
 
   for model, value in top1.items():
     add(floor.TOP1, model, value)
+  for model, values in (metrics or {}).items():
+    for name, value in values.items():
+      add(name, model, value)
   for model, table in (paired or {}).items():
     for name, value in zip((tfma_metric.EXAMPLES, tfma_metric.CANDIDATE_ONLY,
                             tfma_metric.BASELINE_ONLY), table):

@@ -20,7 +20,7 @@ from tfx.utils import import_utils
 from components import IngestReport
 from components.vertex_pusher.component import VERTEX_MODEL, Executor
 from pipeline import cli
-from pipeline.config import PipelineConfig, VertexConfig
+from pipeline.config import DataConfig, PipelineConfig, VertexConfig
 from pipeline.pipeline import create_pipeline, make_pusher
 from tests.helpers import no_network
 
@@ -262,6 +262,26 @@ def test_floor_is_resolved_at_run_time(spec):
   assert (source.producer_task, source.output_artifact_key) == \
       ("Transform", "transform_graph")
   assert "floor" not in spec.root.dag.tasks["ResultsReport"].inputs.parameters
+
+
+def test_the_eval_config_is_the_same_for_local_and_gcs_data(spec, tmp_path):
+  """Top-5 included, so both runs report it: nothing in the EvalConfig may
+  depend on the class count, which compiling can't read from gs://. Six
+  local class folders: enough for top-5 to mean something."""
+  data = tmp_path / "images"
+  for split in ("train", "validation"):
+    for i in range(6):
+      (data / split / f"class{i}").mkdir(parents=True)
+  local = {c.id: c for c in create_pipeline(PipelineConfig(
+      output=str(tmp_path / "out"),
+      data=DataConfig(path=str(data), layout="splits"))).components}
+  for task in ("Evaluator", "Evaluator_production"):
+    compiled = json_format.Parse(param(spec, task, "eval_config"),
+                                 tfma.EvalConfig())
+    assert json_format.Parse(local[task].exec_properties["eval_config"],
+                             tfma.EvalConfig()) == compiled, task
+    assert "SparseTopKCategoricalAccuracy" in {
+        m.class_name for m in compiled.metrics_specs[0].metrics}
 
 
 def test_a_configured_floor_is_compiled_as_a_parameter(tmp_path):

@@ -33,6 +33,7 @@ from components.image_example_gen.executor import REJECTED_FILE, SUMMARY_FILE
 from components.validation_gate.anomalies_test import TRAIN, statistics
 from components.validation_gate.component import DataAnomalyError
 from components.vertex_pusher.component import VERTEX_MODEL
+from gate.tfma_metric import TOP5
 from pipeline.config import PipelineConfig, VertexConfig
 from tests.helpers import (FakeVertex, copy_tree, jpeg_bytes, no_network,
                            ram_root, tiny_dataset, write_evaluation,
@@ -421,8 +422,10 @@ def run(compiled, tmp_path_factory):
       save_traces=False)
   write_model(bilinear["uri"], {"saved_model.pb": b"bilinear"})
   evaluation = artifact(f"{root}/Evaluator/evaluation")
+  # Top-5 is always measured; with 3 classes TFMA gives 1.0.
   write_evaluation(evaluation["uri"], {"learned": 0.9, "bilinear": 0.5},
-                   paired={"learned": (60, 25, 1)})
+                   paired={"learned": (60, 25, 1)},
+                   metrics={"learned": {TOP5: 1.0}, "bilinear": {TOP5: 1.0}})
   transform_graph = artifact(f"{root}/Transform/transform_graph")
   write_label_vocab(transform_graph["uri"], CLASSES)
   steps["ModelSelector"] = run_step(
@@ -556,6 +559,10 @@ def test_results_report_records_the_run_time_floor(run):
   assert results["reason"].startswith("learned pushed: ")
   assert "it is the first model in production" in results["reason"]
   assert results["examples"] == {"train": 240, "eval": 60}
+  # 3 classes in the Transform vocabulary (ModelSelector's count, read from
+  # its metadata): no top-5.
+  for model in results["models"].values():
+    assert model["top5"] is None and TOP5 not in model["metrics"]
   for name in ("results.md", "resized.png", "training.png"):
     assert tf.io.gfile.stat(f"{run['report_dir']}/{name}").length > 0
 
