@@ -232,7 +232,10 @@ def example_gen(compiled, tmp_path_factory):
   pre-cache check) writes span and fingerprint to the task's
   executor_output.json; the executor then runs through the entrypoint, which
   reads that file first, with the examples artifact as the driver reported
-  it. The data follows the compiled --layout splits, on ram:// (for
+  it. (The entrypoint merges the driver's values into `parameter_values`
+  but, without the 2.1 spec's inputs-spec arg, takes exec properties from
+  the compiled `parameters`: the same here, see the driver test.) The data
+  follows the compiled --layout splits, on ram:// (for
   gs://fake-bucket/images); the outputs are on ram:// too."""
   local = tmp_path_factory.mktemp("images")
   tiny_dataset(local / "train", per_class=3, size=32)
