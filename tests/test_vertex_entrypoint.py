@@ -325,11 +325,12 @@ def test_example_gen_executor_after_the_driver(example_gen):
 
 def test_vertex_fingerprint_misses_a_nested_image_the_local_one_sees(
     compiled, tmp_path):
-  """The difference, on a folder as gs:// has it: an image added to a
-  subfolder of a class folder is ingested (as that class), but TFX's
-  driver, on Vertex, stats train/*/* only, where the subfolder counts as one
-  empty entry: its fingerprint, Vertex's cache key for the step, is
-  unchanged. The local driver's (ImageInputProcessor) changes."""
+  """The difference: an image added to a subfolder of a class folder is
+  ingested (as that class), but TFX's driver, on Vertex, stats what
+  train/*/* matches, where the subfolder is one entry without size or mtime
+  (on ram:// here, and on gs://, whose glob in TensorFlow matches the folders
+  of the objects it lists too): its fingerprint, Vertex's cache key for the
+  step, is unchanged. The local driver's (ImageInputProcessor) changes."""
   root = ram_root("entrypoint-fingerprint")
   data = f"{root}/images"
   for rel in ("train/cats/a.jpg", "train/dogs/b.jpg", "train/dogs/more/c.jpg",

@@ -43,7 +43,10 @@ class ImageInputProcessor(input_processor.FileBasedInputProcessor):
 
 
 class ImageFileDriver(driver.FileBasedDriver):
-  """Used by local runs; Vertex runs TFX's own ExampleGen driver step."""
+  """Used by local runs. On Vertex the step's pre-cache check is TFX's own
+  ExampleGen driver, whatever DRIVER_CLASS says (KubeflowV2 compiles it in
+  for every FileBasedExampleGen), with TFX's fingerprint: README, local vs
+  Vertex; tests/test_vertex_entrypoint.py."""
 
   def get_input_processor(self, splits: Iterable[example_gen_pb2.Input.Split],
                           range_config=None, input_base_uri=None):
