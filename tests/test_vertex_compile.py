@@ -19,7 +19,7 @@ from tfx.utils import import_utils
 
 from components import IngestReport
 from components.vertex_pusher.component import VERTEX_MODEL, Executor
-from pipeline import cli
+from pipeline import cli, vertex_runner
 from pipeline.config import DataConfig, PipelineConfig, VertexConfig
 from pipeline.pipeline import create_pipeline, make_pusher
 from tests.helpers import no_network
@@ -184,6 +184,36 @@ def test_beam_components_run_on_dataflow(spec, executors, local_pipeline):
   assert driver.pre_cache_check.args[-len(DATAFLOW_ARGS):] == DATAFLOW_ARGS
   assert not any(a.startswith("--direct_") for e in executors.values()
                  for a in e.container.args)
+
+
+def test_image_example_gen_pre_cache_check_is_the_project_driver(
+    compiled, spec, executors):
+  """KubeflowV2 compiles TFX's ExampleGen driver in; compile_pipeline swaps
+  in the project's (ImageInputProcessor's fingerprint: every file), keeping
+  the args. tests/test_vertex_entrypoint.py runs it."""
+  hook = container(spec, executors, "ImageExampleGen").lifecycle
+  assert list(hook.pre_cache_check.command) == [
+      "python", "-m", "components.image_example_gen.vertex_driver"]
+  args = list(hook.pre_cache_check.args)
+  assert args == ["--json_serialized_invocation_args", "{{$}}"] + \
+      DATAFLOW_ARGS
+  # The only ExampleGen, and nothing else names either driver.
+  text = json.dumps(compiled[0])
+  assert "file_based_example_gen.driver" not in text
+  assert text.count("image_example_gen.vertex_driver") == 1
+
+
+def test_an_unexpected_pre_cache_check_fails_the_compile(compiled):
+  """A TFX whose compiler no longer puts its driver there: fail, not ship
+  a DAG whose cache key misses nested images."""
+  job = json.loads(json.dumps(compiled[0]))
+  spec = job["pipelineSpec"]
+  component = spec["root"]["dag"]["tasks"]["ImageExampleGen"]["componentRef"]
+  label = spec["components"][component["name"]]["executorLabel"]
+  hook = spec["deploymentSpec"]["executors"][label]["container"]["lifecycle"]
+  hook["preCacheCheck"]["command"] = ["python", "-m", "tfx.some.new.driver"]
+  with pytest.raises(RuntimeError, match="TFX's compiler changed"):
+    vertex_runner.use_image_driver(job)
 
 
 def query_conditions(query):
