@@ -7,14 +7,16 @@ Artifact URIs are on ram:// (only tf.io.gfile / TFX fileio reach them, as
 gs:// on Vertex); one step's output metadata feeds the next, as on Vertex.
 Parameters that name gs:// places (the data folder, the report folder, the
 push destination) are pointed at ram:// or a local folder. ImageExampleGen
-runs its compiled pre-cache check (TFX's ExampleGen driver) first; Beam steps
+runs its compiled pre-cache check (the project's driver,
+components/image_example_gen/vertex_driver.py) first; Beam steps
 get the local runner's DirectRunner args in place of the compiled Dataflow
 ones, the only args changed.
 """
-import glob
 import importlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -25,11 +27,14 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2.container import \
     kubeflow_v2_run_executor as entrypoint
+from tfx.components.example_gen import input_processor
 from tfx.proto import example_gen_pb2, pusher_pb2
 from tfx.utils import proto_utils
 
 from components.image_example_gen.component import ImageInputProcessor
-from components.image_example_gen.executor import REJECTED_FILE, SUMMARY_FILE
+from components.image_example_gen.executor import (REJECTED_FILE,
+                                                   SUMMARY_FILE,
+                                                   input_fingerprint)
 from components.validation_gate.anomalies_test import TRAIN, statistics
 from components.validation_gate.component import DataAnomalyError
 from components.vertex_pusher.component import VERTEX_MODEL
@@ -38,7 +43,7 @@ from pipeline.config import PipelineConfig, VertexConfig
 from tests.helpers import (FakeVertex, copy_tree, jpeg_bytes, no_network,
                            ram_root, tiny_dataset, write_evaluation,
                            write_file, write_label_vocab, write_model)
-from tests.test_vertex_compile import (compile_vertex, executor_class,
+from tests.test_vertex_compile import (ROOT, compile_vertex, executor_class,
                                        param, parse, query_conditions)
 from trainer import features
 from trainer.model import ModelSpec, build_model
@@ -193,43 +198,39 @@ def render(query, blessing):
                        str(blessing["metadata"]["current_model_id"]))
 
 
-# ---- ImageExampleGen: TFX's ExampleGen driver, then the executor -----------
+# ---- ImageExampleGen: the project's driver, then the executor -------------
 
-DRIVER = "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+DRIVER = "components.image_example_gen.vertex_driver"
+TFX_DRIVER = "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
 # Dataflow can't run offline: the Beam steps get the args the local runner
 # gives Beam (in-process DirectRunner) in place of the compiled Dataflow ones,
 # and nothing else changes.
 DIRECT_ARGS = ["--runner=DirectRunner"] + PipelineConfig().beam_pipeline_args()
 
 
-def run_driver(compiled, task, outputs, root, parameters=None):
+def run_driver(compiled, task, outputs, root, parameters=None, module=DRIVER):
   """Runs `task`'s lifecycle pre_cache_check in-process with its compiled
   command and args (Beam args included: the driver ignores them); returns
-  what its ExecutorOutput reports: ({key: artifact}, {parameter: value})."""
+  what its ExecutorOutput reports: ({key: artifact}, {parameter: value}).
+  module: another driver to run with the same args (TFX's, for contrast)."""
   spec, executors = compiled
   component = spec.components[spec.root.dag.tasks[task].component_ref.name]
   hook = executors[component.executor_label].container.lifecycle
   assert list(hook.pre_cache_check.command) == ["python", "-m", DRIVER]
   message = executor_input(compiled, task, {}, outputs, root, parameters)
-  driver = importlib.import_module(DRIVER)
+  driver = importlib.import_module(module)
   driver.main(driver._parse_flags(  # pylint: disable=protected-access
       [driver.__file__] + command_args(hook.pre_cache_check.args, message)))
+  # The project's driver swaps TFX's processor class only while it runs.
+  assert input_processor.FileBasedInputProcessor.__module__ == \
+      input_processor.__name__
   return read_output(message)
-
-
-def tfx_split_fingerprint(folder, split, pattern):
-  """TFX's io_utils.generate_fingerprint of the files a split pattern
-  matches, from the local copy of the data: on ram:// every mtime is 0."""
-  files = glob.glob(os.path.join(folder, pattern))
-  return (f"split:{split},num_files:{len(files)},"
-          f"total_bytes:{sum(os.path.getsize(f) for f in files)},"
-          "xor_checksum:0,sum_checksum:0")
 
 
 @pytest.fixture(scope="module")
 def example_gen(compiled, tmp_path_factory):
-  """The compiled ImageExampleGen step as Vertex runs it: TFX's driver (the
-  pre-cache check) writes span and fingerprint to the task's
+  """The compiled ImageExampleGen step as Vertex runs it: the project's
+  driver (the pre-cache check) writes span and fingerprint to the task's
   executor_output.json; the executor then runs through the entrypoint, which
   reads that file first, with the examples artifact as the driver reported
   it. (The entrypoint merges the driver's values into `parameter_values`
@@ -261,28 +262,25 @@ def example_gen(compiled, tmp_path_factory):
          "rejected": f"{root}/ImageExampleGen/rejected"},
         task_root, parameters, beam_args=DIRECT_ARGS)
   assert attempts == []
-  return {"local": local, "driver": driver_outputs,
+  return {"local": local, "data": data, "driver": driver_outputs,
           "driver_parameters": driver_parameters, "outputs": outputs}
 
 
-def test_example_gen_driver_reports_span_and_tfx_fingerprint(compiled,
-                                                             example_gen):
-  """On Vertex the fingerprint is TFX's (the split patterns' files: count,
-  bytes, mtimes), not ImageInputProcessor's (every file under the data
-  folder, by path): KubeflowV2 compiles every FileBasedExampleGen's
-  pre-cache check to TFX's driver, whatever DRIVER_CLASS says."""
+def test_example_gen_driver_reports_span_and_the_whole_tree_fingerprint(
+    compiled, example_gen):
+  """The fingerprint is ImageInputProcessor's, as locally: every file under
+  the data folder (test/ and the rejected empty.jpg included), not TFX's
+  (only what the split patterns match)."""
   spec, _ = compiled
-  fingerprint = "\n".join([
-      tfx_split_fingerprint(example_gen["local"], "train", "train/*/*"),
-      tfx_split_fingerprint(example_gen["local"], "eval", "validation/*/*")])
-  assert "num_files:10," in fingerprint  # 9 images and empty.jpg; not test/
+  fingerprint = input_fingerprint(example_gen["data"])
+  assert fingerprint.startswith("files:17,")  # 15 images, empty.jpg, test/
   # Patterns without {SPAN} or {VERSION}: span 0, no version, and the
   # input_config unchanged.
   assert example_gen["driver_parameters"] == {
       "span": 0, "input_fingerprint": fingerprint,
       "input_config": param(spec, "ImageExampleGen", "input_config")}
-  # TFX's driver records span as a custom property, which Vertex metadata
-  # prefixes because Examples also has a `span` property.
+  # TFX's driver code records span as a custom property, which Vertex
+  # metadata prefixes because Examples also has a `span` property.
   assert example_gen["driver"]["examples"]["metadata"] == {
       "custom:span": 0, "input_fingerprint": fingerprint}
 
@@ -323,14 +321,15 @@ def test_example_gen_executor_after_the_driver(example_gen):
         "test/checker/0.jpg", "train/checker/empty.jpg"]
 
 
-def test_vertex_fingerprint_misses_a_nested_image_the_local_one_sees(
-    compiled, tmp_path):
-  """The difference: an image added to a subfolder of a class folder is
-  ingested (as that class), but TFX's driver, on Vertex, stats what
-  train/*/* matches, where the subfolder is one entry without size or mtime
-  (on ram:// here, and on gs://, whose glob in TensorFlow matches the folders
-  of the objects it lists too): its fingerprint, Vertex's cache key for the
-  step, is unchanged. The local driver's (ImageInputProcessor) changes."""
+def test_vertex_fingerprint_sees_a_nested_image(compiled, tmp_path):
+  """An image added to a subfolder of a class folder is ingested (as that
+  class), so it changes the compiled driver's fingerprint, Vertex's cache key
+  for the step, as it changes the local driver's (ImageInputProcessor). TFX's
+  own driver, which KubeflowV2 compiles in, stats what train/*/* matches,
+  where the subfolder is one entry without size or mtime (on ram:// here,
+  and on gs://, whose glob in TensorFlow matches the folders of the objects
+  it lists too): its fingerprint stays, and Vertex would reuse stale
+  examples."""
   root = ram_root("entrypoint-fingerprint")
   data = f"{root}/images"
   for rel in ("train/cats/a.jpg", "train/dogs/b.jpg", "train/dogs/more/c.jpg",
@@ -341,21 +340,57 @@ def test_vertex_fingerprint_misses_a_nested_image_the_local_one_sees(
                              example_gen_pb2.Input()).splits
 
   def fingerprints(run):
-    _, parameters = run_driver(
-        compiled, "ImageExampleGen", {"examples": f"{root}/{run}/examples"},
-        str(tmp_path / run), {"input_base": data})
+    found = {}
+    for name, module in (("vertex", DRIVER), ("tfx", TFX_DRIVER)):
+      _, parameters = run_driver(
+          compiled, "ImageExampleGen",
+          {"examples": f"{root}/{run}/{name}/examples"},
+          str(tmp_path / run / name), {"input_base": data}, module=module)
+      found[name] = parameters["input_fingerprint"]
     local = ImageInputProcessor(data, splits)
     span, version = local.resolve_span_and_version()
-    return parameters["input_fingerprint"], local.get_input_fingerprint(
-        span, version)
+    found["local"] = local.get_input_fingerprint(span, version)
+    return found
 
-  vertex_before, local_before = fingerprints("before")
+  before = fingerprints("before")
   write_file(f"{data}/train/dogs/more/f.jpg", jpeg_bytes(color=(0, 0, 200)))
-  vertex_after, local_after = fingerprints("after")
-  assert vertex_after == vertex_before
-  assert "split:train,num_files:3," in vertex_after  # a.jpg, b.jpg, more/
-  assert local_after != local_before
-  assert local_after.startswith("files:6,")
+  after = fingerprints("after")
+  assert after["vertex"] != before["vertex"]
+  assert after["vertex"] == after["local"] == input_fingerprint(data)
+  assert before["vertex"] == before["local"]
+  assert after["vertex"].startswith("files:6,")
+  # What the project driver replaces: TFX's misses it.
+  assert after["tfx"] == before["tfx"]
+  assert "split:train,num_files:3," in after["tfx"]  # a.jpg, b.jpg, more/
+
+
+def test_the_compiled_driver_command_runs_as_a_process(compiled, tmp_path):
+  """`python -m components.image_example_gen.vertex_driver` with the compiled
+  args, Dataflow's included, as the pre-cache check's container runs it (on
+  a local folder: ram:// is per process)."""
+  spec, executors = compiled
+  component = spec.components[
+      spec.root.dag.tasks["ImageExampleGen"].component_ref.name]
+  hook = executors[component.executor_label].container.lifecycle
+  data = tmp_path / "images"
+  for rel in ("train/cats/a.jpg", "train/dogs/more/b.jpg",
+              "validation/cats/c.jpg"):
+    write_file(str(data / rel), jpeg_bytes())
+  message = executor_input(compiled, "ImageExampleGen", {},
+                           {"examples": str(tmp_path / "examples")},
+                           str(tmp_path / "task"), {"input_base": str(data)})
+  command = list(hook.pre_cache_check.command)
+  assert command[0] == "python"  # the image's; this venv's here
+  env = {**os.environ, "PYTHONPATH": ROOT}
+  done = subprocess.run(
+      [sys.executable] + command[1:] + command_args(
+          hook.pre_cache_check.args, message),
+      cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+      timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  _, parameters = read_output(message)
+  assert parameters["input_fingerprint"] == input_fingerprint(str(data))
+  assert parameters["input_fingerprint"].startswith("files:3,")
 
 
 # ---- data validation steps -------------------------------------------------
