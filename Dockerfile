@@ -23,4 +23,4 @@ COPY schema/ schema/
 # --dataflow-setup-file /pipeline/setup.py.
 RUN python -m pip install --no-cache-dir --no-deps . \
     && python -m pip install --no-cache-dir "matplotlib==3.9.2" \
-    && python -c "import pipeline.pipeline, trainer.task, gate.tfma_metric, components.vertex_pusher"
+    && python -c "import pipeline.pipeline, trainer.task, gate.tfma_metric, components.vertex_pusher, components.image_example_gen.vertex_driver"

@@ -207,6 +207,8 @@ def _unpack_sums(sums_key, keys, metrics):
 
 # TFMA's names for the standard metrics the pipeline reads.
 TOP1 = "sparse_categorical_accuracy"  # SparseCategoricalAccuracy
+TOP5 = "sparse_top_k_categorical_accuracy"  # SparseTopKCategoricalAccuracy
+TOP_K = 5                                   # ... with this k
 MAE = "mean_absolute_error"
 
 

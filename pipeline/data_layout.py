@@ -57,12 +57,3 @@ def example_gen_configs(data_dir, layout="auto", eval_percent=20):
                                             hash_buckets=eval_percent),
       ], partition_feature_name=features.IMAGE))
 
-
-def count_classes(data_dir, layout_input_config):
-  """Class folders of the train split, or None when the data is remote."""
-  if "://" in data_dir:
-    return None
-  root = layout_input_config.splits[0].pattern[:-len("*/*")]
-  top = os.path.join(data_dir, root)
-  return sum(1 for d in os.listdir(top)
-             if os.path.isdir(os.path.join(top, d)) and not d.startswith("."))

@@ -7,6 +7,7 @@ Evaluator_production (vs the model in production, via a Resolver) ->
 PushDecision -> Pusher -> ResultsReport
 """
 import contextlib
+import json
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -30,16 +31,20 @@ RUN_FN = "trainer.task.run_fn"
 TOP1 = "SparseCategoricalAccuracy"
 
 
-def eval_config(candidate: str, baseline: str, num_classes=None,
+def eval_config(candidate: str, baseline: str,
                 task="classification") -> tfma.EvalConfig:
   """What TFMA measures of both models, and the paired metric; no thresholds.
 
-  Classification: top-1, per class, the confusion matrix and the paired
-  table. Regression: MSE and MAE in the target's units, and the paired sums
-  of squared errors. Whether the candidate clears the floor and beats the
-  baseline is decided by ModelSelector / PushDecision: the floor from the
-  class count at run time (gate/floor.py; regression: predicting the training
-  mean), the difference by a paired test on the paired metric (gate/).
+  The same for every dataset and runner: nothing in it depends on the data,
+  which compiling for Vertex (gs://, offline) can't list.
+
+  Classification: top-1, top-5, per class, the confusion matrix and the
+  paired table. Regression: MSE and MAE in the target's units, and the
+  paired sums of squared errors. Whether the candidate clears the floor and
+  beats the baseline is decided by ModelSelector / PushDecision: the floor
+  from the class count at run time (gate/floor.py; regression: predicting
+  the training mean), the difference by a paired test on the paired metric
+  (gate/).
   Without thresholds TFX's Evaluator writes no `blessed` property, so on
   Vertex, where LatestBlessedModelStrategy compiles into a query for any
   ModelBlessing with blessed=1, only PushDecision's blessing can name the
@@ -63,13 +68,13 @@ def eval_config(candidate: str, baseline: str, num_classes=None,
   else:
     metrics = [tfma.MetricConfig(class_name="ExampleCount"),
                tfma.MetricConfig(class_name=TOP1),
+               # Always: with k or fewer classes it is 1.0 (every label is in
+               # the top k), and ResultsReport, which knows the class count
+               # at run time, leaves it out.
+               tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",
+                                 config=json.dumps({"k": tfma_metric.TOP_K})),
                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                tfma_metric.metric_config(task)]
-    # The class count is known when compiling only for local data (top-5 of
-    # 5 classes or fewer is meaningless, and TFMA refuses k > classes).
-    if num_classes and num_classes > 5:
-      metrics.append(tfma.MetricConfig(
-          class_name="SparseTopKCategoricalAccuracy", config='{"k": 5}'))
     # Overall, and per true class: a label slice's top-1 is its recall.
     slices = [tfma.SlicingSpec(),
               tfma.SlicingSpec(feature_keys=[features.LABEL])]
@@ -167,10 +172,6 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   input_config, output_config = data_layout.example_gen_configs(
       config.data.path, "flat" if csv else config.data.layout,
       config.data.eval_percent)
-  # None for gs:// data or a CSV: only the optional top-5 metric depends on
-  # it; the floor comes from the Transform vocabulary at run time.
-  num_classes = None if csv else data_layout.count_classes(config.data.path,
-                                                           input_config)
 
   example_gen = ImageExampleGen(input_base=config.data.path,
                                 input_config=input_config,
@@ -202,7 +203,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       model=trainers["learned"].outputs["model"],
       baseline_model=trainers["bilinear"].outputs["model"],
-      eval_config=eval_config("learned", "bilinear", num_classes, config.task))
+      eval_config=eval_config("learned", "bilinear", config.task))
   # The model last pushed by this pipeline (LatestBlessedModelStrategy over
   # PushDecision's blessings), or nothing on a first run.
   production_model = tfx.dsl.Resolver(
@@ -231,8 +232,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         examples=example_gen.outputs["examples"],
         model=model_selector.outputs["model"],
         baseline_model=production_model.outputs["model"],
-        eval_config=eval_config("candidate", "production", num_classes,
-                                config.task),
+        eval_config=eval_config("candidate", "production", config.task),
     ).with_id("Evaluator_production")
   push_decision = PushDecision(
       model=model_selector.outputs["model"],

@@ -18,12 +18,50 @@ def compile_pipeline(config: PipelineConfig, pipeline_file: str) -> dict:
   from tfx import v1 as tfx
   from pipeline.pipeline import create_pipeline
   config.validate()
+  from tfx.dsl.io import fileio
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
           default_image=config.vertex.image),
       output_dir=os.path.dirname(pipeline_file) or ".",
       output_filename=os.path.basename(pipeline_file))
-  return runner.run(create_pipeline(config))
+  job = runner.run(create_pipeline(config), write_out=False)
+  use_image_driver(job)
+  # As KubeflowV2DagRunner writes it (JSON: what submit reads).
+  fileio.makedirs(os.path.dirname(pipeline_file) or ".")
+  with fileio.open(pipeline_file, "w") as f:
+    json.dump(job, f, sort_keys=True)
+  return job
+
+
+TFX_DRIVER = "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+IMAGE_DRIVER = "components.image_example_gen.vertex_driver"
+
+
+def use_image_driver(job: dict, task: str = "ImageExampleGen") -> None:
+  """Points `task`'s pre-cache check at this project's driver, in place.
+
+  KubeflowV2 compiles TFX's ExampleGen driver in as the pre-cache check of
+  every FileBasedExampleGen, whatever its DRIVER_CLASS, and offers no hook.
+  Its fingerprint (Vertex's cache key for the step) counts only what the split
+  patterns match, so an image added inside a class folder's subfolder, which
+  the executor ingests, would keep it and Vertex would reuse stale examples.
+  The project's driver is TFX's with ImageInputProcessor, the local
+  fingerprint; only the module changes, the args (Beam's included) stay.
+  Raises if the compiled command is not TFX's driver (a TFX upgrade changed
+  the compiler).
+  """
+  spec = job["pipelineSpec"]
+  component = spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]
+  label = spec["components"][component]["executorLabel"]
+  container = spec["deploymentSpec"]["executors"][label]["container"]
+  hook = container.get("lifecycle", {}).get("preCacheCheck", {})
+  if hook.get("command") != ["python", "-m", TFX_DRIVER]:
+    raise RuntimeError(
+        f"{task}: expected KubeflowV2 to compile TFX's ExampleGen driver "
+        f"({TFX_DRIVER}) as the pre-cache check, found "
+        f"{hook.get('command')}; TFX's compiler changed, update "
+        "pipeline/vertex_runner.py")
+  hook["command"] = ["python", "-m", IMAGE_DRIVER]
 
 
 def submit(pipeline_file: str, project: str, region: str,

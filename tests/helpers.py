@@ -92,6 +92,16 @@ def write_file(path, data):
     f.write(data)
 
 
+def copy_tree(folder, uri):
+  """Copies a local folder's files under `uri` (e.g. a ram_root), keeping
+  their relative paths: test data on a filesystem only tf.io.gfile reaches."""
+  for dirpath, _, names in os.walk(folder):
+    for name in names:
+      rel = os.path.relpath(os.path.join(dirpath, name), folder)
+      with open(os.path.join(dirpath, name), "rb") as f:
+        write_file(posixpath.join(uri, *rel.split(os.sep)), f.read())
+
+
 def write_label_vocab(transform_graph_uri, classes):
   """The part of a Transform output the gates read: the label vocabulary."""
   write_file(os.path.join(transform_graph_uri, "transform_fn", "assets",
@@ -99,10 +109,11 @@ def write_label_vocab(transform_graph_uri, classes):
              "".join(f"{c}\n" for c in classes))
 
 
-def write_evaluation(uri, top1, paired=None):
+def write_evaluation(uri, top1, paired=None, metrics=None):
   """A TFMA evaluation as TFX's Evaluator writes it (metrics TFRecords), with
-  the overall top-1 of each model ({name: value}) and, per candidate model,
-  the PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})."""
+  the overall top-1 of each model ({name: value}), per candidate model the
+  PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})
+  and other overall metrics ({model: {metric name: value}})."""
   from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=import-outside-toplevel
   from gate import floor, tfma_metric  # pylint: disable=import-outside-toplevel
   overall = metrics_for_slice_pb2.MetricsForSlice()
@@ -115,6 +126,9 @@ def write_evaluation(uri, top1, paired=None):
 
   for model, value in top1.items():
     add(floor.TOP1, model, value)
+  for model, values in (metrics or {}).items():
+    for name, value in values.items():
+      add(name, model, value)
   for model, table in (paired or {}).items():
     for name, value in zip((tfma_metric.EXAMPLES, tfma_metric.CANDIDATE_ONLY,
                             tfma_metric.BASELINE_ONLY), table):
@@ -131,6 +145,63 @@ def write_model(uri, files=None):
                     "variables/variables.index": b"index"}
   for name, data in files.items():
     write_file(os.path.join(uri, "Format-Serving", name), data)
+
+
+class FakeVertex:
+  """Records what the TFX cloud pusher asks of google.cloud.aiplatform."""
+
+  def __init__(self):
+    self.calls = []
+    self.endpoints = []  # display names created so far
+
+  def install(self, mp):
+    """Replaces, through the MonkeyPatch `mp`, the Vertex AI SDK calls that
+    TFX's cloud pusher makes (tfx/extensions/google_cloud_ai_platform/
+    prediction_clients.py); TFX's executor, runner and client run as they
+    are."""
+    from google.cloud import aiplatform  # pylint: disable=import-outside-toplevel
+    vertex = self
+
+    class Endpoint:
+      def __init__(self, name):
+        self.display_name = name
+        self.resource_name = f"projects/p/locations/r/endpoints/{name}"
+
+    class Model:
+      resource_name = "projects/p/locations/r/models/42"
+
+      def wait(self):
+        pass
+
+      def deploy(self, endpoint, **kwargs):
+        vertex.calls.append(("deploy", {"endpoint": endpoint.display_name,
+                                        **kwargs}))
+
+    def init(**kwargs):
+      vertex.calls.append(("init", kwargs))
+
+    def list_endpoints(filter=None, **_):  # pylint: disable=redefined-builtin
+      vertex.calls.append(("list_endpoints", {"filter": filter}))
+      return [Endpoint(n) for n in vertex.endpoints
+              if filter == f'display_name="{n}"']
+
+    def create_endpoint(display_name, **kwargs):
+      vertex.calls.append(("create_endpoint",
+                           {"display_name": display_name, **kwargs}))
+      vertex.endpoints.append(display_name)
+      return Endpoint(display_name)
+
+    def upload(**kwargs):
+      vertex.calls.append(("upload", kwargs))
+      return Model()
+
+    mp.setattr(aiplatform, "init", init)
+    mp.setattr(aiplatform.Endpoint, "list", list_endpoints)
+    mp.setattr(aiplatform.Endpoint, "create", create_endpoint)
+    mp.setattr(aiplatform.Model, "upload", upload)
+
+  def named(self, name):
+    return [kw for call, kw in self.calls if call == name]
 
 
 class RamBeamFileSystem(filesystem.FileSystem):

@@ -13,6 +13,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.model_selector.component import FLOOR, fingerprint
 from components.push_decision.component import clears_floor
+from gate import tfma_metric
 from pipeline import cli
 from tests.helpers import read_examples, serve_in_fresh_process, tiny_dataset
 from trainer.task import RESIZER_WEIGHTS
@@ -190,6 +191,14 @@ def test_results_json_holds_the_numbers(run):
   correct = sum(matrix[i][i] for i in range(3))
   assert correct / results["examples"]["eval"] == pytest.approx(learned["top1"])
   assert set(learned["per_class_recall"]) <= set(results["class_names"])
+  # Top-5 is measured whatever the class count (TFMA: 1.0 of 3 classes) and
+  # left out of the report at 5 classes or fewer.
+  [evaluation] = glob.glob(str(run["out"] / "pipeline_root" / "Evaluator"
+                               / "evaluation" / "*"))
+  measured = tfma_metric.overall_metrics(evaluation)
+  for name, m in (("learned", learned), ("bilinear", bilinear)):
+    assert measured[name][tfma_metric.TOP5] == 1.0
+    assert m["top5"] is None and tfma_metric.TOP5 not in m["metrics"]
 
 
 def test_pushed_model_serves_raw_jpeg_bytes_in_a_fresh_process(run, tmp_path):

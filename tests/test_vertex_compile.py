@@ -19,8 +19,8 @@ from tfx.utils import import_utils
 
 from components import IngestReport
 from components.vertex_pusher.component import VERTEX_MODEL, Executor
-from pipeline import cli
-from pipeline.config import PipelineConfig, VertexConfig
+from pipeline import cli, vertex_runner
+from pipeline.config import DataConfig, PipelineConfig, VertexConfig
 from pipeline.pipeline import create_pipeline, make_pusher
 from tests.helpers import no_network
 
@@ -186,6 +186,36 @@ def test_beam_components_run_on_dataflow(spec, executors, local_pipeline):
                  for a in e.container.args)
 
 
+def test_image_example_gen_pre_cache_check_is_the_project_driver(
+    compiled, spec, executors):
+  """KubeflowV2 compiles TFX's ExampleGen driver in; compile_pipeline swaps
+  in the project's (ImageInputProcessor's fingerprint: every file), keeping
+  the args. tests/test_vertex_entrypoint.py runs it."""
+  hook = container(spec, executors, "ImageExampleGen").lifecycle
+  assert list(hook.pre_cache_check.command) == [
+      "python", "-m", "components.image_example_gen.vertex_driver"]
+  args = list(hook.pre_cache_check.args)
+  assert args == ["--json_serialized_invocation_args", "{{$}}"] + \
+      DATAFLOW_ARGS
+  # The only ExampleGen, and nothing else names either driver.
+  text = json.dumps(compiled[0])
+  assert "file_based_example_gen.driver" not in text
+  assert text.count("image_example_gen.vertex_driver") == 1
+
+
+def test_an_unexpected_pre_cache_check_fails_the_compile(compiled):
+  """A TFX whose compiler no longer puts its driver there: fail, not ship
+  a DAG whose cache key misses nested images."""
+  job = json.loads(json.dumps(compiled[0]))
+  spec = job["pipelineSpec"]
+  component = spec["root"]["dag"]["tasks"]["ImageExampleGen"]["componentRef"]
+  label = spec["components"][component["name"]]["executorLabel"]
+  hook = spec["deploymentSpec"]["executors"][label]["container"]["lifecycle"]
+  hook["preCacheCheck"]["command"] = ["python", "-m", "tfx.some.new.driver"]
+  with pytest.raises(RuntimeError, match="TFX's compiler changed"):
+    vertex_runner.use_image_driver(job)
+
+
 def query_conditions(query):
   """`a="x" AND b=1` (the compiled resolver filters) -> {"a": "x", "b": "1"}."""
   return dict((k.strip(), v.strip().strip('"')) for k, v in
@@ -262,6 +292,26 @@ def test_floor_is_resolved_at_run_time(spec):
   assert (source.producer_task, source.output_artifact_key) == \
       ("Transform", "transform_graph")
   assert "floor" not in spec.root.dag.tasks["ResultsReport"].inputs.parameters
+
+
+def test_the_eval_config_is_the_same_for_local_and_gcs_data(spec, tmp_path):
+  """Top-5 included, so both runs report it: nothing in the EvalConfig may
+  depend on the class count, which compiling can't read from gs://. Six
+  local class folders: enough for top-5 to mean something."""
+  data = tmp_path / "images"
+  for split in ("train", "validation"):
+    for i in range(6):
+      (data / split / f"class{i}").mkdir(parents=True)
+  local = {c.id: c for c in create_pipeline(PipelineConfig(
+      output=str(tmp_path / "out"),
+      data=DataConfig(path=str(data), layout="splits"))).components}
+  for task in ("Evaluator", "Evaluator_production"):
+    compiled = json_format.Parse(param(spec, task, "eval_config"),
+                                 tfma.EvalConfig())
+    assert json_format.Parse(local[task].exec_properties["eval_config"],
+                             tfma.EvalConfig()) == compiled, task
+    assert "SparseTopKCategoricalAccuracy" in {
+        m.class_name for m in compiled.metrics_specs[0].metrics}
 
 
 def test_a_configured_floor_is_compiled_as_a_parameter(tmp_path):

@@ -5,11 +5,18 @@ compiled spec gives it and an ExecutorInput as Vertex fills it in: artifacts
 with Vertex ML Metadata names, URIs and metadata, parameters from the spec.
 Artifact URIs are on ram:// (only tf.io.gfile / TFX fileio reach them, as
 gs:// on Vertex); one step's output metadata feeds the next, as on Vertex.
-Parameters that name gs:// places (the report folder, the push destination)
-are pointed at ram:// or a local folder.
+Parameters that name gs:// places (the data folder, the report folder, the
+push destination) are pointed at ram:// or a local folder. ImageExampleGen
+runs its compiled pre-cache check (the project's driver,
+components/image_example_gen/vertex_driver.py) first; Beam steps
+get the local runner's DirectRunner args in place of the compiled Dataflow
+ones, the only args changed.
 """
+import importlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -17,17 +24,27 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2.container import \
     kubeflow_v2_run_executor as entrypoint
-from tfx.proto import pusher_pb2
+from tfx.components.example_gen import input_processor
+from tfx.proto import example_gen_pb2, pusher_pb2
 from tfx.utils import proto_utils
 
-from components.image_example_gen.executor import SUMMARY_FILE
+from components.image_example_gen.component import ImageInputProcessor
+from components.image_example_gen.executor import (REJECTED_FILE,
+                                                   SUMMARY_FILE,
+                                                   input_fingerprint)
 from components.validation_gate.anomalies_test import TRAIN, statistics
 from components.validation_gate.component import DataAnomalyError
-from tests.helpers import (jpeg_bytes, ram_root, write_evaluation, write_file,
-                           write_label_vocab, write_model)
-from tests.test_vertex_compile import compile_vertex, parse, query_conditions
+from components.vertex_pusher.component import VERTEX_MODEL
+from gate.tfma_metric import TOP5
+from pipeline.config import PipelineConfig, VertexConfig
+from tests.helpers import (FakeVertex, copy_tree, jpeg_bytes, no_network,
+                           ram_root, tiny_dataset, write_evaluation,
+                           write_file, write_label_vocab, write_model)
+from tests.test_vertex_compile import (ROOT, compile_vertex, executor_class,
+                                       param, parse, query_conditions)
 from trainer import features
 from trainer.model import ModelSpec, build_model
 from trainer.task import MODEL_INFO
@@ -35,6 +52,7 @@ from trainer.task import MODEL_INFO
 STORE = ("projects/fake-project/locations/europe-west4/metadataStores/default/"
          "artifacts/")
 CLASSES = ["checker", "horizontal", "vertical"]
+cloud = tfx.extensions.google_cloud_ai_platform
 
 
 @pytest.fixture(scope="module")
@@ -60,48 +78,86 @@ def artifact(uri, metadata=None):
           "metadata": metadata or {}}
 
 
-def run_step(compiled, task, inputs, outputs, root, parameters=None):
-  """Runs `task`'s container args through the entrypoint's main; returns its
-  output artifacts as the ExecutorOutput reports them (name, uri, metadata).
+def executor_input(compiled, task, inputs, outputs, root, parameters=None):
+  """The ExecutorInput Vertex gives `task`'s container and its pre-cache
+  check: the compiled parameters (`parameters` overrides some), the input
+  artifacts, fresh output artifacts, and the task's executor_output.json.
 
-  inputs: {key: artifact(...)}; outputs: {key: uri}; parameters: overrides
-  of the compiled constants.
+  inputs: {key: artifact(...)}; outputs: {key: uri, or a reported artifact
+  (output_artifact(...)) that the task already wrote, e.g. from its driver}.
   """
-  spec, executors = compiled
+  spec, _ = compiled
   task_spec = spec.root.dag.tasks[task]
   component = spec.components[task_spec.component_ref.name]
-  container = executors[component.executor_label].container
-  executor_input = pipeline_spec_pb2.ExecutorInput()
+  message = pipeline_spec_pb2.ExecutorInput()
   for name, value in task_spec.inputs.parameters.items():
-    executor_input.inputs.parameters[name].CopyFrom(
+    message.inputs.parameters[name].CopyFrom(
         value.runtime_value.constant_value)
   for name, value in (parameters or {}).items():
-    executor_input.inputs.parameters[name].string_value = value
+    message.inputs.parameters[name].string_value = value
   for key, given in inputs.items():
-    runtime = executor_input.inputs.artifacts[key].artifacts.add()
+    runtime = message.inputs.artifacts[key].artifacts.add()
     runtime.type.CopyFrom(
         component.input_definitions.artifacts[key].artifact_type)
     runtime.name, runtime.uri = given["name"], given["uri"]
     json_format.ParseDict(given["metadata"], runtime.metadata)
-  for key, uri in outputs.items():
-    runtime = executor_input.outputs.artifacts[key].artifacts.add()
+  for key, given in outputs.items():
+    if isinstance(given, str):
+      given = {"name": f"{STORE}{next(_IDS)}", "uri": given, "metadata": {}}
+    runtime = message.outputs.artifacts[key].artifacts.add()
     runtime.type.CopyFrom(
         component.output_definitions.artifacts[key].artifact_type)
-    runtime.name, runtime.uri = f"{STORE}{next(_IDS)}", uri
-  executor_input.outputs.output_file = os.path.join(root, task,
-                                                    "executor_output.json")
-  args = [json_format.MessageToJson(executor_input) if a == "{{$}}" else a
-          for a in container.args]
+    runtime.name, runtime.uri = given["name"], given["uri"]
+    json_format.ParseDict(given["metadata"], runtime.metadata)
+  message.outputs.output_file = os.path.join(root, task, "executor_output.json")
+  return message
+
+
+def command_args(args, message, beam_args=None):
+  """The compiled args with Vertex's {{$}} filled in. beam_args: replaces the
+  compiled Beam args (all those after {{$}}: Dataflow's)."""
+  args = list(args)
+  filled = [json_format.MessageToJson(message) if a == "{{$}}" else a
+            for a in args]
+  if beam_args is None:
+    return filled
+  cut = args.index("{{$}}") + 1
+  assert "--runner=DataflowRunner" in args[cut:], args
+  return filled[:cut] + list(beam_args)
+
+
+def read_output(message):
+  """{key: reported artifact} and the parameters of the ExecutorOutput the
+  step wrote."""
+  output = pipeline_spec_pb2.ExecutorOutput()
+  with tf.io.gfile.GFile(message.outputs.output_file) as f:
+    json_format.Parse(f.read(), output)
+  artifacts = {key: json_format.MessageToDict(
+      artifacts.artifacts[0], preserving_proto_field_name=True)
+               for key, artifacts in output.artifacts.items()}
+  return artifacts, {key: json_format.MessageToDict(value)
+                     for key, value in output.parameter_values.items()}
+
+
+def run_step(compiled, task, inputs, outputs, root, parameters=None,
+             beam_args=None):
+  """Runs `task`'s container args through the entrypoint's main; returns its
+  output artifacts as the ExecutorOutput reports them (name, uri, metadata).
+
+  inputs: {key: artifact(...)}; outputs: see executor_input; parameters:
+  overrides of the compiled constants; beam_args: see command_args.
+  """
+  spec, executors = compiled
+  component = spec.components[spec.root.dag.tasks[task].component_ref.name]
+  container = executors[component.executor_label].container
+  message = executor_input(compiled, task, inputs, outputs, root, parameters)
   assert list(container.command) == [
       "python", "-m",
       "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
-  entrypoint.main(entrypoint._parse_flags([entrypoint.__file__] + args))  # pylint: disable=protected-access
-  output = pipeline_spec_pb2.ExecutorOutput()
-  with tf.io.gfile.GFile(executor_input.outputs.output_file) as f:
-    json_format.Parse(f.read(), output)
-  return {key: json_format.MessageToDict(
-      artifacts.artifacts[0], preserving_proto_field_name=True)
-          for key, artifacts in output.artifacts.items()}
+  entrypoint.main(entrypoint._parse_flags(  # pylint: disable=protected-access
+      [entrypoint.__file__] + command_args(container.args, message,
+                                           beam_args)))
+  return read_output(message)[0]
 
 
 def output_artifact(reported):
@@ -140,6 +196,201 @@ def render(query, blessing):
   placeholder = "{{$.inputs.artifacts['input'].metadata['current_model_id']}}"
   return query.replace(placeholder,
                        str(blessing["metadata"]["current_model_id"]))
+
+
+# ---- ImageExampleGen: the project's driver, then the executor -------------
+
+DRIVER = "components.image_example_gen.vertex_driver"
+TFX_DRIVER = "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+# Dataflow can't run offline: the Beam steps get the args the local runner
+# gives Beam (in-process DirectRunner) in place of the compiled Dataflow ones,
+# and nothing else changes.
+DIRECT_ARGS = ["--runner=DirectRunner"] + PipelineConfig().beam_pipeline_args()
+
+
+def run_driver(compiled, task, outputs, root, parameters=None, module=DRIVER):
+  """Runs `task`'s lifecycle pre_cache_check in-process with its compiled
+  command and args (Beam args included: the driver ignores them); returns
+  what its ExecutorOutput reports: ({key: artifact}, {parameter: value}).
+  module: another driver to run with the same args (TFX's, for contrast)."""
+  spec, executors = compiled
+  component = spec.components[spec.root.dag.tasks[task].component_ref.name]
+  hook = executors[component.executor_label].container.lifecycle
+  assert list(hook.pre_cache_check.command) == ["python", "-m", DRIVER]
+  message = executor_input(compiled, task, {}, outputs, root, parameters)
+  driver = importlib.import_module(module)
+  driver.main(driver._parse_flags(  # pylint: disable=protected-access
+      [driver.__file__] + command_args(hook.pre_cache_check.args, message)))
+  # The project's driver swaps TFX's processor class only while it runs.
+  assert input_processor.FileBasedInputProcessor.__module__ == \
+      input_processor.__name__
+  return read_output(message)
+
+
+@pytest.fixture(scope="module")
+def example_gen(compiled, tmp_path_factory):
+  """The compiled ImageExampleGen step as Vertex runs it: the project's
+  driver (the pre-cache check) writes span and fingerprint to the task's
+  executor_output.json; the executor then runs through the entrypoint, which
+  reads that file first, with the examples artifact as the driver reported
+  it. (The entrypoint merges the driver's values into `parameter_values`
+  but, without the 2.1 spec's inputs-spec arg, takes exec properties from
+  the compiled `parameters`: the same here, see the driver test.) The data
+  follows the compiled --layout splits, on ram:// (for
+  gs://fake-bucket/images); the outputs are on ram:// too."""
+  local = tmp_path_factory.mktemp("images")
+  tiny_dataset(local / "train", per_class=3, size=32)
+  tiny_dataset(local / "validation", per_class=2, size=32, seed=1)
+  (local / "train" / "checker" / "empty.jpg").write_bytes(b"")  # rejected
+  (local / "test" / "checker").mkdir(parents=True)
+  (local / "test" / "checker" / "0.jpg").write_bytes(jpeg_bytes())  # not read
+  root = ram_root("entrypoint-example-gen")
+  data = f"{root}/images"
+  copy_tree(local, data)
+  parameters = {"input_base": data}
+  # The executor rewrites the executor_output.json the driver wrote: on local
+  # disk, as gs:// replaces an object; TensorFlow's ram:// appends instead.
+  task_root = str(tmp_path_factory.mktemp("example-gen-task"))
+  with no_network() as attempts:
+    driver_outputs, driver_parameters = run_driver(
+        compiled, "ImageExampleGen",
+        {"examples": f"{root}/ImageExampleGen/examples"}, task_root,
+        parameters)
+    outputs = run_step(
+        compiled, "ImageExampleGen", {},
+        {"examples": output_artifact(driver_outputs["examples"]),
+         "rejected": f"{root}/ImageExampleGen/rejected"},
+        task_root, parameters, beam_args=DIRECT_ARGS)
+  assert attempts == []
+  return {"local": local, "data": data, "driver": driver_outputs,
+          "driver_parameters": driver_parameters, "outputs": outputs}
+
+
+def test_example_gen_driver_reports_span_and_the_whole_tree_fingerprint(
+    compiled, example_gen):
+  """The fingerprint is ImageInputProcessor's, as locally: every file under
+  the data folder (test/ and the rejected empty.jpg included), not TFX's
+  (only what the split patterns match)."""
+  spec, _ = compiled
+  fingerprint = input_fingerprint(example_gen["data"])
+  assert fingerprint.startswith("files:17,")  # 15 images, empty.jpg, test/
+  # Patterns without {SPAN} or {VERSION}: span 0, no version, and the
+  # input_config unchanged.
+  assert example_gen["driver_parameters"] == {
+      "span": 0, "input_fingerprint": fingerprint,
+      "input_config": param(spec, "ImageExampleGen", "input_config")}
+  # TFX's driver code records span as a custom property, which Vertex
+  # metadata prefixes because Examples also has a `span` property.
+  assert example_gen["driver"]["examples"]["metadata"] == {
+      "custom:span": 0, "input_fingerprint": fingerprint}
+
+
+def count_records(split_uri):
+  files = tf.io.gfile.glob(f"{split_uri}/*.gz")
+  assert files, split_uri
+  return sum(1 for _ in tf.data.TFRecordDataset(files,
+                                                compression_type="GZIP"))
+
+
+def test_example_gen_executor_after_the_driver(example_gen):
+  examples = example_gen["outputs"]["examples"]
+  # The artifact the driver reported, now with the executor's metadata too.
+  assert examples["name"] == example_gen["driver"]["examples"]["name"]
+  assert examples["metadata"]["split_names"] == '["train", "eval"]'
+  assert examples["metadata"]["custom:span"] == 0
+  assert examples["metadata"]["input_fingerprint"] == \
+      example_gen["driver_parameters"]["input_fingerprint"]
+  counts = {split: count_records(f"{examples['uri']}/Split-{split}")
+            for split in ("train", "eval")}
+  assert counts == {"train": 9, "eval": 6}
+  report = example_gen["outputs"]["rejected"]
+  with tf.io.gfile.GFile(f"{report['uri']}/{SUMMARY_FILE}") as f:
+    summary = json.load(f)
+  assert summary["splits"] == counts
+  assert (summary["seen"], summary["ingested"], summary["rejected"]) == \
+      (17, 15, 2)
+  assert summary["not_read"] == {"test": 1}
+  assert {k: v["ingested"] for k, v in summary["classes"].items()} == {
+      f"{split}/{c}": n for split, n in (("train", 3), ("validation", 2))
+      for c in CLASSES}
+  assert {k: report["metadata"][k] for k in ("seen", "ingested",
+                                              "rejected")} == {
+      "seen": 17, "ingested": 15, "rejected": 2}
+  with tf.io.gfile.GFile(f"{report['uri']}/{REJECTED_FILE}") as f:
+    assert [json.loads(line)["path"] for line in f] == [
+        "test/checker/0.jpg", "train/checker/empty.jpg"]
+
+
+def test_vertex_fingerprint_sees_a_nested_image(compiled, tmp_path):
+  """An image added to a subfolder of a class folder is ingested (as that
+  class), so it changes the compiled driver's fingerprint, Vertex's cache key
+  for the step, as it changes the local driver's (ImageInputProcessor). TFX's
+  own driver, which KubeflowV2 compiles in, stats what train/*/* matches,
+  where the subfolder is one entry without size or mtime (on ram:// here,
+  and on gs://, whose glob in TensorFlow matches the folders of the objects
+  it lists too): its fingerprint stays, and Vertex would reuse stale
+  examples."""
+  root = ram_root("entrypoint-fingerprint")
+  data = f"{root}/images"
+  for rel in ("train/cats/a.jpg", "train/dogs/b.jpg", "train/dogs/more/c.jpg",
+              "validation/cats/d.jpg", "validation/dogs/e.jpg"):
+    write_file(f"{data}/{rel}", jpeg_bytes())
+  spec, _ = compiled
+  splits = json_format.Parse(param(spec, "ImageExampleGen", "input_config"),
+                             example_gen_pb2.Input()).splits
+
+  def fingerprints(run):
+    found = {}
+    for name, module in (("vertex", DRIVER), ("tfx", TFX_DRIVER)):
+      _, parameters = run_driver(
+          compiled, "ImageExampleGen",
+          {"examples": f"{root}/{run}/{name}/examples"},
+          str(tmp_path / run / name), {"input_base": data}, module=module)
+      found[name] = parameters["input_fingerprint"]
+    local = ImageInputProcessor(data, splits)
+    span, version = local.resolve_span_and_version()
+    found["local"] = local.get_input_fingerprint(span, version)
+    return found
+
+  before = fingerprints("before")
+  write_file(f"{data}/train/dogs/more/f.jpg", jpeg_bytes(color=(0, 0, 200)))
+  after = fingerprints("after")
+  assert after["vertex"] != before["vertex"]
+  assert after["vertex"] == after["local"] == input_fingerprint(data)
+  assert before["vertex"] == before["local"]
+  assert after["vertex"].startswith("files:6,")
+  # What the project driver replaces: TFX's misses it.
+  assert after["tfx"] == before["tfx"]
+  assert "split:train,num_files:3," in after["tfx"]  # a.jpg, b.jpg, more/
+
+
+def test_the_compiled_driver_command_runs_as_a_process(compiled, tmp_path):
+  """`python -m components.image_example_gen.vertex_driver` with the compiled
+  args, Dataflow's included, as the pre-cache check's container runs it (on
+  a local folder: ram:// is per process)."""
+  spec, executors = compiled
+  component = spec.components[
+      spec.root.dag.tasks["ImageExampleGen"].component_ref.name]
+  hook = executors[component.executor_label].container.lifecycle
+  data = tmp_path / "images"
+  for rel in ("train/cats/a.jpg", "train/dogs/more/b.jpg",
+              "validation/cats/c.jpg"):
+    write_file(str(data / rel), jpeg_bytes())
+  message = executor_input(compiled, "ImageExampleGen", {},
+                           {"examples": str(tmp_path / "examples")},
+                           str(tmp_path / "task"), {"input_base": str(data)})
+  command = list(hook.pre_cache_check.command)
+  assert command[0] == "python"  # the image's; this venv's here
+  env = {**os.environ, "PYTHONPATH": ROOT}
+  done = subprocess.run(
+      [sys.executable] + command[1:] + command_args(
+          hook.pre_cache_check.args, message),
+      cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+      timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  _, parameters = read_output(message)
+  assert parameters["input_fingerprint"] == input_fingerprint(str(data))
+  assert parameters["input_fingerprint"].startswith("files:3,")
 
 
 # ---- data validation steps -------------------------------------------------
@@ -210,8 +461,10 @@ def run(compiled, tmp_path_factory):
       save_traces=False)
   write_model(bilinear["uri"], {"saved_model.pb": b"bilinear"})
   evaluation = artifact(f"{root}/Evaluator/evaluation")
+  # Top-5 is always measured; with 3 classes TFMA gives 1.0.
   write_evaluation(evaluation["uri"], {"learned": 0.9, "bilinear": 0.5},
-                   paired={"learned": (60, 25, 1)})
+                   paired={"learned": (60, 25, 1)},
+                   metrics={"learned": {TOP5: 1.0}, "bilinear": {TOP5: 1.0}})
   transform_graph = artifact(f"{root}/Transform/transform_graph")
   write_label_vocab(transform_graph["uri"], CLASSES)
   steps["ModelSelector"] = run_step(
@@ -345,5 +598,84 @@ def test_results_report_records_the_run_time_floor(run):
   assert results["reason"].startswith("learned pushed: ")
   assert "it is the first model in production" in results["reason"]
   assert results["examples"] == {"train": 240, "eval": 60}
+  # 3 classes in the Transform vocabulary (ModelSelector's count, read from
+  # its metadata): no top-5.
+  for model in results["models"].values():
+    assert model["top5"] is None and TOP5 not in model["metrics"]
   for name in ("results.md", "resized.png", "training.png"):
     assert tf.io.gfile.stat(f"{run['report_dir']}/{name}").length > 0
+
+
+# ---- the VertexPusher: compiled with --endpoint-name ------------------------
+
+@pytest.fixture(scope="module")
+def compiled_endpoint(tmp_path_factory):
+  job, _ = compile_vertex(tmp_path_factory.mktemp("entrypoint-endpoint"),
+                          ["--endpoint-name", "resizer-endpoint"])
+  return parse(job)
+
+
+def files(uri):
+  """{path relative to uri: bytes} of every file under uri."""
+  found = {}
+  for folder, _, names in tf.io.gfile.walk(uri):
+    for name in names:
+      path = os.path.join(folder, name)
+      with tf.io.gfile.GFile(path, "rb") as f:
+        found[os.path.relpath(path, uri)] = f.read()
+  return found
+
+
+def test_vertex_pusher_pushes_the_version_and_deploys_it(compiled_endpoint,
+                                                         run, monkeypatch):
+  """The candidate and blessing of the run above, through the Pusher task of
+  a DAG compiled with an endpoint (the VertexPusher), with only
+  google.cloud.aiplatform's calls faked (FakeVertex)."""
+  spec, executors = compiled_endpoint
+  assert executor_class(spec, executors, "Pusher") == \
+      "components.vertex_pusher.component.Executor"
+  custom = json.loads(param(spec, "Pusher", "custom_config"))
+  serving = custom[cloud.SERVING_ARGS_KEY]
+  assert (serving["endpoint_name"], serving["machine_type"]) == (
+      "resizer-endpoint", VertexConfig.serving_machine_type)
+  root = ram_root("entrypoint-vertex-pusher")
+  destination = proto_utils.proto_to_json(pusher_pb2.PushDestination(
+      filesystem=pusher_pb2.PushDestination.Filesystem(
+          base_directory=f"{root}/serving")))
+  vertex = FakeVertex()
+  vertex.install(monkeypatch)
+  with no_network() as attempts:
+    pushed = run_step(
+        compiled_endpoint, "Pusher",
+        {"model": run["candidate"],
+         "model_blessing": output_artifact(
+             run["steps"]["PushDecision"]["blessing"])},
+        {"pushed_model": f"{root}/Pusher/pushed_model"}, root,
+        parameters={"push_destination": destination})["pushed_model"]
+  assert attempts == []
+  metadata = pushed["metadata"]
+  version = metadata["pushed_version"]
+  assert metadata["pushed"] == 1
+  assert metadata["pushed_destination"] == f"{root}/serving/{version}"
+  assert metadata[VERTEX_MODEL] == "projects/p/locations/r/models/42"
+  # The pushed version is the candidate's SavedModel; TFX's cloud pusher
+  # uploads its own copy of it, in the PushedModel folder.
+  model = files(os.path.join(run["candidate"]["uri"], "Format-Serving"))
+  assert "saved_model.pb" in model
+  assert files(metadata["pushed_destination"]) == model
+  assert files(pushed["uri"]) == model
+
+  assert vertex.named("init") == [{"project": "fake-project",
+                                   "location": custom[cloud.VERTEX_REGION_KEY]}]
+  assert custom[cloud.VERTEX_REGION_KEY] == "europe-west4"
+  [upload] = vertex.named("upload")
+  assert upload["artifact_uri"] == pushed["uri"]
+  assert upload["serving_container_image_uri"] == \
+      custom[cloud.VERTEX_CONTAINER_IMAGE_URI_KEY] == VertexConfig.serving_image
+  assert upload["display_name"][0] == "v" and \
+      upload["display_name"][1:].isdigit()  # TFX's v<unix time>
+  assert [c["display_name"] for c in vertex.named("create_endpoint")] == [
+      "resizer-endpoint"]
+  assert vertex.named("deploy") == [{"endpoint": "resizer-endpoint",
+                                     "machine_type": "n1-standard-4",
+                                     "traffic_percentage": 100}]

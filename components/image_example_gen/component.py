@@ -2,7 +2,7 @@
 
 Being a FileBasedExampleGen keeps TFX's driver machinery (span, version and
 input fingerprint, so an unchanged folder is a cache hit) locally and on
-Vertex; locally the fingerprint is this executor's (see ImageFileDriver). The
+Vertex, with this executor's fingerprint in both (ImageInputProcessor). The
 extra `rejected` output lists every file that was not ingested, with a reason.
 """
 from typing import Iterable, Optional, Tuple
@@ -43,7 +43,10 @@ class ImageInputProcessor(input_processor.FileBasedInputProcessor):
 
 
 class ImageFileDriver(driver.FileBasedDriver):
-  """Used by local runs; Vertex runs TFX's own ExampleGen driver step."""
+  """Used by local runs. On Vertex, whatever DRIVER_CLASS says, KubeflowV2
+  compiles TFX's own ExampleGen driver in as the step's pre-cache check;
+  pipeline/vertex_runner.py swaps in vertex_driver.py, TFX's driver with
+  ImageInputProcessor (tests/test_vertex_entrypoint.py)."""
 
   def get_input_processor(self, splits: Iterable[example_gen_pb2.Input.Split],
                           range_config=None, input_base_uri=None):

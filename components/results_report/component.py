@@ -16,15 +16,14 @@ from tfx.v1.dsl.components import InputArtifact, Parameter, component
 from components.image_example_gen.component import IngestReport
 from components.image_example_gen.executor import SUMMARY_FILE
 from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
-                                                 SELECTED, UNDER_FLOOR)
+                                                 NUM_CLASSES, SELECTED,
+                                                 UNDER_FLOOR)
 from components.push_decision.component import DECISION
 from components.results_report import figures
 from gate import stats, tfma_metric
-from gate.tfma_metric import MAE, MSE, TOP1
+from gate.tfma_metric import MAE, MSE, TOP1, TOP5, TOP_K
 from trainer import features
 from trainer.task import MODEL_INFO
-
-TOP5 = "sparse_top_k_categorical_accuracy"
 
 
 def load_metrics(evaluation_uri):
@@ -159,15 +158,18 @@ def explain(selected, selection, scores, floor, min_gain, tolerance,
           f"does not clear {scores.floor_text(floor)}.")
 
 
-def _model_results(name, info, overall, per_class, regression):
+def _model_results(name, info, overall, per_class, regression, num_classes):
+  metrics = dict(overall[name])
+  if num_classes <= TOP_K:  # every label is in the top k: always 1.0
+    metrics.pop(TOP5, None)
   m = {"params": info["params"], "trainable_params": info["trainable_params"],
-       "metrics": overall[name], "history": info["history"]}
+       "metrics": metrics, "history": info["history"]}
   if regression:
     m.update(rmse=overall[name][MSE] ** 0.5, mae=overall[name][MAE],
              # in standard deviations of the (transformed) training targets
              train_sample_rmse_normalized=info.get("train_sample_rmse"))
   else:
-    m.update(top1=overall[name][TOP1], top5=overall[name].get(TOP5),
+    m.update(top1=metrics[TOP1], top5=metrics.get(TOP5),
              # Inference-mode top-1 on a sample of the training split: far
              # above eval is overfitting, far below a broken inference mode.
              train_sample_top1=info.get("train_sample_top1"),
@@ -178,11 +180,14 @@ def _model_results(name, info, overall, per_class, regression):
 
 def build_results(summary, infos, evaluation, production_evaluation, selected,
                   selection, decision, production_comparison, pushed_path,
-                  thresholds):
+                  thresholds, num_classes):
+  """num_classes: counted in the Transform vocabulary at run time (by
+  ModelSelector); top-5 is reported only above 5."""
   overall, per_class = evaluation
   prod_overall, _ = production_evaluation
   regression = infos["learned"].get("task") == "regression"
-  models = {name: _model_results(name, info, overall, per_class, regression)
+  models = {name: _model_results(name, info, overall, per_class, regression,
+                                 num_classes)
             for name, info in infos.items()}
   # Without a production model Evaluator_production does not run locally (on
   # Vertex TFX drops its baseline spec and TFMA files the lone model's
@@ -334,7 +339,8 @@ def ResultsReport(
       thresholds={"min_gain": min_gain,
                   "floor": selected_model.get_float_custom_property(FLOOR),
                   "confidence": confidence,
-                  "production_tolerance": production_tolerance})
+                  "production_tolerance": production_tolerance},
+      num_classes=selected_model.get_int_custom_property(NUM_CLASSES))
   tf.io.gfile.makedirs(report_dir)
   _write(os.path.join(report_dir, "results.json"),
          json.dumps(results, indent=2, sort_keys=True))

@@ -10,70 +10,17 @@ import os
 import uuid
 
 import tensorflow as tf
-from google.cloud import aiplatform
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
 from components.vertex_pusher.component import (VERTEX_MODEL, Executor,
                                                 VertexPusher)
-from tests.helpers import no_network
+from tests.helpers import FakeVertex, no_network
 
 cloud = tfx.extensions.google_cloud_ai_platform
 SERVING_IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 FILES = {"saved_model.pb": b"graph", "variables/variables.index": b"index",
          "variables/variables.data-00000-of-00001": b"w" * 100}
-
-
-class FakeVertex:
-  """Records what the TFX cloud pusher asks of google.cloud.aiplatform."""
-
-  def __init__(self):
-    self.calls = []
-    self.endpoints = []  # display names created so far
-
-  def install(self, mp):
-    vertex = self
-
-    class Endpoint:
-      def __init__(self, name):
-        self.display_name = name
-        self.resource_name = f"projects/p/locations/r/endpoints/{name}"
-
-    class Model:
-      resource_name = "projects/p/locations/r/models/42"
-
-      def wait(self):
-        pass
-
-      def deploy(self, endpoint, **kwargs):
-        vertex.calls.append(("deploy", {"endpoint": endpoint.display_name,
-                                        **kwargs}))
-
-    def init(**kwargs):
-      vertex.calls.append(("init", kwargs))
-
-    def list_endpoints(filter=None, **_):  # pylint: disable=redefined-builtin
-      vertex.calls.append(("list_endpoints", {"filter": filter}))
-      return [Endpoint(n) for n in vertex.endpoints
-              if filter == f'display_name="{n}"']
-
-    def create_endpoint(display_name, **kwargs):
-      vertex.calls.append(("create_endpoint",
-                           {"display_name": display_name, **kwargs}))
-      vertex.endpoints.append(display_name)
-      return Endpoint(display_name)
-
-    def upload(**kwargs):
-      vertex.calls.append(("upload", kwargs))
-      return Model()
-
-    mp.setattr(aiplatform, "init", init)
-    mp.setattr(aiplatform.Endpoint, "list", list_endpoints)
-    mp.setattr(aiplatform.Endpoint, "create", create_endpoint)
-    mp.setattr(aiplatform.Model, "upload", upload)
-
-  def named(self, name):
-    return [kw for call, kw in self.calls if call == name]
 
 
 def _write(path, data):
