@@ -191,7 +191,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
       preprocessing_fn=PREPROCESSING_FN,
-      custom_config=config.transform_config())
+      custom_config=config.transform_config(),
+      # StatisticsGen and ExampleValidator already describe and check the
+      # raw data; TFDV over Transform's input again and over its raw pixel
+      # bytes would add a pass over every image and tell nothing new.
+      disable_statistics=True)
   transform.add_upstream_node(validation_gate)  # no training on bad data
 
   trainers = {resizer: make_trainer(config, resizer, transform, schema_gen)
