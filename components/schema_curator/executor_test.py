@@ -11,20 +11,27 @@ from tests.helpers import ram_root, write_file
 from trainer import features
 
 
-def test_schema_with_the_training_classes_on_ram():
-  root = ram_root("schema-curator")
+def curate(name, labels):
+  """Runs the executor on train/eval statistics of examples with these
+  labels (class names, or float targets); returns the schema it wrote."""
+  root = ram_root(name)
   stats = standard_artifacts.ExampleStatistics()
   stats.uri = f"{root}/statistics"
   stats.split_names = '["train", "eval"]'
-  for split, classes in (("train", ["zebra", "ant", "zebra"]),
-                         ("eval", ["bee"])):  # eval classes are not the domain
+  for split, values in labels.items():
     write_file(f"{stats.uri}/Split-{split}/FeatureStats.pb",
-               statistics(examples(classes)).SerializeToString())
+               statistics(examples(values)).SerializeToString())
   schema = standard_artifacts.Schema()
   schema.uri = f"{root}/schema"
   CuratedSchemaGen.EXECUTOR_SPEC.executor_class().Do(
       {"statistics": [stats]}, {"schema": [schema]}, {})
-  written = tfdv.load_schema_text(os.path.join(schema.uri, SCHEMA_FILE))
+  return tfdv.load_schema_text(os.path.join(schema.uri, SCHEMA_FILE))
+
+
+def test_schema_with_the_training_classes_on_ram():
+  written = curate("schema-curator", {
+      "train": ["zebra", "ant", "zebra"],
+      "eval": ["bee"]})  # eval classes are not the domain
   assert list(tfdv.get_domain(written, features.LABEL).value) == ["ant",
                                                                   "zebra"]
   # The rest is the curated base schema.
@@ -32,19 +39,9 @@ def test_schema_with_the_training_classes_on_ram():
 
 
 def test_regression_target_is_a_required_float_with_its_observed_range():
-  root = ram_root("schema-curator-regression")
-  stats = standard_artifacts.ExampleStatistics()
-  stats.uri = f"{root}/statistics"
-  stats.split_names = '["train", "eval"]'
-  targets = examples  # float labels become ImageExampleGen's image/target
-  for split, values in (("train", [3.0, 11.5, 7.0]), ("eval", [1.5, 9.0])):
-    write_file(f"{stats.uri}/Split-{split}/FeatureStats.pb",
-               statistics(targets(values)).SerializeToString())
-  schema = standard_artifacts.Schema()
-  schema.uri = f"{root}/schema"
-  CuratedSchemaGen.EXECUTOR_SPEC.executor_class().Do(
-      {"statistics": [stats]}, {"schema": [schema]}, {})
-  written = tfdv.load_schema_text(os.path.join(schema.uri, SCHEMA_FILE))
+  # Float labels become ImageExampleGen's image/target.
+  written = curate("schema-curator-regression", {
+      "train": [3.0, 11.5, 7.0], "eval": [1.5, 9.0]})
   target = tfdv.get_feature(written, features.TARGET)
   # Over both splits: an eval value below the training minimum is no anomaly.
   assert (target.float_domain.min, target.float_domain.max) == (1.5, 11.5)
