@@ -11,14 +11,12 @@ import tensorflow_transform as tft
 
 from gate import tfma_metric
 from gate.tfma_metric import TOP1
-from trainer import features
+from trainer import preprocessing
 
 
 def class_names(transform_graph_uri):
   """The class names, in label-id order, of a Transform output."""
-  vocabulary = tft.TFTransformOutput(transform_graph_uri).vocabulary_by_name(
-      features.LABEL_VOCAB)
-  return [c.decode() if isinstance(c, bytes) else c for c in vocabulary]
+  return preprocessing.class_names(tft.TFTransformOutput(transform_graph_uri))
 
 
 def chance_floor(num_classes):

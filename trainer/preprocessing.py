@@ -55,6 +55,12 @@ def inverse_target(value, transform):
   return tf.math.expm1(value) if transform == "log1p" else value
 
 
+def class_names(tft_output):
+  """The class names of a Transform output, in label-id order."""
+  return [c.decode() if isinstance(c, bytes) else c
+          for c in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
+
+
 def preprocessing_fn(inputs, custom_config):
   """TFX Transform entry point; custom_config carries `input_size`, `task`
   and, for regression, `target_transform`."""

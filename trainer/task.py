@@ -19,6 +19,7 @@ from trainer.batchnorm import PreciseBatchNormEvaluation, Recalibrator
 from trainer.keras_lib import keras
 from trainer.model import ModelSpec, build_model
 from trainer.preprocessing import bytes_to_pixels, inverse_target
+from trainer.preprocessing import class_names as vocabulary
 
 MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
 TRAIN_SAMPLE = 512  # training images scored in inference mode for the report
@@ -306,9 +307,7 @@ def run_fn(fn_args):
   started = time.perf_counter()
   cfg = dict(fn_args.custom_config)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
-  class_names = [] if is_regression(cfg) else [
-      c.decode() if isinstance(c, bytes) else c
-      for c in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
+  class_names = [] if is_regression(cfg) else vocabulary(tft_output)
   spec = model_spec_from_config(cfg, len(class_names) or 1)
   strategy = distribution.choose_strategy(cfg.get("strategy", "auto"))
   keras.mixed_precision.set_global_policy(

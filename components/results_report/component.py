@@ -63,8 +63,6 @@ def load_confusion_matrices(evaluation_uri, class_names):
   return matrices
 
 
-
-
 class Scores:
   """The headline score of each model as the reason states it: top-1
   (higher is better) or, for regression, RMSE in the target's units."""
