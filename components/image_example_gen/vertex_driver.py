@@ -8,8 +8,6 @@ match, which misses an image added inside a class folder's subfolder).
 
 pipeline/vertex_runner.py points the compiled pre-cache check here.
 """
-from unittest import mock
-
 from absl import app
 from tfx.components.example_gen import input_processor
 from tfx.orchestration.kubeflow.v2.file_based_example_gen import \
@@ -40,9 +38,12 @@ def main(args) -> None:
       built.append(self)
       super().__init__(*args, **kwargs)
 
-  with mock.patch.object(input_processor, "FileBasedInputProcessor",
-                         Processor):
+  tfx_processor = input_processor.FileBasedInputProcessor
+  input_processor.FileBasedInputProcessor = Processor
+  try:
     tfx_driver.main(args)
+  finally:
+    input_processor.FileBasedInputProcessor = tfx_processor
   if not built:
     raise RuntimeError(
         "TFX's ExampleGen driver did not build its input processor as "
