@@ -35,7 +35,7 @@ from typing import (Any, Deque, Dict, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 import apache_beam as beam
-from apache_beam.io import filesystem, iobase, tfrecordio
+from apache_beam.io import filebasedsink, filesystem, iobase, tfrecordio
 from apache_beam.utils.windowed_value import WindowedValue
 import numpy as np
 import tensorflow as tf
@@ -429,16 +429,20 @@ def _split_tag(name: str) -> str:
 
 
 class _DecodeFn(beam.DoFn):
-  """A chunk of listed files -> per output split, a list of serialized
-  tf.Examples, and a list of outcome records (one per file).
+  """A chunk of listed files -> per output split, a list of (record count,
+  gzip member of their TFRecords), and a list of JSON outcome lines.
 
   Files are decoded on a thread pool: PIL, zlib, hashlib and file reads
   release the GIL, so one Beam worker (the in_memory default: one process)
-  uses every core. One chunk decodes while the previous chunk's results go
-  downstream, and Beam handles a chunk, not each file, so its per-element
-  cost (bench/RESULTS.md 1) is paid once per FILES_PER_ELEMENT files. Each
-  chunk's outputs carry its own timestamp and window, and chunking changes
-  no record: the same examples, splits and outcomes as one file at a time.
+  uses every core. The pool threads also frame each split's records and
+  wrap them in a stored gzip member, so Beam's own thread only appends
+  finished bytes to the split's file (readers take a file of concatenated
+  members as one stream). One chunk decodes while the previous chunk's
+  results go downstream, and Beam handles a chunk, not each file, so its
+  per-element cost (bench/RESULTS.md 1) is paid once per FILES_PER_ELEMENT
+  files. Each chunk's outputs carry its own timestamp and window, and
+  chunking changes no record: the same examples, splits and outcomes as one
+  file at a time.
   """
 
   OUTCOMES = "outcomes"
@@ -497,22 +501,32 @@ class _DecodeFn(beam.DoFn):
       self._pool = None
 
   def _emit(self, futures, timestamp, window) -> Iterator[Any]:
-    records = collections.defaultdict(list)
-    outcomes = []
+    outcomes, members = [], collections.defaultdict(list)
     for future in futures:  # in chunk order
-      for outcome, split, record in future.result():  # re-raises a bug
-        outcomes.append(outcome)
-        if record is not None:
-          records[split].append(record)
+      lines, task_members = future.result()  # re-raises a bug
+      outcomes.append(lines)
+      for split, member in task_members.items():
+        members[split].append(member)
     yield beam.pvalue.TaggedOutput(
         self.OUTCOMES, WindowedValue(outcomes, timestamp, (window,)))
-    for split, batch in records.items():
+    for split, batch in members.items():
       yield beam.pvalue.TaggedOutput(
           _split_tag(split), WindowedValue(batch, timestamp, (window,)))
 
   def decode_all(self, listed: Sequence[Listed]
-                 ) -> List[Tuple[Dict[str, Any], str, Optional[bytes]]]:
-    return [self.decode(one) for one in listed]
+                 ) -> Tuple[str, Dict[str, Tuple[int, bytes]]]:
+    """One pool task: (JSON outcome lines, split -> (records, gzip member
+    of their TFRecords))."""
+    lines, framed = [], collections.defaultdict(list)
+    for one in listed:
+      outcome, split, record = self.decode(one)
+      lines.append(json.dumps(outcome, sort_keys=True))
+      if record is not None:
+        framed[split].append(tfrecord(record))
+    return "\n".join(lines), {
+        split: (len(records), gzip.compress(b"".join(records),
+                                            compresslevel=0, mtime=0))
+        for split, records in framed.items()}
 
   def decode(self, listed: Listed
              ) -> Tuple[Dict[str, Any], str, Optional[bytes]]:
@@ -580,22 +594,31 @@ class _DecodeFn(beam.DoFn):
 FILES_PER_ELEMENT = 32
 
 
+def _listed_chunks(_, input_base: str, root: str,
+                   size: int) -> Iterator[List[Listed]]:
+  # Listed when the pipeline runs, not when it is built: a list in the
+  # graph would be pickled and bz2-compressed with it.
+  files = list_files(input_base, root)
+  for i in range(0, len(files), size):
+    yield files[i:i + size]
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 def _DecodeSplit(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                  split_pattern: str, split_names: Sequence[str],
                  split_config: Optional[example_gen_pb2.SplitConfig] = None
                  ) -> Dict[str, beam.pvalue.PCollection]:
-  """Output split name -> lists of serialized tf.Examples, for the files of
-  one input split; their outcomes go to the report folder."""
+  """Output split name -> lists of (record count, gzip member), for the
+  files of one input split; their outcomes go to the report folder."""
   input_base = exec_properties["input_base"]
   root = split_root(split_pattern)
-  files = list_files(input_base, root)
   labels = exec_properties.get(_LABELS_OBJECT_KEY)
   results = (
       pipeline
-      | "ListFiles" >> beam.Create([files[i:i + FILES_PER_ELEMENT] for i in
-                                    range(0, len(files), FILES_PER_ELEMENT)])
+      | "Start" >> beam.Impulse()
+      | "ListFiles" >> beam.FlatMap(_listed_chunks, input_base, root,
+                                    FILES_PER_ELEMENT)
       | "Distribute" >> beam.Reshuffle()
       | "Decode" >> beam.ParDo(_DecodeFn(
           input_base, root, exec_properties[MAX_PIXELS_KEY], split_names,
@@ -604,17 +627,16 @@ def _DecodeSplit(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
   shard = root.replace("/", "_") or "all"
   _ = (results[_DecodeFn.OUTCOMES]
        # One text element per chunk: a JSON line per file.
-       | "OutcomeToJson" >> beam.Map(lambda outcomes: "\n".join(
-           json.dumps(o, sort_keys=True) for o in outcomes))
+       | "OutcomeToJson" >> beam.Map("\n".join)
        | "WriteOutcomes" >> beam.io.WriteToText(
            posixpath.join(exec_properties[_REPORT_DIR_KEY], "_outcomes", shard)))
   return {name: results[_split_tag(name)] for name in split_names}
 
 
-# Without python-snappy, Beam's TFRecord writer computes crc32c with crcmod:
-# 45 us for a 23 KB photo, the largest per-file cost left on Beam's thread.
-# google-crc32c (C, SSE4.2; in the pinned set through google-cloud-storage)
-# takes 4 us; its pure-Python fallback would be slower than crcmod.
+# Without python-snappy, Beam's TFRecord framing computes crc32c with crcmod:
+# 45 us for a 23 KB photo. google-crc32c (C, SSE4.2; in the pinned set
+# through google-cloud-storage) takes 4 us; its pure-Python fallback would be
+# slower than crcmod.
 try:
   import google_crc32c  # pylint: disable=g-import-not-at-top
   _CRC32C = google_crc32c.value if google_crc32c.implementation == "c" else None
@@ -623,47 +645,65 @@ except ImportError:
 _masked_crc32c = tfrecordio._TFRecordUtil._masked_crc32c  # pylint: disable=protected-access
 
 
-class _StoredGzipTFRecordSink(tfrecordio._TFRecordSink):  # pylint: disable=protected-access
+def tfrecord(value: bytes) -> bytes:
+  """`value` framed as one TFRecord (length, crc, data, crc), as Beam and TF
+  write it (Beam's only switch to a faster crc32c is a process-wide global)."""
+  if _CRC32C is None:
+    buf = io.BytesIO()
+    tfrecordio._TFRecordUtil.write_record(buf, value)  # pylint: disable=protected-access
+    return buf.getvalue()
+  length = struct.pack("<Q", len(value))
+  return b"".join([
+      length, struct.pack("<I", _masked_crc32c(length, crc32c_fn=_CRC32C)),
+      value, struct.pack("<I", _masked_crc32c(value, crc32c_fn=_CRC32C))])
+
+
+# What a split's file holds when no record reaches it, so that it is still
+# gzip. Only then: tf.data stops reading a file at an empty member.
+_EMPTY_MEMBER = gzip.compress(b"", compresslevel=0, mtime=0)
+
+
+class _Appended:
+  """A sink's open file, and whether anything was appended (not every
+  filesystem's files can tell())."""
+
+  def __init__(self, file_handle):
+    self.file_handle = file_handle
+    self.written = False
+
+
+class _StoredGzipTFRecordSink(filebasedsink.FileBasedSink):
   """TFRecords in gzip at level 0 ("stored"), as files named *.gz.
 
   TFX's WriteSplit deflates at zlib's default level 6: JPEG and PNG bytes
   barely shrink (under 3% on cats_and_dogs_filtered) and deflating them was
   43% of the executor's per-image CPU (bench/RESULTS.md). Level 0 is still the
   gzip that every TFX reader expects of `tfrecords_gzip` (they pick the codec
-  from the .gz suffix), at a twentieth of the cost. Beam's sink has no level setting, so this
-  one wraps the uncompressed file in a GzipFile; sharding, temp files and the
-  final rename stay Beam's.
+  from the .gz suffix), at a twentieth of the cost. The decode threads hand
+  over finished gzip members (_DecodeFn), so this sink only appends them;
+  sharding, temp files and the final rename stay Beam's.
   """
 
   def __init__(self, file_path_prefix: str):
     super().__init__(file_path_prefix, coder=beam.coders.BytesCoder(),
-                     file_name_suffix=".gz", num_shards=0,
-                     shard_name_template=None,
+                     file_name_suffix=".gz",
+                     num_shards=0, shard_name_template=None,
+                     mime_type="application/octet-stream",
                      compression_type=filesystem.CompressionTypes.UNCOMPRESSED)
 
-  def write_record(self, file_handle, value: List[bytes]):
-    for record in value:  # a chunk's serialized tf.Examples (_DecodeFn)
-      self.write_encoded_record(file_handle, record)
-
-  def write_encoded_record(self, file_handle, value: bytes):
-    if _CRC32C is None:
-      super().write_encoded_record(file_handle, value)
-      return
-    # Beam's TFRecord framing, with a faster crc32c than its crcmod one
-    # (Beam's only switch for that is a process-wide global).
-    length = struct.pack("<Q", len(value))
-    file_handle.write(b"".join([
-        length, struct.pack("<I", _masked_crc32c(length, crc32c_fn=_CRC32C)),
-        value, struct.pack("<I", _masked_crc32c(value, crc32c_fn=_CRC32C))]))
-
   def open(self, temp_path):
-    return gzip.GzipFile(fileobj=super().open(temp_path), mode="wb",
-                         compresslevel=0)
+    return _Appended(super().open(temp_path))
 
-  def close(self, file_handle):
-    raw = file_handle.fileobj
-    file_handle.close()  # writes the gzip trailer; leaves `raw` open
-    super().close(raw)
+  def write_record(self, file_handle: _Appended,
+                   value: List[Tuple[int, bytes]]):
+    for _, member in value:  # a chunk's gzip members (_DecodeFn), not empty
+      file_handle.file_handle.write(member)
+    file_handle.written = file_handle.written or bool(value)
+
+  def close(self, file_handle: _Appended):
+    if not file_handle.written:
+      file_handle.file_handle.write(_EMPTY_MEMBER)
+    super().close(file_handle.file_handle)
 
 
 @beam.ptransform_fn
@@ -681,13 +721,14 @@ class Executor(BaseExampleGenExecutor):
   def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
     raise NotImplementedError(
         "ImageExampleGen decodes files in chunks: use GenerateExamplesByBeam, "
-        "whose splits hold lists of serialized tf.Examples")
+        "whose splits hold gzip members of TFRecords")
 
   def GenerateExamplesByBeam(self, pipeline, exec_properties):
-    """Output split name -> lists of serialized tf.Examples.
+    """Output split name -> lists of (record count, gzip member).
 
     As TFX's: input splits are kept, or the one input split is hash split
-    on features.IMAGE by the output config; records come in chunks.
+    on features.IMAGE by the output config; records come in chunks, framed
+    and wrapped by the decode threads (_DecodeFn).
     """
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties["input_config"], input_config)
@@ -711,7 +752,7 @@ class Executor(BaseExampleGenExecutor):
     counts_dir = posixpath.join(exec_properties[_REPORT_DIR_KEY], "_counts")
     for name, batches in splits.items():
       _ = (batches
-           | f"Count[{name}]" >> beam.Map(len)
+           | f"Count[{name}]" >> beam.Map(lambda batch: sum(n for n, _ in batch))
            | f"Sum[{name}]" >> beam.CombineGlobally(sum)
            | f"CountToJson[{name}]" >> beam.Map(
                lambda n, split=name: json.dumps({"split": split, "count": n}))

@@ -9,9 +9,12 @@ import sys
 import threading
 import time
 
+import apache_beam as beam
+from apache_beam.testing import util as beam_testing
 import pytest
 from apache_beam.io.tfrecordio import _TFRecordUtil  # pylint: disable=protected-access
 from PIL import Image
+import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.util import examples_utils, tfxio_utils
 from tfx.proto import example_gen_pb2
@@ -340,17 +343,61 @@ def test_decode_runs_files_concurrently_on_the_pool(tmp_path, monkeypatch):
   assert all(name.startswith("decode") for name in state["threads"])
 
 
-def test_sink_frames_records_as_beam_does(tmp_path):
-  """The faster crc32c writes byte for byte what Beam's TFRecord sink does."""
+def test_records_are_framed_as_beam_frames_them():
+  """The faster crc32c frames byte for byte what Beam's TFRecord sink does."""
   assert executor_module._CRC32C is not None  # the fast path is what runs
-  sink = executor_module._StoredGzipTFRecordSink(str(tmp_path / "x"))
-  ours, beams = io.BytesIO(), io.BytesIO()
   records = [b"", b"a", os.urandom(23_000), bytes(range(256)) * 300]
-  sink.write_record(ours, records)
+  beams = io.BytesIO()
   for record in records:
     _TFRecordUtil.write_record(beams, record)
-  assert ours.getvalue() == beams.getvalue()
-  assert len(ours.getvalue()) == sum(len(r) + 16 for r in records)
+  ours = b"".join(executor_module.tfrecord(r) for r in records)
+  assert ours == beams.getvalue()
+  assert len(ours) == sum(len(r) + 16 for r in records)
+
+
+def test_chunks_are_gzip_members_every_reader_joins(tmp_path, monkeypatch):
+  """Each chunk's records reach the split file as their own gzip member(s):
+  tf.data, Beam (TFX's Beam readers) and Python's gzip read the file of
+  concatenated members as one stream, in chunk order."""
+  monkeypatch.setattr(executor_module, "FILES_PER_ELEMENT", 3)
+  monkeypatch.setattr(executor_module, "decode_threads", lambda: 2)
+  tiny_dataset(tmp_path / "data", per_class=10, size=32)
+  splits, summary, _, _, examples = run_example_gen(tmp_path / "data",
+                                                    tmp_path / "o")
+  (path,) = glob.glob(os.path.join(examples.uri, "Split-train", "*.gz"))
+  with open(path, "rb") as f:
+    members = f.read().count(b"\x1f\x8b\x08")  # gzip member headers
+  assert members >= len(splits["train"]) // 3  # many members, not one
+  # tf.data reads every record of every member; Python's gzip joins the
+  # members into exactly those records, framed as Beam frames them.
+  records = [r.numpy() for r in tf.data.TFRecordDataset(
+      path, compression_type="GZIP")]
+  assert len(records) == len(splits["train"]) == summary["splits"]["train"]
+  with gzip.open(path, "rb") as f:
+    assert f.read() == b"".join(map(executor_module.tfrecord, records))
+  with beam.Pipeline() as pipeline:
+    counted = (pipeline | beam.io.ReadFromTFRecord(path)
+               | beam.combiners.Count.Globally())
+    beam_testing.assert_that(counted, beam_testing.equal_to(
+        [summary["splits"]["train"]]))
+
+
+def test_split_files_are_gzip_with_no_empty_member(tmp_path):
+  """An empty split's file is still gzip; a file with records has no empty
+  member, where tf.data would stop reading."""
+  sink = executor_module._StoredGzipTFRecordSink(str(tmp_path / "x"))
+  empty, full = str(tmp_path / "empty.gz"), str(tmp_path / "full.gz")
+  sink.close(sink.open(empty))
+  with gzip.open(empty, "rb") as f:
+    assert f.read() == b"" and os.path.getsize(empty) > 0
+  records = [b"a" * 100, b"b" * 200]
+  handle = sink.open(full)
+  for record in records:
+    sink.write_record(handle, [(1, gzip.compress(
+        executor_module.tfrecord(record), compresslevel=0, mtime=0))])
+  sink.close(handle)
+  assert [r.numpy() for r in tf.data.TFRecordDataset(
+      full, compression_type="GZIP")] == records
 
 
 def test_symlinked_folders_are_checked_where_they_lead(tmp_path):
