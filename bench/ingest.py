@@ -7,24 +7,31 @@ Three rates on the same files, measured in one run with the page cache warm:
               the executor's own inspect_image/make_example, write the same
               TFRecords as ExampleGen (gzip at level 0, train/eval): what a
               notebook would do.
+  bound       the plain loop's work plus the executor's sha256, split over
+              two threads with no framework (each writes its own files):
+              what any two-core ingest can reach on this machine right now.
   ExampleGen  the executor as the tests run it (Executor().Do with artifacts),
               with the pipeline's local Beam args, in each DirectRunner mode:
               in_memory (the default: one process) and multi_processing
               (2 worker processes).
 Beam start-up (executor construction plus a Do on a handful of images) is
-timed separately, so rates are printed including and excluding it. A one-core breakdown of the per-file work shows
-where ExampleGen's time goes.
+timed separately, so rates are printed including and excluding it. A
+one-core breakdown of the per-file work shows where ExampleGen's time goes.
+Every rate is the median of --repeats runs, each side's runs interleaved
+(one run swings by a third on a shared machine).
 Targets: ExampleGen >= 1.5x the plain loop; >= 75% of the 2-core decode limit.
 
 usage: .venv/bin/python bench/ingest.py [--data DIR] [--limit N]
-       [--modes in_memory,multi_processing] [--workers 2]
+       [--modes in_memory,multi_processing] [--workers 2] [--repeats 3]
        [--beam-arg=--flag=value ...]
 """
 import argparse
+import collections
 import concurrent.futures
 import hashlib
 import io
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -74,12 +81,11 @@ def decode_rate(blobs, threads=1):
   return len(data) / (time.perf_counter() - start)
 
 
-def plain_loop(data, files, out):
-  """One process, no framework: the baseline a notebook user would write."""
-  writers = {s: tf.io.TFRecordWriter(os.path.join(out, f"{s}.gz"),
-                                     STORED_GZIP)
+def _ingest(data, files, out, sha256=False):
+  """The per-file work of the plain loop, writing <out>.train/.eval.gz."""
+  writers = {s: tf.io.TFRecordWriter(f"{out}.{s}.gz", STORED_GZIP)
              for s in ("train", "eval")}
-  start, written = time.perf_counter(), 0
+  written = 0
   for rel in files:
     with open(os.path.join(data, rel), "rb") as f:
       raw = f.read()
@@ -88,11 +94,34 @@ def plain_loop(data, files, out):
       image = inspect_image(raw, DEFAULT_MAX_PIXELS)
     except ValueError:
       continue
+    if sha256:  # the executor hashes every file (duplicates)
+      hashlib.sha256(raw).hexdigest()
     writers[split].write(make_example(image, label, rel).SerializeToString())
     written += 1
   for w in writers.values():
     w.close()
+  return written
+
+
+def plain_loop(data, files, out):
+  """One process, no framework: the baseline a notebook user would write.
+  (images written, seconds)"""
+  start = time.perf_counter()
+  written = _ingest(data, files, os.path.join(out, "plain"))
   return written, time.perf_counter() - start
+
+
+def two_thread_bound(data, files, out, threads=2):
+  """The plain loop's work (and the executor's sha256) on `threads` threads
+  with nothing else: an upper bound for ExampleGen on this many cores.
+  images/s."""
+  start = time.perf_counter()
+  with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+    written = sum(pool.map(
+        lambda i: _ingest(data, files[i::threads],
+                          os.path.join(out, f"bound{i}"), sha256=True),
+        range(threads)))
+  return written / (time.perf_counter() - start)
 
 
 def run_example_gen(data, out, beam_args):
@@ -179,39 +208,34 @@ def profile(data, limit, top=15):
   stats.sort_stats("tottime").print_stats(top)
 
 
-def measure_mode(mode, workers, extra_args, data, tiny, n, tmp):
-  """One DirectRunner mode: (rate incl. start-up, rate excl. start-up)."""
+def measure_mode(mode, workers, extra_args, data, tiny, n, tmp, run):
+  """One run of a DirectRunner mode, on all images then on a handful:
+  (images, rate incl. start-up, rate excl. start-up, CPU s/image excl.)."""
   beam_args = PipelineConfig(beam_workers=workers,
                              beam_mode=mode).beam_pipeline_args() + extra_args
-  print(f"-- ExampleGen, Beam args: {' '.join(beam_args)}")
   cpu = cpu_seconds()
   build_s, do_s, ingested = run_example_gen(
-      data, os.path.join(tmp, f"eg_{mode}"), beam_args)
+      data, os.path.join(tmp, f"eg_{mode}_{run}"), beam_args)
   eg_cpu = cpu_seconds() - cpu
   cpu = cpu_seconds()
   tiny_build_s, tiny_do_s, tiny_n = run_example_gen(
-      tiny, os.path.join(tmp, f"eg_tiny_{mode}"), beam_args)
+      tiny, os.path.join(tmp, f"eg_tiny_{mode}_{run}"), beam_args)
   tiny_cpu = cpu_seconds() - cpu
   total = build_s + do_s
   startup = tiny_build_s + tiny_do_s  # a whole run on a handful of images
-  rate_in = ingested / total
   # Marginal rate: the images beyond the start-up run's, in the time beyond it.
   extra_s = total - startup
   rate_ex = (ingested - tiny_n) / extra_s if extra_s > 0 else float("nan")
-  print(f"   {ingested} examples in {total:.2f} s (construction "
-        f"{build_s:.2f} s, Do {do_s:.2f} s) = {rate_in:.0f} images/s; "
-        f"{1e3 * eg_cpu / n:.2f} CPU ms/image (this process + finished "
-        "workers)")
-  print(f"   start-up: {startup:.2f} s (construction {tiny_build_s:.2f} s + "
-        f"Do on {tiny_n} images {tiny_do_s:.2f} s)")
   # CPU time (all threads) is steadier than wall time when other jobs share
   # the cores: it bounds what the wall rate can reach on idle cores.
   cpu_ex = (eg_cpu - tiny_cpu) / max(1, ingested - tiny_n)
-  print(f"   excluding start-up: {ingested - tiny_n} images in "
-        f"{extra_s:.2f} s = {rate_ex:.0f} images/s, "
-        f"{1e3 * cpu_ex:.2f} CPU ms/image"
-        + ("" if extra_s > 0 else " (start-up dominates: use more images)"))
-  return ingested, rate_in, rate_ex, cpu_ex
+  print(f"   {mode} run {run + 1}: {ingested} examples in {total:.2f} s "
+        f"({ingested / total:.0f} images/s, {1e3 * eg_cpu / n:.2f} CPU "
+        f"ms/image); start-up {startup:.2f} s (Do on {tiny_n} images); "
+        f"excluding it {rate_ex:.0f} images/s, {1e3 * cpu_ex:.2f} CPU "
+        "ms/image" + ("" if extra_s > 0 else " (start-up dominates: use "
+                      "more images)"))
+  return ingested, ingested / total, rate_ex, cpu_ex
 
 
 def main():
@@ -228,9 +252,12 @@ def main():
                       help="images of the start-up run")
   parser.add_argument("--profile", action="store_true",
                       help="also profile a one-process (in_memory) run")
+  parser.add_argument("--repeats", type=int, default=3,
+                      help="runs of each side; medians are reported")
   args = parser.parse_args()
   quiet()
   print(f"machine: {machine()}")
+  modes = args.modes.split(",")
 
   with tempfile.TemporaryDirectory() as tmp:
     data = subset(args.data, args.limit, os.path.join(tmp, "subset"))
@@ -244,13 +271,6 @@ def main():
     mb = sum(map(len, blobs.values())) / 1e6
     print(f"{n} images ({mb:.1f} MB) from {data}")
 
-    decode = decode_rate(blobs)
-    print(f"decode (PIL open + load, 1 core): {decode:.0f} images/s; "
-          f"2-core limit {2 * decode:.0f} images/s")
-    decode2 = decode_rate(blobs, threads=2)
-    print(f"decode on 2 threads, measured: {decode2:.0f} images/s "
-          f"({decode2 / decode:.2f}x one thread)")
-
     stages = breakdown(data, files, blobs, tmp)
     print("per-file work of ExampleGen, 1 core (us/image):")
     for stage, seconds in stages.items():
@@ -262,33 +282,54 @@ def main():
     print(f"  {'sum of the executor path':38s} {1e6 * work / n:8.0f}  "
           f"(= {work / 2:.2f} s for {n} images on 2 cores, no framework)")
 
+    runs = collections.defaultdict(list)
     os.makedirs(os.path.join(tmp, "plain"))
-    cpu = cpu_seconds()
-    written, plain_s = plain_loop(data, files, os.path.join(tmp, "plain"))
-    plain_cpu = cpu_seconds() - cpu
-    plain = written / plain_s
-    print(f"plain loop: {written} examples in {plain_s:.2f} s = {plain:.0f} "
-          f"images/s ({1e3 * plain_cpu / n:.2f} CPU ms/image)")
-
-    rates = {}
-    for mode in args.modes.split(","):
-      ingested, *rates[mode] = measure_mode(
-          mode, args.workers, args.beam_arg, data, tiny, n, tmp)
-      assert ingested == written, (mode, ingested, written)
+    print(f"{args.repeats} rounds, each: decode on 1 and 2 threads, the "
+          "plain loop, the two-thread bound, then ExampleGen per mode:")
+    for run in range(args.repeats):
+      runs["decode"].append(decode_rate(blobs))
+      runs["decode2"].append(decode_rate(blobs, threads=2))
+      cpu = cpu_seconds()
+      written, plain_s = plain_loop(data, files, os.path.join(tmp, "plain"))
+      runs["plain_cpu"].append((cpu_seconds() - cpu) / n)
+      runs["plain"].append(written / plain_s)
+      runs["bound"].append(two_thread_bound(data, files,
+                                            os.path.join(tmp, "plain")))
+      print(f"   round {run + 1}: decode {runs['decode'][-1]:.0f} images/s "
+            f"on 1 thread, {runs['decode2'][-1]:.0f} on 2; plain loop "
+            f"{runs['plain'][-1]:.0f}; two-thread bound "
+            f"{runs['bound'][-1]:.0f}")
+      for mode in modes:
+        ingested, *rates = measure_mode(mode, args.workers, args.beam_arg,
+                                        data, tiny, n, tmp, run)
+        assert ingested == written, (mode, ingested, written)
+        for key, value in zip(("in", "ex", "cpu"), rates):
+          runs[f"{mode}_{key}"].append(value)
   if args.profile:
     profile(args.data, args.limit)
+
+  med = {key: statistics.median(values) for key, values in runs.items()}
+  decode, decode2, plain, bound = (med[k] for k in ("decode", "decode2",
+                                                    "plain", "bound"))
   limit = 2 * decode
-  plain_cpu_ms = 1e3 * plain_cpu / n
-  for mode, (rate_in, rate_ex, cpu_ex) in rates.items():
+  print(f"medians of {args.repeats}: decode (PIL open + load) {decode:.0f} "
+        f"images/s on 1 thread, 2-core limit {limit:.0f}; measured on 2 "
+        f"threads {decode2:.0f} ({decode2 / decode:.2f}x one thread); "
+        f"plain loop {plain:.0f} images/s ({1e3 * med['plain_cpu']:.2f} CPU "
+        f"ms/image); two-thread bound {bound:.0f} images/s = "
+        f"{bound / plain:.2f}x the plain loop, {100 * bound / limit:.1f}% "
+        "of the 2-core decode limit")
+  for mode in modes:
+    rate_in, rate_ex, cpu_ex = (med[f"{mode}_{k}"] for k in ("in", "ex",
+                                                             "cpu"))
     print(f"{mode}: CPU per image excluding start-up {1e3 * cpu_ex:.2f} ms "
-          f"vs plain loop {plain_cpu_ms:.2f} ms: on two idle cores at most "
-          f"{2 * plain_cpu_ms / (1e3 * cpu_ex):.2f}x the plain loop")
+          f"vs plain loop {1e3 * med['plain_cpu']:.2f} ms")
     print(f"{mode}: ExampleGen / plain loop: {rate_in / plain:.2f}x including "
           f"start-up, {rate_ex / plain:.2f}x excluding (target >= 1.5); "
           f"/ 2-core decode limit: {100 * rate_in / limit:.1f}% including "
           f"start-up, {100 * rate_ex / limit:.1f}% excluding (target >= 75%); "
-          f"{100 * rate_ex / decode2:.1f}% of the measured 2-thread decode, "
-          "excluding start-up")
+          f"{100 * rate_ex / bound:.1f}% of the two-thread bound, excluding "
+          "start-up")
 
 
 if __name__ == "__main__":

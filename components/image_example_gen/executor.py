@@ -429,8 +429,9 @@ def _split_tag(name: str) -> str:
 
 
 class _DecodeFn(beam.DoFn):
-  """A chunk of listed files -> per output split, a list of (record count,
-  gzip member of their TFRecords), and a list of JSON outcome lines.
+  """(input split, chunk of its listed files) -> per output split, a list of
+  (record count, gzip member of their TFRecords), and a list of JSON
+  outcome lines.
 
   Files are decoded on a thread pool: PIL, zlib, hashlib and file reads
   release the GIL, so one Beam worker (the in_memory default: one process)
@@ -442,22 +443,25 @@ class _DecodeFn(beam.DoFn):
   per-element cost (bench/RESULTS.md 1) is paid once per FILES_PER_ELEMENT
   files. Each chunk's outputs carry its own timestamp and window, and
   chunking changes no record: the same examples, splits and outcomes as one
-  file at a time.
+  file at a time. Every input split goes through the same pool, so a run
+  fills and drains it once.
   """
 
   OUTCOMES = "outcomes"
 
-  def __init__(self, input_base: str, root: str, max_pixels: int,
-               split_names: Sequence[str],
+  def __init__(self, input_base: str,
+               inputs: Sequence[Tuple[str, Optional[str]]], max_pixels: int,
                split_config: Optional[example_gen_pb2.SplitConfig] = None,
                labels: Optional["CsvLabels"] = None):
+    """inputs: (split root, its output split), or one (root, None) that is
+    hash split by split_config."""
     self._labels = labels
     self._input_base = input_base
-    self._root = root
+    self._inputs = list(inputs)
     self._max_pixels = max_pixels
-    # One name (an input split), or the hash split's names and buckets.
-    self._split_names = list(split_names)
     self._split_config = split_config
+    self._hash_names = ([s.name for s in split_config.splits]
+                        if split_config else [])
     self._buckets = (list(itertools.accumulate(
         s.hash_buckets for s in split_config.splits)) if split_config else [])
     self._real_base: Optional[str] = None
@@ -476,14 +480,15 @@ class _DecodeFn(beam.DoFn):
   def start_bundle(self):
     self._pending = collections.deque()
 
-  def process(self, chunk: List[Listed],
+  def process(self, element: Tuple[int, List[Listed]],
               timestamp=beam.DoFn.TimestampParam,
               window=beam.DoFn.WindowParam) -> Iterator[Any]:
     assert self._pool is not None
+    index, chunk = element  # index into inputs
     # One task per thread, not per file: each hand-off to the pool and
     # back costs more CPU than the GIL-held part of a small photo's decode.
     share = -(-len(chunk) // self._threads)
-    self._pending.append(([self._pool.submit(self.decode_all,
+    self._pending.append(([self._pool.submit(self.decode_all, index,
                                              chunk[i:i + share])
                            for i in range(0, len(chunk), share)],
                           timestamp, window))
@@ -513,13 +518,13 @@ class _DecodeFn(beam.DoFn):
       yield beam.pvalue.TaggedOutput(
           _split_tag(split), WindowedValue(batch, timestamp, (window,)))
 
-  def decode_all(self, listed: Sequence[Listed]
+  def decode_all(self, index: int, listed: Sequence[Listed]
                  ) -> Tuple[str, Dict[str, Tuple[int, bytes]]]:
     """One pool task: (JSON outcome lines, split -> (records, gzip member
     of their TFRecords))."""
     lines, framed = [], collections.defaultdict(list)
     for one in listed:
-      outcome, split, record = self.decode(one)
+      outcome, split, record = self.decode(index, one)
       lines.append(json.dumps(outcome, sort_keys=True))
       if record is not None:
         framed[split].append(tfrecord(record))
@@ -528,13 +533,14 @@ class _DecodeFn(beam.DoFn):
                                             compresslevel=0, mtime=0))
         for split, records in framed.items()}
 
-  def decode(self, listed: Listed
+  def decode(self, index: int, listed: Listed
              ) -> Tuple[Dict[str, Any], str, Optional[bytes]]:
     """(outcome record, output split, serialized tf.Example or None when
-    rejected) for one file."""
+    rejected) for one file of input `index`."""
+    root, split = self._inputs[index]
     rel_path, name_problem, check = listed
     # list_files(input_base, root) lists paths below root only.
-    inside = rel_path[len(self._root) + 1:] if self._root else rel_path
+    inside = rel_path[len(root) + 1:] if root else rel_path
     parts = inside.split("/")
     hidden = any(p.startswith(".") for p in parts)
     row_split = None
@@ -544,7 +550,7 @@ class _DecodeFn(beam.DoFn):
       label = parts[0] if len(parts) > 1 and not hidden else None
       label_problem = ("not inside a class folder; move it into <class>/ so "
                        "its label is known")
-    outcome = {"path": rel_path, "split_root": self._root,
+    outcome = {"path": rel_path, "split_root": root,
                "class": label if isinstance(label, str) else None}
     try:
       if name_problem:
@@ -574,13 +580,12 @@ class _DecodeFn(beam.DoFn):
         reason = str(e)
       return {**outcome, "status": "rejected", "reason": reason}, "", None
     example = make_example(image, label, rel_path)
-    split = self._split_names[0]
     if row_split is not None:  # the labels CSV's split column
       split = row_split
-    elif self._split_config is not None:
+    elif split is None:
       # TFX's own hash split function (on features.IMAGE), as its
       # GenerateExamplesByBeam applied it: the same split for each file.
-      split = self._split_names[base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
+      split = self._hash_names[base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
           example, len(self._buckets), self._buckets, self._split_config)]
     return {
         **outcome, "status": "ingested", "normalized": image.normalized,
@@ -594,43 +599,45 @@ class _DecodeFn(beam.DoFn):
 FILES_PER_ELEMENT = 32
 
 
-def _listed_chunks(_, input_base: str, root: str,
-                   size: int) -> Iterator[List[Listed]]:
+def _listed_chunks(_, input_base: str, roots: Sequence[str], size: int
+                   ) -> Iterator[Tuple[int, List[Listed]]]:
   # Listed when the pipeline runs, not when it is built: a list in the
   # graph would be pickled and bz2-compressed with it.
-  files = list_files(input_base, root)
-  for i in range(0, len(files), size):
-    yield files[i:i + size]
+  for index, root in enumerate(roots):
+    files = list_files(input_base, root)
+    for i in range(0, len(files), size):
+      yield index, files[i:i + size]
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-def _DecodeSplit(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
-                 split_pattern: str, split_names: Sequence[str],
-                 split_config: Optional[example_gen_pb2.SplitConfig] = None
-                 ) -> Dict[str, beam.pvalue.PCollection]:
+def _DecodeSplits(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                  inputs: Sequence[Tuple[str, Optional[str]]],
+                  output_names: Sequence[str],
+                  split_config: Optional[example_gen_pb2.SplitConfig] = None
+                  ) -> Dict[str, beam.pvalue.PCollection]:
   """Output split name -> lists of (record count, gzip member), for the
-  files of one input split; their outcomes go to the report folder."""
+  files of every input (_DecodeFn); their outcomes go to the report folder."""
   input_base = exec_properties["input_base"]
-  root = split_root(split_pattern)
   labels = exec_properties.get(_LABELS_OBJECT_KEY)
   results = (
       pipeline
       | "Start" >> beam.Impulse()
-      | "ListFiles" >> beam.FlatMap(_listed_chunks, input_base, root,
+      | "ListFiles" >> beam.FlatMap(_listed_chunks, input_base,
+                                    [root for root, _ in inputs],
                                     FILES_PER_ELEMENT)
       | "Distribute" >> beam.Reshuffle()
       | "Decode" >> beam.ParDo(_DecodeFn(
-          input_base, root, exec_properties[MAX_PIXELS_KEY], split_names,
-          split_config, labels)).with_outputs(
-              _DecodeFn.OUTCOMES, *map(_split_tag, split_names)))
-  shard = root.replace("/", "_") or "all"
+          input_base, inputs, exec_properties[MAX_PIXELS_KEY], split_config,
+          labels)).with_outputs(
+              _DecodeFn.OUTCOMES, *map(_split_tag, output_names)))
   _ = (results[_DecodeFn.OUTCOMES]
        # One text element per chunk: a JSON line per file.
        | "OutcomeToJson" >> beam.Map("\n".join)
        | "WriteOutcomes" >> beam.io.WriteToText(
-           posixpath.join(exec_properties[_REPORT_DIR_KEY], "_outcomes", shard)))
-  return {name: results[_split_tag(name)] for name in split_names}
+           posixpath.join(exec_properties[_REPORT_DIR_KEY], "_outcomes",
+                          "outcomes")))
+  return {name: results[_split_tag(name)] for name in output_names}
 
 
 # Without python-snappy, Beam's TFRecord framing computes crc32c with crcmod:
@@ -736,19 +743,17 @@ class Executor(BaseExampleGenExecutor):
     proto_utils.json_to_proto(exec_properties["output_config"], output_config)
     names = example_gen_utils.generate_output_split_names(input_config,
                                                           output_config)
+    split_config = None
     if output_config.split_config.splits:
       if len(input_config.splits) != 1:
         raise ValueError("a hash split (output split_config) needs exactly "
                          "one input split")
-      splits = pipeline | "InputToRecord" >> _DecodeSplit(  # pylint: disable=no-value-for-parameter
-          exec_properties, input_config.splits[0].pattern, names,
-          output_config.split_config)
+      split_config = output_config.split_config
+      inputs = [(split_root(input_config.splits[0].pattern), None)]
     else:
-      splits = {}
-      for split in input_config.splits:
-        splits.update(
-            pipeline | f"InputToRecord[{split.name}]" >> _DecodeSplit(  # pylint: disable=no-value-for-parameter
-                exec_properties, split.pattern, [split.name]))
+      inputs = [(split_root(s.pattern), s.name) for s in input_config.splits]
+    splits = pipeline | "InputToRecord" >> _DecodeSplits(  # pylint: disable=no-value-for-parameter
+        exec_properties, inputs, names, split_config)
     counts_dir = posixpath.join(exec_properties[_REPORT_DIR_KEY], "_counts")
     for name, batches in splits.items():
       _ = (batches
