@@ -693,9 +693,8 @@ class _StoredGzipTFRecordSink(filebasedsink.FileBasedSink):
 
   def __init__(self, file_path_prefix: str):
     super().__init__(file_path_prefix, coder=beam.coders.BytesCoder(),
-                     file_name_suffix=".gz",
-                     num_shards=0, shard_name_template=None,
-                     mime_type="application/octet-stream",
+                     file_name_suffix=".gz", num_shards=0,
+                     shard_name_template=None,
                      compression_type=filesystem.CompressionTypes.UNCOMPRESSED)
 
   def open(self, temp_path):
@@ -757,7 +756,8 @@ class Executor(BaseExampleGenExecutor):
     counts_dir = posixpath.join(exec_properties[_REPORT_DIR_KEY], "_counts")
     for name, batches in splits.items():
       _ = (batches
-           | f"Count[{name}]" >> beam.Map(lambda batch: sum(n for n, _ in batch))
+           | f"Count[{name}]" >> beam.Map(
+               lambda batch: sum(n for n, _ in batch))  # (records, member)
            | f"Sum[{name}]" >> beam.CombineGlobally(sum)
            | f"CountToJson[{name}]" >> beam.Map(
                lambda n, split=name: json.dumps({"split": split, "count": n}))
