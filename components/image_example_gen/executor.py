@@ -430,8 +430,7 @@ def _split_tag(name: str) -> str:
 
 class _DecodeFn(beam.DoFn):
   """(input split, chunk of its listed files) -> per output split, a list of
-  (record count, gzip member of their TFRecords), and a list of JSON
-  outcome lines.
+  gzip members of their TFRecords, and a list of JSON outcome lines.
 
   Files are decoded on a thread pool: PIL, zlib, hashlib and file reads
   release the GIL, so one Beam worker (the in_memory default: one process)
@@ -519,9 +518,9 @@ class _DecodeFn(beam.DoFn):
           _split_tag(split), WindowedValue(batch, timestamp, (window,)))
 
   def decode_all(self, index: int, listed: Sequence[Listed]
-                 ) -> Tuple[str, Dict[str, Tuple[int, bytes]]]:
-    """One pool task: (JSON outcome lines, split -> (records, gzip member
-    of their TFRecords))."""
+                 ) -> Tuple[str, Dict[str, bytes]]:
+    """One pool task: (JSON outcome lines, split -> gzip member of its
+    TFRecords)."""
     lines, framed = [], collections.defaultdict(list)
     for one in listed:
       outcome, split, record = self.decode(index, one)
@@ -529,8 +528,7 @@ class _DecodeFn(beam.DoFn):
       if record is not None:
         framed[split].append(tfrecord(record))
     return "\n".join(lines), {
-        split: (len(records), gzip.compress(b"".join(records),
-                                            compresslevel=0, mtime=0))
+        split: gzip.compress(b"".join(records), compresslevel=0, mtime=0)
         for split, records in framed.items()}
 
   def decode(self, index: int, listed: Listed
@@ -589,6 +587,7 @@ class _DecodeFn(beam.DoFn):
           example, len(self._buckets), self._buckets, self._split_config)]
     return {
         **outcome, "status": "ingested", "normalized": image.normalized,
+        "split": split,  # the report counts each split's examples from these
         # Of the file, so duplicates are found whatever was stored.
         "sha256": hashlib.sha256(data).hexdigest(),
     }, split, example.SerializeToString()
@@ -616,8 +615,8 @@ def _DecodeSplits(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                   output_names: Sequence[str],
                   split_config: Optional[example_gen_pb2.SplitConfig] = None
                   ) -> Dict[str, beam.pvalue.PCollection]:
-  """Output split name -> lists of (record count, gzip member), for the
-  files of every input (_DecodeFn); their outcomes go to the report folder."""
+  """Output split name -> lists of gzip members, for the files of every
+  input (_DecodeFn); their outcomes go to the report folder."""
   input_base = exec_properties["input_base"]
   labels = exec_properties.get(_LABELS_OBJECT_KEY)
   results = (
@@ -700,9 +699,8 @@ class _StoredGzipTFRecordSink(filebasedsink.FileBasedSink):
   def open(self, temp_path):
     return _Appended(super().open(temp_path))
 
-  def write_record(self, file_handle: _Appended,
-                   value: List[Tuple[int, bytes]]):
-    for _, member in value:  # a chunk's gzip members (_DecodeFn), not empty
+  def write_record(self, file_handle: _Appended, value: List[bytes]):
+    for member in value:  # a chunk's gzip members (_DecodeFn), not empty
       file_handle.file_handle.write(member)
     file_handle.written = file_handle.written or bool(value)
 
@@ -730,7 +728,7 @@ class Executor(BaseExampleGenExecutor):
         "whose splits hold gzip members of TFRecords")
 
   def GenerateExamplesByBeam(self, pipeline, exec_properties):
-    """Output split name -> lists of (record count, gzip member).
+    """Output split name -> lists of gzip members of TFRecords.
 
     As TFX's: input splits are kept, or the one input split is hash split
     on features.IMAGE by the output config; records come in chunks, framed
@@ -751,19 +749,8 @@ class Executor(BaseExampleGenExecutor):
       inputs = [(split_root(input_config.splits[0].pattern), None)]
     else:
       inputs = [(split_root(s.pattern), s.name) for s in input_config.splits]
-    splits = pipeline | "InputToRecord" >> _DecodeSplits(  # pylint: disable=no-value-for-parameter
+    return pipeline | "InputToRecord" >> _DecodeSplits(  # pylint: disable=no-value-for-parameter
         exec_properties, inputs, names, split_config)
-    counts_dir = posixpath.join(exec_properties[_REPORT_DIR_KEY], "_counts")
-    for name, batches in splits.items():
-      _ = (batches
-           | f"Count[{name}]" >> beam.Map(
-               lambda batch: sum(n for n, _ in batch))  # (records, member)
-           | f"Sum[{name}]" >> beam.CombineGlobally(sum)
-           | f"CountToJson[{name}]" >> beam.Map(
-               lambda n, split=name: json.dumps({"split": split, "count": n}))
-           | f"WriteCount[{name}]" >> beam.io.WriteToText(
-               posixpath.join(counts_dir, name)))
-    return splits
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
@@ -809,7 +796,9 @@ class Executor(BaseExampleGenExecutor):
     rows = [] if csv_labels is None else csv_labels.row_outcomes(
         labels, [f.path for f in list_files(exec_properties["input_base"],
                                             "")])
-    summary = write_report(report.uri, folders, unread, rows)
+    summary = write_report(
+        report.uri, folders, example_gen_utils.generate_output_split_names(
+            input_config, output_config), unread, rows)
     report.set_int_custom_property("seen", summary["seen"])
     report.set_int_custom_property("ingested", summary["ingested"])
     report.set_int_custom_property("rejected", summary["rejected"])
@@ -832,17 +821,18 @@ def _read_json_lines(pattern: str) -> List[Dict[str, Any]]:
 
 
 def write_report(report_dir: str, folders: List[str],
+                 split_names: Sequence[str],
                  unread: Sequence[Dict[str, Any]] = (),
                  rows: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
   """Merges the Beam shards into rejected.jsonl and summary.json.
 
   folders: every class folder found ("<split root>/<class>"), so an empty
-  one shows up with zero images. unread: outcomes of the files outside
-  every split (unread_files). rows: rejected rows of a labels CSV.
+  one shows up with zero images. split_names: the output splits, so an
+  empty one shows up with zero examples. unread: outcomes of the files
+  outside every split (unread_files). rows: rejected rows of a labels CSV.
   """
   outcomes = _read_json_lines(posixpath.join(report_dir, "_outcomes", "*"))
   outcomes += list(unread) + list(rows)
-  counts = _read_json_lines(posixpath.join(report_dir, "_counts", "*"))
   rejected = sorted((o for o in outcomes if o["status"] == "rejected"),
                     key=lambda o: o["path"])
   per_class = {f: {"ingested": 0, "rejected": 0} for f in folders}
@@ -861,11 +851,14 @@ def write_report(report_dir: str, folders: List[str],
                         "classes": sorted({o["class"] for o in group})}
                        for group in groups.values() if len(group) > 1),
                       key=lambda d: d["paths"])
+  per_split = collections.Counter(o["split"] for o in outcomes
+                                  if o["status"] == "ingested")
   summary = {
       "seen": len(outcomes),
       "ingested": sum(o["status"] == "ingested" for o in outcomes),
       "rejected": len(rejected),
-      "splits": {c["split"]: c["count"] for c in counts},
+      # One example per ingested file, in the split its outcome names.
+      "splits": {name: per_split[name] for name in split_names},
       "classes": dict(sorted(per_class.items())),
       "normalized": dict(sorted(collections.Counter(
           o["normalized"] for o in outcomes
@@ -881,8 +874,7 @@ def write_report(report_dir: str, folders: List[str],
                     for r in rejected))
   with tf.io.gfile.GFile(posixpath.join(report_dir, SUMMARY_FILE), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
-  for sub in ("_outcomes", "_counts"):
-    tf.io.gfile.rmtree(posixpath.join(report_dir, sub))
+  tf.io.gfile.rmtree(posixpath.join(report_dir, "_outcomes"))
   return summary
 
 

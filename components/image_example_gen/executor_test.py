@@ -393,8 +393,8 @@ def test_split_files_are_gzip_with_no_empty_member(tmp_path):
   records = [b"a" * 100, b"b" * 200]
   handle = sink.open(full)
   for record in records:
-    sink.write_record(handle, [(1, gzip.compress(
-        executor_module.tfrecord(record), compresslevel=0, mtime=0))])
+    sink.write_record(handle, [gzip.compress(
+        executor_module.tfrecord(record), compresslevel=0, mtime=0)])
   sink.close(handle)
   assert [r.numpy() for r in tf.data.TFRecordDataset(
       full, compression_type="GZIP")] == records
