@@ -33,9 +33,9 @@ from tfx.utils import proto_utils
 
 from components.image_example_gen.component import ImageInputProcessor
 from components.image_example_gen.executor import (REJECTED_FILE,
-                                                   SUMMARY_FILE,
-                                                   input_fingerprint)
-from components.validation_gate.anomalies_test import TRAIN, statistics
+                                                   SUMMARY_FILE)
+from components.image_example_gen.input_folder import input_fingerprint
+from components.validation_gate.anomalies_test import statistics
 from components.validation_gate.component import DataAnomalyError
 from components.vertex_pusher.component import VERTEX_MODEL
 from gate.tfma_metric import TOP5

@@ -15,7 +15,7 @@ from tfx.types import artifact, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx import types
 
-from components.image_example_gen import executor, labels_csv
+from components.image_example_gen import executor, input_folder, labels_csv
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~ a 7300x5500 photo; bombs declare far more
 
@@ -28,7 +28,7 @@ class IngestReport(artifact.Artifact):
 
 
 class ImageInputProcessor(input_processor.FileBasedInputProcessor):
-  """Fingerprints every file under the input base (executor.walk): the
+  """Fingerprints every file under the input base (input_folder.walk): the
   executor ingests or lists each one, in a split or not.
 
   TFX's fingerprint stats `*/*` only, so it misses nested files and a file
@@ -38,7 +38,7 @@ class ImageInputProcessor(input_processor.FileBasedInputProcessor):
   """
 
   def resolve_span_and_version(self) -> Tuple[int, Optional[int]]:
-    self._fingerprint = executor.input_fingerprint(self._input_base_uri)
+    self._fingerprint = input_folder.input_fingerprint(self._input_base_uri)
     return 0, None
 
 

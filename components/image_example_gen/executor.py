@@ -51,7 +51,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import labels_csv
+from components.image_example_gen import input_folder, labels_csv
 from trainer import features
 
 MAX_PIXELS_KEY = "max_pixels"
@@ -111,85 +111,6 @@ def split_root(pattern: str) -> str:
   return "/".join(parts[:-2])
 
 
-def _walk_local(folder: str, rel: str, chain: frozenset, skip: frozenset,
-                real_base: str) -> Iterator[Tuple[str, bool]]:
-  """(path relative to the input base, whether to check it before reading).
-
-  A regular file in a folder whose real path is inside the data folder
-  needs no check; symlinks, special files and whatever is below a symlinked
-  folder leading out do (check_local_file). Deciding that here, from the
-  scandir entries and one realpath per folder, spares the decode threads a
-  realpath per file.
-  """
-  real = os.path.realpath(folder)
-  if real in chain:  # a symlink back to a folder being walked: a loop
-    return
-  inside = os.path.commonpath([real_base, real]) == real_base
-  with os.scandir(folder) as entries:
-    entries = sorted(entries, key=lambda e: e.name)
-  for entry in entries:
-    child = posixpath.join(rel, entry.name) if rel else entry.name
-    if entry.is_dir():  # follows symlinked folders, as the driver's glob does
-      if child not in skip:
-        yield from _walk_local(entry.path, child, chain | {real}, skip,
-                               real_base)
-    else:
-      yield child, not (inside and entry.is_file(follow_symlinks=False))
-
-
-def _walk(input_base: str, root: str,
-          skip: Sequence[str] = ()) -> Iterator[Tuple[str, bool]]:
-  top = posixpath.join(input_base, root) if root else input_base
-  if "://" not in input_base:
-    yield from _walk_local(top, root, frozenset(), frozenset(skip),
-                           os.path.realpath(input_base))
-    return
-  for dirpath, dirnames, filenames in tf.io.gfile.walk(top):
-    rel_dir = posixpath.relpath(dirpath.rstrip("/"), input_base.rstrip("/"))
-    rel_dir = "" if rel_dir == "." else rel_dir
-    # Pruned in place: gfile.walk (top-down) descends into what is left.
-    dirnames[:] = [d for d in dirnames if posixpath.join(
-        rel_dir, d.rstrip("/")) not in skip]
-    for name in filenames:  # object stores have no symlinks to check
-      yield posixpath.normpath(posixpath.join(rel_dir, name)), False
-
-
-def walk(input_base: str, root: str, skip: Sequence[str] = ()) -> Iterator[str]:
-  """Every file below input_base/root, as paths relative to input_base.
-
-  skip: folders (relative to input_base) not to enter.
-  Local folders are walked with os.scandir: tf.io.gfile.walk crashes on a
-  name that isn't UTF-8 and follows symlink loops until the path is too long.
-  Local names that aren't UTF-8 come back surrogate-escaped (os.fsencode
-  restores them). Object stores (gs://) have neither problem.
-  """
-  for rel, _ in _walk(input_base, root, skip):
-    yield rel
-
-
-def _shown(rel: str) -> Tuple[str, str]:
-  """(rel as UTF-8 text, problem with the name or "")."""
-  try:
-    rel.encode("utf-8")
-    return rel, ""
-  except UnicodeEncodeError:  # Beam, JSON and tf.Example need UTF-8 text
-    return (os.fsencode(rel).decode("utf-8", "backslashreplace"),
-            "file name is not valid UTF-8; rename it")
-
-
-class Listed(NamedTuple):
-  """A file to decode, as listed when the pipeline is built."""
-  path: str      # relative to input_base, UTF-8 text
-  problem: str   # with its name ("" if none)
-  check: bool    # a local symlink or special file: check_local_file first
-
-
-def list_files(input_base: str, root: str) -> List[Listed]:
-  """Every file below input_base/root, sorted by path."""
-  return sorted(Listed(*_shown(rel), check)
-                for rel, check in _walk(input_base, root))
-
-
 def unread_files(input_base: str,
                  split_roots: Dict[str, str]) -> List[Dict[str, Any]]:
   """Rejection outcomes for the files outside every split root.
@@ -206,7 +127,8 @@ def unread_files(input_base: str,
   read = ", ".join(f"{root}/ ({split})" for split, root in split_roots.items())
   eval_used = sorted(roots & set(EVAL_DIRS))
   outcomes = []
-  for rel, _ in sorted(_shown(r) for r in walk(input_base, "", skip=roots)):
+  for rel, _ in sorted(input_folder.shown(r) for r in input_folder.walk(
+      input_base, "", skip=roots)):
     top, _, rest = rel.partition("/")
     if top.startswith("."):
       reason = "hidden file or folder (name starts with '.')"
@@ -224,40 +146,6 @@ def unread_files(input_base: str,
                      "status": "rejected", "reason": reason,
                      "unread": top if rest else ""})
   return outcomes
-
-
-def input_fingerprint(input_base: str) -> str:
-  """Changes when any file under input_base is added, removed, renamed or
-  modified: those in no split are listed as rejected, so they count too.
-
-  Used by the driver instead of TFX's, which stats `*/*` only (so misses
-  nested files and class moves that keep size and mtime) and crashes on a
-  dangling symlink. Symlinks are lstat-ed and their targets named.
-  """
-  digest = hashlib.sha256()
-  count = 0
-  for rel in walk(input_base, ""):
-    path = posixpath.join(input_base, rel)
-    if "://" in input_base:
-      info = tf.io.gfile.stat(path)
-      facts = (info.length, info.mtime_nsec, "")
-    else:
-      info = os.lstat(path)
-      target = os.readlink(path) if os.path.islink(path) else ""
-      facts = (info.st_size, info.st_mtime_ns, target)
-    digest.update(os.fsencode(rel) + repr(facts).encode() + b"\0")
-    count += 1
-  return f"files:{count},sha256:{digest.hexdigest()}"
-
-
-def class_folders(input_base: str, root: str) -> List[str]:
-  top = posixpath.join(input_base, root) if root else input_base
-  if "://" in input_base:
-    names = [d.rstrip("/") for d in tf.io.gfile.listdir(top)]
-  else:  # os.listdir: tf.io.gfile.listdir crashes on a name that isn't UTF-8
-    names = [_shown(d)[0] for d in os.listdir(top)]
-  return sorted(d for d in names if not d.startswith(".")
-                and tf.io.gfile.isdir(posixpath.join(top, d)))
 
 
 def _bytes(value: bytes) -> tf.train.Feature:
@@ -350,19 +238,6 @@ def make_example(image: Ingested, label, rel_path: str) -> tf.train.Example:
       features.FILENAME: _bytes(rel_path.encode("utf-8")),
       features.NORMALIZED: _bytes(image.normalized.encode()),
   }))
-
-
-def check_local_file(path: str, real_base: str) -> None:
-  """Raises ValueError for a symlink the pipeline can't track, or a non-file."""
-  if not os.path.exists(path):
-    raise ValueError(f"dangling symlink (to {os.readlink(path)}, which does "
-                     "not exist)")
-  real = os.path.realpath(path)
-  if os.path.commonpath([real_base, real]) != real_base:
-    raise ValueError(f"symlink to {real}, outside the data folder: the "
-                     "pipeline can't track changes to it; copy the file in")
-  if not os.path.isfile(real):
-    raise ValueError("not a regular file (a FIFO, socket or device)")
 
 
 def decode_threads() -> int:
@@ -470,8 +345,7 @@ class _DecodeFn(beam.DoFn):
         collections.deque())
 
   def setup(self):
-    if "://" not in self._input_base:  # only local folders have symlinks
-      self._real_base = os.path.realpath(self._input_base)
+    self._real_base = input_folder.real_base(self._input_base)
     self._threads = decode_threads()
     self._pool = concurrent.futures.ThreadPoolExecutor(
         self._threads, thread_name_prefix="decode")
@@ -479,7 +353,7 @@ class _DecodeFn(beam.DoFn):
   def start_bundle(self):
     self._pending = collections.deque()
 
-  def process(self, element: Tuple[int, List[Listed]],
+  def process(self, element: Tuple[int, List[input_folder.Listed]],
               timestamp=beam.DoFn.TimestampParam,
               window=beam.DoFn.WindowParam) -> Iterator[Any]:
     assert self._pool is not None
@@ -517,7 +391,7 @@ class _DecodeFn(beam.DoFn):
       yield beam.pvalue.TaggedOutput(
           _split_tag(split), WindowedValue(batch, timestamp, (window,)))
 
-  def decode_all(self, index: int, listed: Sequence[Listed]
+  def decode_all(self, index: int, listed: Sequence[input_folder.Listed]
                  ) -> Tuple[str, Dict[str, bytes]]:
     """One pool task: (JSON outcome lines, split -> gzip member of its
     TFRecords)."""
@@ -531,12 +405,12 @@ class _DecodeFn(beam.DoFn):
         split: gzip.compress(b"".join(records), compresslevel=0, mtime=0)
         for split, records in framed.items()}
 
-  def decode(self, index: int, listed: Listed
+  def decode(self, index: int, listed: input_folder.Listed
              ) -> Tuple[Dict[str, Any], str, Optional[bytes]]:
     """(outcome record, output split, serialized tf.Example or None when
     rejected) for one file of input `index`."""
     root, split = self._inputs[index]
-    rel_path, name_problem, check = listed
+    rel_path, name_problem, _ = listed
     # list_files(input_base, root) lists paths below root only.
     inside = rel_path[len(root) + 1:] if root else rel_path
     parts = inside.split("/")
@@ -557,17 +431,7 @@ class _DecodeFn(beam.DoFn):
         raise ValueError("hidden file or folder (name starts with '.')")
       if label is None:
         raise ValueError(label_problem)
-      path = posixpath.join(self._input_base, rel_path)
-      if self._real_base is None:
-        with tf.io.gfile.GFile(path, "rb") as f:
-          data = f.read()
-      else:
-        # Input data, not an artifact: a local folder is read as one.
-        # (tf.io.gfile's reads contend with each other across the pool.)
-        if check:
-          check_local_file(path, self._real_base)
-        with open(path, "rb") as f:
-          data = f.read()
+      data = input_folder.read_file(self._input_base, listed, self._real_base)
       image = inspect_image(data, self._max_pixels)
     except (ValueError, OSError, tf.errors.OpError) as e:
       if isinstance(e, tf.errors.OpError):
@@ -599,11 +463,11 @@ FILES_PER_ELEMENT = 32
 
 
 def _listed_chunks(_, input_base: str, roots: Sequence[str], size: int
-                   ) -> Iterator[Tuple[int, List[Listed]]]:
+                   ) -> Iterator[Tuple[int, List[input_folder.Listed]]]:
   # Listed when the pipeline runs, not when it is built: a list in the
   # graph would be pickled and bz2-compressed with it.
   for index, root in enumerate(roots):
-    files = list_files(input_base, root)
+    files = input_folder.list_files(input_base, root)
     for i in range(0, len(files), size):
       yield index, files[i:i + size]
 
@@ -790,11 +654,11 @@ class Executor(BaseExampleGenExecutor):
     roots = [split_root(s.pattern) for s in input_config.splits]
     folders = [] if csv_labels else [
         f"{root}/{c}".lstrip("/") for root in roots
-        for c in class_folders(exec_properties["input_base"], root)]
+        for c in input_folder.class_folders(exec_properties["input_base"], root)]
     unread = unread_files(exec_properties["input_base"], {
         s.name: split_root(s.pattern) for s in input_config.splits})
     rows = [] if csv_labels is None else csv_labels.row_outcomes(
-        labels, [f.path for f in list_files(exec_properties["input_base"],
+        labels, [f.path for f in input_folder.list_files(exec_properties["input_base"],
                                             "")])
     summary = write_report(
         report.uri, folders, example_gen_utils.generate_output_split_names(
