@@ -17,6 +17,7 @@ from components import atomic_pusher
 from components.image_example_gen import ImageExampleGen
 from components.model_selector import ModelSelector
 from components.model_selector.component import IN_PRODUCTION
+from components.production_evaluator import ProductionEvaluator
 from components.push_decision import PushDecision
 from components.results_report import ResultsReport
 from components.schema_curator import CuratedSchemaGen
@@ -154,10 +155,10 @@ def _only_with_a_model_in_production(config: PipelineConfig, model_selector):
 
   With nothing in production, Evaluator_production would repeat the first
   Evaluator's work on the same eval examples (the candidate alone), and
-  PushDecision checks the floor from that evaluation instead. On Vertex the
-  Evaluator always runs: PushDecision and ResultsReport consume its outputs
-  from outside the condition, and KFP does not resolve the outputs of a task
-  its trigger condition skipped for the tasks after it.
+  PushDecision checks the floor from that evaluation instead. On Vertex no
+  condition: PushDecision and ResultsReport consume its outputs from outside
+  it, and KFP does not run the tasks after one its trigger condition skipped.
+  There ProductionEvaluator's executor returns at once without a baseline.
   """
   if config.vertex is not None:
     return contextlib.nullcontext()
@@ -232,7 +233,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
   # baseline; PushDecision blocks a candidate significantly worse than it by
   # more than `production_tolerance`.
   with _only_with_a_model_in_production(config, model_selector):
-    production_evaluator = tfx.components.Evaluator(
+    production_evaluator = ProductionEvaluator(
         examples=example_gen.outputs["examples"],
         model=model_selector.outputs["model"],
         baseline_model=production_model.outputs["model"],

@@ -252,9 +252,13 @@ def test_production_resolver_matches_only_what_push_decision_blessed(
                if schema_title(output) == blessing_query["schema_title"]}
   assert producers == {"Evaluator", "Evaluator_production", "PushDecision",
                        blessing_task}
+  assert executor_class(spec, executors, "Evaluator") == \
+      "tfx.components.evaluator.executor.Executor"
+  # TFX's, or with nothing in production blessed=0 and no evaluation
+  # (components/production_evaluator; tests/test_vertex_entrypoint.py runs it).
+  assert executor_class(spec, executors, "Evaluator_production") == \
+      "components.production_evaluator.executor.Executor"
   for name in ("Evaluator", "Evaluator_production"):
-    assert executor_class(spec, executors, name) == \
-        "tfx.components.evaluator.executor.Executor"
     # TFX's Evaluator writes `blessed` only when the EvalConfig has
     # thresholds (tfx/components/evaluator/executor.py, run_validation).
     config = json_format.Parse(param(spec, name, "eval_config"),
@@ -531,7 +535,9 @@ def test_a_gcs_labels_csv_needs_the_task(tmp_path, capsys):
 
 def test_evaluator_production_is_conditional_on_the_local_runner_only(
     spec, local_pipeline):
-  # Vertex: PushDecision and ResultsReport read its outputs, so it always runs.
+  # Vertex: PushDecision and ResultsReport read its outputs, so it always
+  # runs; its executor evaluates nothing without a baseline (see
+  # test_vertex_entrypoint.py).
   assert not spec.root.dag.tasks["Evaluator_production"].trigger_policy.condition
   # Locally: only when ModelSelector recorded a model in production.
   from tfx.dsl.compiler import compiler  # pylint: disable=import-outside-toplevel

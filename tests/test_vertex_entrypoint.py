@@ -35,6 +35,7 @@ from components.image_example_gen.component import ImageInputProcessor
 from components.image_example_gen.executor import (REJECTED_FILE,
                                                    SUMMARY_FILE)
 from components.image_example_gen.input_folder import input_fingerprint
+from components.production_evaluator.executor import NO_BASELINE, NOT_EVALUATED
 from components.validation_gate.anomalies_test import statistics
 from components.validation_gate.component import DataAnomalyError
 from components.vertex_pusher.component import VERTEX_MODEL
@@ -448,9 +449,9 @@ def test_validation_gate_passes_clean_data_and_stops_on_anomalies(compiled):
 
 @pytest.fixture(scope="module")
 def run(compiled, tmp_path_factory):
-  """ModelSelector -> PushDecision (nothing in production yet) -> Pusher ->
-  ResultsReport, then the next run's PushDecision with the same model in
-  production."""
+  """ModelSelector -> Evaluator_production and PushDecision (nothing in
+  production yet) -> Pusher -> ResultsReport, then the next run's
+  PushDecision with the same model in production."""
   root = ram_root("entrypoint-run")
   steps = {}
   learned = artifact(f"{root}/Trainer_learned/model")
@@ -474,11 +475,30 @@ def run(compiled, tmp_path_factory):
       {"model": f"{root}/ModelSelector/model"}, root)
   candidate = output_artifact(steps["ModelSelector"]["model"])
 
-  production_evaluation = artifact(f"{root}/Evaluator_production/evaluation")
-  write_evaluation(production_evaluation["uri"], {"": 0.9})  # no baseline
+  examples = artifact(f"{root}/ImageExampleGen/examples",
+                      {"split_names": '["train", "eval"]'})
+  with tf.io.TFRecordWriter(
+      f"{examples['uri']}/Split-eval/data_tfrecord-00000.gz",
+      options="GZIP") as writer:
+    for name in CLASSES:
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          features.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(
+              value=[jpeg_bytes()])),
+          features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(
+              value=[name.encode()]))})).SerializeToString())
+  # No baseline: the resolver found nothing. Its compiled Beam args (Dataflow)
+  # are kept: nothing may be started.
+  steps["Evaluator_production"] = run_step(
+      compiled, "Evaluator_production",
+      {"examples": examples, "model": candidate},
+      {"evaluation": f"{root}/Evaluator_production/evaluation",
+       "blessing": f"{root}/Evaluator_production/blessing"}, root)
+  production_evaluation = output_artifact(
+      steps["Evaluator_production"]["evaluation"])
   steps["PushDecision"] = run_step(
       compiled, "PushDecision",
-      {"model": candidate, "production_evaluation": production_evaluation},
+      {"model": candidate, "production_evaluation": production_evaluation,
+       "evaluation": evaluation},
       {"blessing": f"{root}/PushDecision/blessing"}, root)
   blessing = output_artifact(steps["PushDecision"]["blessing"])
 
@@ -491,17 +511,6 @@ def run(compiled, tmp_path_factory):
       {"pushed_model": f"{root}/Pusher/pushed_model"}, root,
       parameters={"push_destination": destination})
 
-  examples = artifact(f"{root}/ImageExampleGen/examples",
-                      {"split_names": '["train", "eval"]'})
-  with tf.io.TFRecordWriter(
-      f"{examples['uri']}/Split-eval/data_tfrecord-00000.gz",
-      options="GZIP") as writer:
-    for name in CLASSES:
-      writer.write(tf.train.Example(features=tf.train.Features(feature={
-          features.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(
-              value=[jpeg_bytes()])),
-          features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(
-              value=[name.encode()]))})).SerializeToString())
   ingest = artifact(f"{root}/ImageExampleGen/rejected")
   write_file(f"{ingest['uri']}/{SUMMARY_FILE}", json.dumps(
       {"splits": {"train": 240, "eval": 60}, "rejected": 2, "seen": 302}))
@@ -549,6 +558,17 @@ def test_model_selector_resolves_the_floor_from_the_vocabulary(run):
   with tf.io.gfile.GFile(os.path.join(model["uri"], "Format-Serving",
                                       "saved_model.pb"), "rb") as f:
     assert f.read().startswith(b"\x08")  # the learned SavedModel's proto
+
+
+def test_evaluator_production_evaluates_nothing_without_a_baseline(run):
+  evaluation = run["steps"]["Evaluator_production"]["evaluation"]
+  assert evaluation["metadata"][NOT_EVALUATED] == NO_BASELINE
+  assert not tf.io.gfile.exists(evaluation["uri"])  # no TFMA output
+  blessing = run["steps"]["Evaluator_production"]["blessing"]
+  assert blessing["metadata"]["blessed"] == 0
+  # So PushDecision checked the floor on the learned-vs-bilinear evaluation.
+  assert run["steps"]["PushDecision"]["blessing"]["metadata"]["decision"] == \
+      "push"
 
 
 def test_push_decision_blessing_names_the_model_for_the_resolver(compiled, run):

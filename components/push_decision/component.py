@@ -22,6 +22,7 @@ from components.model_selector.component import (COMPARISON, FINGERPRINT,
                                                  FLOOR, SELECTED,
                                                  read_comparison,
                                                  regression_rmse)
+from components.production_evaluator.executor import evaluated
 from gate import floor as top1_floor
 from gate import stats
 
@@ -65,20 +66,21 @@ def PushDecision(
     confidence: Parameter[float] = 0.95,
     push_equal: Parameter[int] = 0,
     task: Parameter[str] = "classification"):
-  """production_evaluation: Evaluator_production's, which runs locally only
-  with a model in production; without it the floor is checked on the
-  candidate's score in the learned-vs-bilinear `evaluation` (the same eval
-  examples)."""
+  """production_evaluation: Evaluator_production's, which evaluates only
+  with a model in production (evaluated()); without it the floor is checked
+  on the candidate's score in the learned-vs-bilinear `evaluation` (the same
+  eval examples)."""
   if not model.has_custom_property(FLOOR):
     raise ValueError(f"{model.uri}: no {FLOOR!r} property; the candidate must "
                      "come from ModelSelector")
-  if production_model and production_evaluation is None:
-    raise ValueError("a model is in production but Evaluator_production's "
-                     "evaluation is missing")
+  production_evaluation = evaluated(production_evaluation)
+  if bool(production_model) != (production_evaluation is not None):
+    raise ValueError(
+        "Evaluator_production's evaluation must exist exactly when a model is "
+        f"in production (model: {production_model and production_model.uri}, "
+        f"evaluation: {production_evaluation and production_evaluation.uri})")
   if production_evaluation is not None:
-    # The lone model's metrics are filed under "" when there is no baseline.
-    clears = clears_floor(model, production_evaluation.uri,
-                          "candidate" if production_model else "", task)
+    clears = clears_floor(model, production_evaluation.uri, "candidate", task)
   elif evaluation is not None:
     clears = clears_floor(model, evaluation.uri,
                           model.get_string_custom_property(SELECTED), task)

@@ -18,6 +18,7 @@ from components.image_example_gen.executor import SUMMARY_FILE
 from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
                                                  NUM_CLASSES, SELECTED,
                                                  UNDER_FLOOR)
+from components.production_evaluator.executor import evaluated
 from components.push_decision.component import DECISION
 from components.results_report import figures
 from gate import stats, tfma_metric
@@ -187,12 +188,10 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   models = {name: _model_results(name, info, overall, per_class, regression,
                                  num_classes)
             for name, info in infos.items()}
-  # Without a production model Evaluator_production does not run locally (on
-  # Vertex TFX drops its baseline spec and TFMA files the lone model's
-  # metrics under the empty name): then the candidate's metrics are those of
-  # the learned-vs-bilinear evaluation, on the same eval examples.
-  candidate_metrics = (prod_overall.get("candidate") or prod_overall.get("")
-                       or overall[selected])
+  # Without a production model Evaluator_production evaluates nothing: then
+  # the candidate's metrics are those of the learned-vs-bilinear evaluation,
+  # on the same eval examples.
+  candidate_metrics = prod_overall.get("candidate") or overall[selected]
   production_metrics = prod_overall.get("production", {})
   production = {"candidate": selected, "comparison": production_comparison,
                 "decision": decision}
@@ -308,7 +307,7 @@ def ResultsReport(
     production_tolerance: Parameter[float],
     confidence: Parameter[float],
     input_size: Parameter[int],
-    # None when nothing is in production and Evaluator_production was skipped.
+    # With nothing in production: None (skipped locally) or not evaluated().
     production_evaluation: InputArtifact[
         standard_artifacts.ModelEvaluation] = None):
   infos = {"learned": _read_json(os.path.join(learned_run.uri, MODEL_INFO)),
@@ -324,7 +323,8 @@ def ResultsReport(
       summary=_read_json(os.path.join(ingest_report.uri, SUMMARY_FILE)),
       infos=infos, evaluation=load_metrics(evaluation.uri),
       production_evaluation=(load_metrics(production_evaluation.uri)
-                             if production_evaluation else ({}, {})),
+                             if evaluated(production_evaluation)
+                             else ({}, {})),
       selected=selected_model.get_string_custom_property(SELECTED),
       selection=json.loads(
           selected_model.get_string_custom_property(COMPARISON)),

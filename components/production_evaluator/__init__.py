@@ -1,0 +1,3 @@
+from components.production_evaluator.component import ProductionEvaluator
+
+__all__ = ["ProductionEvaluator"]
