@@ -86,6 +86,14 @@ def ram_root(name):
   return f"ram://{name}-{uuid.uuid4().hex}"
 
 
+def artifact(cls, uri):
+  """A TFX artifact of type `cls` (e.g. standard_artifacts.Model) at `uri`,
+  as an executor receives it."""
+  made = cls()
+  made.uri = uri
+  return made
+
+
 def write_file(path, data):
   tf.io.gfile.makedirs(os.path.dirname(path))
   with tf.io.gfile.GFile(path, "wb" if isinstance(data, bytes) else "w") as f:

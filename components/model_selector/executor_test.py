@@ -16,16 +16,10 @@ from components.model_selector.component import (AHEAD, COMPARISON,
                                                  NUM_CLASSES, NOT_SIGNIFICANT,
                                                  SELECTED, UNDER_FLOOR,
                                                  ModelSelector, fingerprint)
-from tests.helpers import (ram_root, write_evaluation, write_label_vocab,
-                           write_model)
+from tests.helpers import (artifact, ram_root, write_evaluation,
+                           write_label_vocab, write_model)
 
 CLEAR_WIN = (100, 45, 5)  # learned right on 45 images bilinear got wrong, 5 vice versa
-
-
-def artifact(cls, uri):
-  a = cls()
-  a.uri = uri
-  return a
 
 
 def run_selector(learned_top1, classes=("a", "b", "c", "d"), table=CLEAR_WIN,

@@ -17,13 +17,7 @@ from components.production_evaluator import ProductionEvaluator
 from components.production_evaluator.executor import (NO_BASELINE,
                                                       NOT_EVALUATED, Executor,
                                                       evaluated)
-from tests.helpers import ram_root, write_model
-
-
-def artifact(cls, uri):
-  a = cls()
-  a.uri = uri
-  return a
+from tests.helpers import artifact, ram_root, write_model
 
 
 def run(with_baseline):

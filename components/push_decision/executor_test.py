@@ -16,7 +16,8 @@ from components.push_decision.component import (DECISION, NOT_BLESSED, PUSH,
                                                 SAME_AS_PRODUCTION,
                                                 WORSE_THAN_PRODUCTION,
                                                 PushDecision)
-from tests.helpers import ram_root, write_evaluation, write_model
+from tests.helpers import (artifact, ram_root, write_evaluation,
+                           write_model)
 
 
 def model_artifact(uri, fp, floor=None, artifact_id=7):
@@ -29,12 +30,6 @@ def model_artifact(uri, fp, floor=None, artifact_id=7):
   return model
 
 
-def evaluation_artifact(uri):
-  evaluation = standard_artifacts.ModelEvaluation()
-  evaluation.uri = uri
-  return evaluation
-
-
 def decide(candidate_top1, floor=0.34, production=None, table=None,
            push_equal=0, where="local"):
   """production: (fingerprint, top-1) of the model in production, or None:
@@ -43,10 +38,12 @@ def decide(candidate_top1, floor=0.34, production=None, table=None,
   root = ram_root("push-decision")
   model = model_artifact(f"{root}/candidate", "fp-candidate", floor)
   model.set_string_custom_property(SELECTED, "learned")
-  production_evaluation = evaluation_artifact(f"{root}/production-eval")
+  production_evaluation = artifact(standard_artifacts.ModelEvaluation,
+                                   f"{root}/production-eval")
   inputs = {"model": [model], "production_evaluation": [production_evaluation]}
   if production is None:
-    learned_vs_bilinear = evaluation_artifact(f"{root}/eval")
+    learned_vs_bilinear = artifact(standard_artifacts.ModelEvaluation,
+                                   f"{root}/eval")
     write_evaluation(learned_vs_bilinear.uri, {"learned": candidate_top1,
                                                "bilinear": 0.01})
     inputs["evaluation"] = [learned_vs_bilinear]
@@ -109,7 +106,8 @@ def test_the_production_evaluation_must_match_the_production_model():
   root = ram_root("push-decision-mismatch")
   model = model_artifact(f"{root}/candidate", "fp-candidate", 0.34)
   production = model_artifact(f"{root}/production", "fp-prod", artifact_id=3)
-  skipped = evaluation_artifact(f"{root}/production-eval")
+  skipped = artifact(standard_artifacts.ModelEvaluation,
+                     f"{root}/production-eval")
   skipped.set_string_custom_property(NOT_EVALUATED, NO_BASELINE)
   run = PushDecision.EXECUTOR_SPEC.executor_class().Do
   blessing = standard_artifacts.ModelBlessing()
