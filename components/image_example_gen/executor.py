@@ -623,19 +623,20 @@ class Executor(BaseExampleGenExecutor):
     self._log_startup(input_dict, output_dict, exec_properties)
     check_max_pixels(exec_properties[MAX_PIXELS_KEY])
     report = artifact_utils.get_single_instance(output_dict[REJECTED_KEY])
+    input_base = exec_properties["input_base"]
     labels = read_csv_labels(exec_properties)
-    csv_labels = labels and CsvLabels(labels, exec_properties["input_base"])
+    csv_labels = labels and CsvLabels(labels, input_base)
     exec_properties = {**exec_properties, _REPORT_DIR_KEY: report.uri,
                        _LABELS_OBJECT_KEY: csv_labels}
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties["input_config"], input_config)
     output_config = example_gen_pb2.Output()
     proto_utils.json_to_proto(exec_properties["output_config"], output_config)
+    split_names = example_gen_utils.generate_output_split_names(
+        input_config, output_config)
     examples = output_dict[standard_component_specs.EXAMPLES_KEY]
     artifact_utils.get_single_instance(examples).split_names = (
-        artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(
-                input_config, output_config)))
+        artifact_utils.encode_split_names(split_names))
     with self._make_beam_pipeline() as pipeline:
       splits = self.GenerateExamplesByBeam(pipeline, exec_properties)
       for name, split in splits.items():
@@ -654,15 +655,12 @@ class Executor(BaseExampleGenExecutor):
     roots = [split_root(s.pattern) for s in input_config.splits]
     folders = [] if csv_labels else [
         f"{root}/{c}".lstrip("/") for root in roots
-        for c in input_folder.class_folders(exec_properties["input_base"], root)]
-    unread = unread_files(exec_properties["input_base"], {
+        for c in input_folder.class_folders(input_base, root)]
+    unread = unread_files(input_base, {
         s.name: split_root(s.pattern) for s in input_config.splits})
     rows = [] if csv_labels is None else csv_labels.row_outcomes(
-        labels, [f.path for f in input_folder.list_files(exec_properties["input_base"],
-                                            "")])
-    summary = write_report(
-        report.uri, folders, example_gen_utils.generate_output_split_names(
-            input_config, output_config), unread, rows)
+        labels, [f.path for f in input_folder.list_files(input_base, "")])
+    summary = write_report(report.uri, folders, split_names, unread, rows)
     report.set_int_custom_property("seen", summary["seen"])
     report.set_int_custom_property("ingested", summary["ingested"])
     report.set_int_custom_property("rejected", summary["rejected"])
@@ -672,7 +670,7 @@ class Executor(BaseExampleGenExecutor):
       logging.warning("%d image(s) are in more than one class folder (see "
                       "'duplicates' in %s): %s", len(conflicts),
                       posixpath.join(report.uri, SUMMARY_FILE), conflicts[:5])
-    check_dataset(summary, exec_properties["input_base"], roots,
+    check_dataset(summary, input_base, roots,
                   csv_labels.task if csv_labels else "classification")
 
 
