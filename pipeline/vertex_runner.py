@@ -16,9 +16,9 @@ from pipeline.config import PipelineConfig
 def compile_pipeline(config: PipelineConfig, pipeline_file: str) -> dict:
   """Writes the PipelineJob JSON to pipeline_file, offline; returns it."""
   from tfx import v1 as tfx
+  from tfx.dsl.io import fileio
   from pipeline.pipeline import create_pipeline
   config.validate()
-  from tfx.dsl.io import fileio
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
           default_image=config.vertex.image),
