@@ -152,7 +152,7 @@ class _SquaredErrorCombiner(_PairedCombiner):
     model_name, baseline_name = self._models
     label, candidate = self._label_prediction(element, model_name)
     outputs = element.predictions
-    if baseline_name is not None or isinstance(outputs.get(model_name), dict):
+    if isinstance(outputs.get(model_name), dict):  # several models evaluated
       outputs = outputs[model_name]
     constant = float(np.ravel(outputs[CONSTANT_OUTPUT])[0])
     d = 0.0
@@ -165,8 +165,9 @@ class _SquaredErrorCombiner(_PairedCombiner):
 
 
 class PairedSquaredError(metric_types.Metric):
-  """Per candidate model: examples and the constant predictor's summed
-  squared error; with a baseline, the sum and sum of squares of d."""
+  """Per model, the baseline included: the constant predictor's mean squared
+  error (the floor of whichever model is selected); per candidate model with
+  a baseline, also the examples and the sum and sum of squares of d."""
 
   def __init__(self, name="paired_squared_error"):
     super().__init__(self._computations, name=name)
@@ -178,20 +179,20 @@ class PairedSquaredError(metric_types.Metric):
     baseline_name = baseline.name if baseline else None
     computations = []
     for model_name in model_names:
-      if model_name == baseline_name:
-        continue
+      # The baseline is paired with nothing: its constant error alone.
+      paired_with = None if model_name == baseline_name else baseline_name
       for output_name in output_names or ("",):
         key = functools.partial(metric_types.MetricKey, model_name=model_name,
                                 output_name=output_name)
         sums_key = key(name=f"_{name}_sums")
         keys = [key(name=CONSTANT_SE)]
-        if baseline_name is not None:
+        if paired_with is not None:
           keys += [key(name=n, is_diff=True)
                    for n in (SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ)]
         computations.append(metric_types.MetricComputation(
             keys=[sums_key], preprocessors=None,
             combiner=_SquaredErrorCombiner(sums_key, eval_config, model_name,
-                                           baseline_name, output_name)))
+                                           paired_with, output_name)))
         computations.append(metric_types.DerivedMetricComputation(
             keys=keys, result=functools.partial(_unpack_sums, sums_key, keys)))
     return computations

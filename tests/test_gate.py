@@ -197,23 +197,31 @@ def test_tfma_paired_squared_error_sums_and_the_paired_t_test():
       tfma.ModelSpec(name="learned", prediction_key="prediction"),
       tfma.ModelSpec(name="bilinear", prediction_key="prediction",
                      is_baseline=True)])
-  sums, derived = tfma_metric.PairedSquaredError().computations(
+  computations = tfma_metric.PairedSquaredError().computations(
       eval_config=config, model_names=["learned", "bilinear"])
-  combiner = sums.combiner
   rows = [(10.0, 11.0, 13.0), (20.0, 18.0, 20.0), (30.0, 30.0, 36.0),
           (40.0, 43.0, 41.0)]  # (label, learned, bilinear); training mean 25
-  acc = combiner.create_accumulator()
-  for label, learned, bilinear in rows:
-    acc = combiner.add_input(acc, metric_types.StandardMetricInputs(
-        labels=np.array([label]),
-        predictions={m: {"prediction": np.array([p], np.float32),
-                         "training_mean": np.array([25.0], np.float32)}
-                     for m, p in (("learned", learned),
-                                  ("bilinear", bilinear))},
-        example_weights={"learned": np.array([1.0]),
-                         "bilinear": np.array([1.0])}))
-  values = {k.name: v for k, v in derived.result(
-      combiner.extract_output(acc)).items()}
+  by_model = {}
+  for sums, derived in zip(computations[::2], computations[1::2]):
+    combiner = sums.combiner
+    acc = combiner.create_accumulator()
+    for label, learned, bilinear in rows:
+      acc = combiner.add_input(acc, metric_types.StandardMetricInputs(
+          labels=np.array([label]),
+          predictions={m: {"prediction": np.array([p], np.float32),
+                           "training_mean": np.array([25.0], np.float32)}
+                       for m, p in (("learned", learned),
+                                    ("bilinear", bilinear))},
+          example_weights={"learned": np.array([1.0]),
+                           "bilinear": np.array([1.0])}))
+    result = derived.result(combiner.extract_output(acc))
+    [model] = {k.model_name for k in result}
+    by_model[model] = {k.name: v for k, v in result.items()}
+  values = by_model["learned"]
+  # The baseline gets the constant predictor's error too (the floor of
+  # whichever model is selected), and nothing paired.
+  assert by_model["bilinear"] == {
+      tfma_metric.CONSTANT_SE: values[tfma_metric.CONSTANT_SE]}
   d = [(b - y) ** 2 - (c - y) ** 2 for y, c, b in rows]  # [8, -4, 36, -8]
   assert values[tfma_metric.SQ_EXAMPLES] == 4
   assert values[tfma_metric.SQ_DIFF_SUM] == pytest.approx(sum(d))
