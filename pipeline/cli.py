@@ -22,6 +22,7 @@ warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 from pipeline import predict
 from pipeline.config import ConfigError, PipelineConfig, VertexConfig
+from trainer.text import escape, escape_lines
 
 # (flag, section, field, type, help); section None means PipelineConfig itself.
 _OPTIONS = [
@@ -331,7 +332,7 @@ def _run(args):
   try:
     config.validate()
   except ConfigError as e:
-    print(f"resizer-pipeline: error: {e}", file=sys.stderr)
+    print(f"resizer-pipeline: error: {escape_lines(e)}", file=sys.stderr)
     return 2
   # pylint: disable=import-outside-toplevel
   from pipeline import local_runner, progress as progress_lib
@@ -359,8 +360,8 @@ def _run_failed(error, progress, verbose, code):
   if verbose:
     traceback.print_exc()
   kind = "error" if code == 2 else "run failed"
-  print(f"resizer-pipeline: {kind}: {type(error).__name__}: {error}",
-        file=sys.stderr)
+  print(f"resizer-pipeline: {kind}: {type(error).__name__}: "
+        f"{escape_lines(error)}", file=sys.stderr)
   if progress.failed:
     print(f"resizer-pipeline: step {progress.failed} failed; its outputs: "
           f"{progress.step_folder(progress.failed)}/, its MLMD records: "
@@ -372,7 +373,7 @@ def _run_failed(error, progress, verbose, code):
 
 
 def _error(message, code):
-  print(f"resizer-pipeline: error: {' '.join(str(message).split())}",
+  print(f"resizer-pipeline: error: {escape(' '.join(str(message).split()))}",
         file=sys.stderr)
   return code
 

@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Dict, List, Optional, TextIO, Tuple
 
+from trainer.text import escape
+
 PROGRESS_LOGGER = "resizer.progress"  # the Trainers' per-epoch lines
 
 # Known-harmless messages, by the logger that emits them. Each is logged on
@@ -85,7 +87,8 @@ class Progress:
     self._started_step = None
 
   def say(self, line: str) -> None:
-    print(line, file=self.out or sys.stdout, flush=True)
+    # Lines quote class names, paths and errors from the data and the libraries.
+    print(escape(line), file=self.out or sys.stdout, flush=True)
 
   def step_folder(self, node_id: str) -> str:
     return os.path.join(self.config.pipeline_root, node_id)

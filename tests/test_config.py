@@ -145,3 +145,13 @@ def test_vertex_weights_must_be_on_cloud_storage(tmp_path):
   with no_network() as attempts:
     config.validate()
   assert attempts == []
+
+
+def test_errors_quoting_a_path_escape_its_control_characters(tmp_path,
+                                                              capsys):
+  missing = tmp_path / "da\x1b[31mta"
+  assert cli.main(["run", "--data", str(missing), "--output",
+                   str(tmp_path / "out")]) == 2
+  err = capsys.readouterr().err
+  assert "\x1b" not in err
+  assert f"--data: {tmp_path}/da\\x1b[31mta is not a folder" in err

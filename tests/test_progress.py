@@ -182,3 +182,17 @@ def test_the_command_exits_non_zero_with_its_output_complete(tmp_path):
   assert "step ImageExampleGen failed; its outputs: " in proc.stderr
   # TensorFlow's C++ start-up errors (CUDA plugin registration) are hidden.
   assert "Unable to register" not in proc.stderr
+
+
+def test_names_from_the_data_reach_the_terminal_escaped(tmp_path):
+  """A class name or error text with terminal control sequences (a folder
+  named with ESC, a newline) is printed with them written out."""
+  out, clock = io.StringIO(), _Clock()
+  report = progress.Progress(PipelineConfig(output=str(tmp_path)), out=out,
+                             clock=clock)
+  report.started("ImageExampleGen")
+  report.step_failed("ImageExampleGen",
+                     ValueError("class folder 'c\x1b[2Jat\u202e' is bad"))
+  assert out.getvalue().splitlines()[-1] == (
+      "ImageExampleGen: FAILED after 0.0 s: ValueError: class folder "
+      "'c\\x1b[2Jat\\u202e' is bad")

@@ -32,6 +32,11 @@ def escape(text) -> str:
   return "".join(_shown(ch) for ch in text)
 
 
+def escape_lines(text) -> str:
+  """escape() of each line, the line breaks kept: a multi-line message."""
+  return "\n".join(escape(line) for line in str(text).split("\n"))
+
+
 def label_problem(name: str, what: str = "class name") -> str:
   """Why `name` can't be a label ("" when it can): empty, '.', '..', or a
   control or line-separator character."""
