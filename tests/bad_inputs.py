@@ -13,6 +13,14 @@ from PIL import ExifTags, Image, ImageOps
 from tests.helpers import png_bomb
 
 BAD_UTF8_NAME = b"latin1-caf\xe9.jpg"  # a name from a legacy zip, not UTF-8
+# Class folder names no label can have (trainer.text.label_problem): TF
+# Transform's vocabulary drops a class with a line break, so its images would
+# train as another class; the others are terminal controls. (A NUL can't be
+# in a file name.)
+BAD_CLASS_NAMES = ("new\nline", "car\rriage", "\x1b[31mred", "del\x7f",
+                   "tab\there", "line\u2028sep")
+# Files in the folder a symlinked folder of the corpus leads to, outside.
+LINKED_FOLDER_FILES = 20
 
 
 def picture(width=48, height=32):
@@ -108,9 +116,28 @@ def write_bad_inputs(folder, outside, inside_target):
   os.symlink(os.path.join(outside, "gone.jpg"),
              os.path.join(folder, "dangling.jpg"))
   os.symlink("..", os.path.join(folder, "loop"))  # back to the data folder
+  many = os.path.join(outside, "many")
+  os.makedirs(many, exist_ok=True)
+  for i in range(LINKED_FOLDER_FILES):
+    with open(os.path.join(many, f"{i:04d}.jpg"), "wb") as f:
+      f.write(encode(picture(8, 8), "JPEG"))
+  os.symlink(many, os.path.join(folder, "linked_folder"))
   os.mkfifo(os.path.join(folder, "pipe.jpg"))  # reading it would block
   with open(os.path.join(os.fsencode(folder), BAD_UTF8_NAME), "wb") as f:
     f.write(encode(picture(), "JPEG"))
+
+
+def write_bad_class_folders(data, per_class=2):
+  """A folder per BAD_CLASS_NAMES name in `data`, with `per_class` good
+  images each; returns their paths relative to `data`."""
+  paths = []
+  for name in BAD_CLASS_NAMES:
+    os.makedirs(os.path.join(data, name))
+    for i in range(per_class):
+      paths.append(f"{name}/{i}.png")
+      with open(os.path.join(data, paths[-1]), "wb") as f:
+        f.write(encode(picture(16 + i, 16), "PNG"))
+  return paths
 
 
 def pil_view(data):

@@ -18,10 +18,12 @@ from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
                                                    DatasetError)
 from components.image_example_gen.executor_test import run_example_gen
 from pipeline.data_layout import example_gen_configs
-from tests.bad_inputs import pil_view, write_bad_inputs
+from tests.bad_inputs import (BAD_CLASS_NAMES, pil_view,
+                              write_bad_class_folders, write_bad_inputs)
 from tests.helpers import feature, tiny_dataset
 from trainer import features
 from trainer.preprocessing import decode_and_resize
+from trainer.text import label_problem
 
 # Corpus file (under mixed/) -> the format stored, when the file's own bytes
 # are kept: TF decodes them to the same RGB image as PIL.
@@ -60,25 +62,30 @@ REJECTED = {
     "dangling.jpg": "dangling symlink",
     "pipe.jpg": "not a regular file",
     "latin1-caf\\xe9.jpg": "file name is not valid UTF-8",
+    # One entry, however many files are in it.
+    "linked_folder": "symlinked folder to ",
 }
 DUPLICATE = ["horizontal/0000.jpg", "mixed/link_inside.jpg", "vertical/dup.jpg"]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-  """One run over 2 demo classes plus `mixed/`, the whole bad-input corpus."""
+  """One run over 2 demo classes plus `mixed/`, the whole bad-input corpus,
+  and class folders whose names can't be labels."""
   root = tmp_path_factory.mktemp("corpus")
   data = root / "data"
   n = tiny_dataset(data, per_class=3, classes=2)
   write_bad_inputs(str(data / "mixed"), str(root / "outside"),
                    "../horizontal/0000.jpg")
+  bad_class_files = write_bad_class_folders(str(data))
   shutil.copy(data / "horizontal" / "0000.jpg", data / "vertical" / "dup.jpg")
   splits, summary, rejected, *_ = run_example_gen(data, root / "out")
   examples = {feature(e, features.FILENAME).decode(): (split, e)
               for split, split_examples in splits.items()
               for e in split_examples}
   return {"data": data, "demo": n + 1, "examples": examples,
-          "summary": summary,
+          "summary": summary, "bad_class_files": bad_class_files,
+          "outside": root / "outside",
           "reasons": {r["path"]: r["reason"] for r in rejected}}
 
 
@@ -88,14 +95,16 @@ def mixed(names):
 
 def test_every_file_is_ingested_or_rejected(corpus):
   examples, reasons = corpus["examples"], corpus["reasons"]
-  assert set(reasons) == mixed(REJECTED)
+  bad_class_files = corpus["bad_class_files"]
+  assert set(reasons) == mixed(REJECTED) | set(bad_class_files)
   assert {p for p in examples if p.startswith("mixed/")} == (
       mixed(AS_IS) | mixed(NORMALIZED) | mixed(CONVERTED))
   summary = corpus["summary"]
   ingested = corpus["demo"] + len(AS_IS) + len(NORMALIZED) + len(CONVERTED)
+  rejected = len(REJECTED) + len(bad_class_files)
   assert summary["ingested"] == len(examples) == ingested
-  assert summary["rejected"] == len(reasons) == len(REJECTED)
-  assert summary["seen"] == ingested + len(REJECTED)
+  assert summary["rejected"] == len(reasons) == rejected
+  assert summary["seen"] == ingested + rejected
   # The `loop` symlink (back to the data folder) is not walked round again.
   assert not any("loop" in p for p in list(examples) + list(reasons))
   # Hidden files have no class; every other file counts for mixed/.
@@ -107,6 +116,32 @@ def test_every_file_is_ingested_or_rejected(corpus):
 def test_rejections_say_why(corpus):
   for name, reason in REJECTED.items():
     assert reason in corpus["reasons"][f"mixed/{name}"], name
+
+
+def test_a_symlinked_folder_leading_out_is_one_entry_not_walked(corpus):
+  assert corpus["reasons"]["mixed/linked_folder"] == (
+      f"symlinked folder to {corpus['outside']}/many, outside the data "
+      "folder, not read; copy its files in")
+  assert not any("linked_folder/" in p for p in corpus["reasons"])
+
+
+def test_class_folders_whose_names_cant_be_labels_are_rejected(corpus):
+  """Their images are rejected with the reason, the folders are no class,
+  and the other classes train: the run did not fail."""
+  reasons = corpus["reasons"]
+  for path in corpus["bad_class_files"]:
+    folder = path.split("/")[0]
+    assert reasons[path] == label_problem(folder, "class folder name"), path
+    assert "rename it without them" in reasons[path]
+  assert reasons["new\nline/0.png"] == (
+      "class folder name 'new\\x0aline' contains control or line-break "
+      "characters (\\x0a); rename it without them")
+  labels = {feature(e, features.LABEL).decode()
+            for _, e in corpus["examples"].values()}
+  assert labels == {"horizontal", "vertical", "mixed"}
+  assert sorted(corpus["summary"]["classes"]) == ["horizontal", "mixed",
+                                                  "vertical"]
+  assert not any(p.startswith(BAD_CLASS_NAMES) for p in corpus["examples"])
 
 
 def test_files_are_kept_unless_tf_would_decode_them_differently(corpus):

@@ -53,6 +53,7 @@ from tfx.utils import proto_utils
 
 from components.image_example_gen import input_folder, labels_csv
 from trainer import features
+from trainer.text import escape, label_problem
 
 MAX_PIXELS_KEY = "max_pixels"
 # Labels from a CSV (labels_csv.py) instead of class folders: its path, the
@@ -127,10 +128,11 @@ def unread_files(input_base: str,
   read = ", ".join(f"{root}/ ({split})" for split, root in split_roots.items())
   eval_used = sorted(roots & set(EVAL_DIRS))
   outcomes = []
-  for rel, _ in sorted(input_folder.shown(r) for r in input_folder.walk(
-      input_base, "", skip=roots)):
+  for rel, problem, _ in input_folder.list_files(input_base, "", skip=roots):
     top, _, rest = rel.partition("/")
-    if top.startswith("."):
+    if problem:  # as in a split: its name, or a symlinked folder leading out
+      reason = problem
+    elif top.startswith("."):
       reason = "hidden file or folder (name starts with '.')"
     elif not rest:
       reason = (f"loose file at the top of the data folder, not in a split "
@@ -264,6 +266,9 @@ class CsvLabels:
     self.own_path = (labels.path[len(base):]
                      if labels.path.startswith(base) else None)
 
+  def has_row(self, rel_path: str) -> bool:
+    return rel_path in self.rows or rel_path in self.unused
+
   def lookup(self, rel_path: str) -> Tuple[Any, Optional[str], str]:
     """(label or None, split, why there is no label)."""
     if rel_path == self.own_path:
@@ -283,8 +288,8 @@ class CsvLabels:
     present = set(listed)
     rejected = [(where, reason) for where, reason in labels.rejected]
     rejected += [(f"{self.name}:{row.number}",
-                  f"row {row.number}: no image at {path} under the data "
-                  "folder") for path, row in labels.rows.items()
+                  f"row {row.number}: no image at {escape(path)} under the "
+                  "data folder") for path, row in labels.rows.items()
                  if path not in present]
     return [{"path": where, "class": None, "split_root": None,
              "status": "rejected", "reason": reason}
@@ -417,11 +422,19 @@ class _DecodeFn(beam.DoFn):
     hidden = any(p.startswith(".") for p in parts)
     row_split = None
     if self._labels is not None:
-      label, row_split, label_problem = self._labels.lookup(rel_path)
+      label, row_split, why_not = self._labels.lookup(rel_path)
+      # A row names it (`..j.png`, `.x/a.png`): hidden or not, it is meant.
+      hidden = hidden and not self._labels.has_row(rel_path)
     else:
       label = parts[0] if len(parts) > 1 and not hidden else None
-      label_problem = ("not inside a class folder; move it into <class>/ so "
-                       "its label is known")
+      why_not = ("not inside a class folder; move it into <class>/ so its "
+                 "label is known")
+      bad_name = (label_problem(label, "class folder name")
+                  if label is not None else "")
+      if bad_name:
+        # Not a class: TF Transform's vocabulary would drop it, and its
+        # images would train as another class.
+        label, why_not = None, bad_name
     outcome = {"path": rel_path, "split_root": root,
                "class": label if isinstance(label, str) else None}
     try:
@@ -430,7 +443,7 @@ class _DecodeFn(beam.DoFn):
       if hidden:
         raise ValueError("hidden file or folder (name starts with '.')")
       if label is None:
-        raise ValueError(label_problem)
+        raise ValueError(why_not)
       data = input_folder.read_file(self._input_base, listed, self._real_base)
       image = inspect_image(data, self._max_pixels)
     except (ValueError, OSError, tf.errors.OpError) as e:
@@ -746,7 +759,9 @@ def check_dataset(summary: Dict[str, Any], input_base: str,
   """Fails on data that can't train a classifier, naming folder and fix.
 
   roots: the split roots, the training one first (one "" for a flat folder).
+  Folder names are printed escaped (trainer.text.escape).
   """
+  input_base = escape(input_base)
   if summary["ingested"] == 0:
     seen = (f"{summary['seen']} files seen, all rejected; see the rejected "
             "output" if summary["seen"] else "no files found")
@@ -763,13 +778,13 @@ def check_dataset(summary: Dict[str, Any], input_base: str,
   labels = {key.rsplit("/", 1)[-1] for key in summary["classes"]}
   if len(labels) < 2:
     raise DatasetError(
-        f"only one class folder ({', '.join(sorted(labels))}) under "
+        f"only one class folder ({_names(sorted(labels))}) under "
         f"{input_base}: a classifier needs at least two. Add a folder per class.")
   empty = [k for k, n in summary["classes"].items() if n["ingested"] == 0]
   if empty:
     raise DatasetError(
         "class folder(s) with no usable image under "
-        f"{input_base}: {', '.join(empty)}. Add images or remove the folder; "
+        f"{input_base}: {_names(empty)}. Add images or remove the folder; "
         "the rejected output says why each file was refused.")
   if len(roots) > 1:  # the model can only predict classes it trained on
     train = f"{roots[0]}/"
@@ -779,10 +794,14 @@ def check_dataset(summary: Dict[str, Any], input_base: str,
     if eval_only:
       raise DatasetError(
           f"class folder(s) under {input_base} with no {train} counterpart: "
-          f"{', '.join(eval_only)}. Add {train}<class>/ images for each, or "
+          f"{_names(eval_only)}. Add {train}<class>/ images for each, or "
           "remove the folder.")
   for split, n in summary["splits"].items():
     if n == 0:
       raise DatasetError(
           f"split '{split}' got no examples from {input_base}: add images or "
           "change the split ratio.")
+
+
+def _names(names: Sequence[str]) -> str:
+  return ", ".join(escape(n) for n in names)

@@ -22,20 +22,22 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 from tfx_bsl.tfxio import dataset_options
 
-from components.image_example_gen import IngestReport
+from components.image_example_gen import IngestReport, input_folder
 from components.image_example_gen import executor as executor_module
 from components.image_example_gen.component import (ImageExampleGen,
                                                     ImageInputProcessor)
 from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
                                                    DatasetError, Executor,
-                                                   inspect_image)
+                                                   check_dataset, inspect_image)
 from pipeline.data_layout import example_gen_configs
 from tests.bad_inputs import write_bad_inputs
-from tests.helpers import feature, png_bomb, read_examples, tiny_dataset
+from tests.helpers import (feature, jpeg_bytes, png_bomb, read_examples,
+                           tiny_dataset)
 from trainer import features
 
 
-def run_example_gen(data, out, max_pixels=40_000_000, layout="auto"):
+def run_example_gen(data, out, max_pixels=40_000_000, layout="auto",
+                    labels=None):
   input_config, output_config = example_gen_configs(str(data), layout)
   examples = standard_artifacts.Examples()
   examples.uri = str(out / "examples")
@@ -48,6 +50,7 @@ def run_example_gen(data, out, max_pixels=40_000_000, layout="auto"):
       "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
       "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
       "max_pixels": max_pixels,
+      **({"labels": str(labels)} if labels else {}),
   })
   splits = {s: read_examples(os.path.join(examples.uri, f"Split-{s}"))
             for s in ("train", "eval")}
@@ -113,13 +116,17 @@ def test_split_layout_lists_every_file_outside_the_splits(tmp_path):
   (data / ".DS_Store").write_bytes(b"\0")
   on_disk = sorted(os.path.relpath(os.path.join(d, f), data)
                    for d, _, names in os.walk(data) for f in names)
+  # Listed as itself, not walked (os.walk above does not follow it either).
+  tiny_dataset(tmp_path / "elsewhere", per_class=2)
+  os.symlink(tmp_path / "elsewhere", data / "more")
+  on_disk = sorted(on_disk + ["more"])
   splits, summary, rejected, report, _ = run_example_gen(data, tmp_path / "o")
   assert len(splits["train"]) == 12 and len(splits["eval"]) == 6
   assert all(f.startswith("validation/") for f in filenames(splits["eval"]))
   reasons = {r["path"]: r["reason"] for r in rejected}
   assert sorted(reasons) == [p for p in on_disk
                              if not p.startswith(("train/", "validation/"))]
-  assert len(reasons) == 3 + 6 + 3
+  assert len(reasons) == 3 + 6 + 3 + 1
   assert reasons["eval/checker/0000.jpg"] == (
       "eval/ is not read: validation/ is the eval split (validation/ is "
       "preferred to eval/ when both exist); merge eval/ into validation/ to "
@@ -130,10 +137,13 @@ def test_split_layout_lists_every_file_outside_the_splits(tmp_path):
   assert reasons["extras/deep/x.jpg"].startswith("extras/ is not a split")
   assert reasons["README.txt"].startswith("loose file at the top")
   assert reasons[".DS_Store"].startswith("hidden file")
+  assert reasons["more"] == (f"symlinked folder to {tmp_path}/elsewhere, "
+                             "outside the data folder, not read; copy its "
+                             "files in")
   assert summary["seen"] == len(on_disk) == 18 + len(reasons)
   assert summary["seen"] == summary["ingested"] + summary["rejected"]
-  assert report.get_int_custom_property("rejected") == 12
-  assert summary["not_read"] == {"": 2, "eval": 3, "extras": 1, "test": 6}
+  assert report.get_int_custom_property("rejected") == 13
+  assert summary["not_read"] == {"": 3, "eval": 3, "extras": 1, "test": 6}
   # Only the read splits' class folders count as classes.
   assert sorted(summary["classes"]) == [
       f"{s}/{c}" for s in ("train", "validation")
@@ -312,8 +322,8 @@ def test_threaded_decode_gives_the_same_output_as_one_thread(tmp_path,
   assert len(one[0]["train"]) == 58 and len(one[0]["eval"]) == 13
   assert four[0] == one[0]  # the same serialized examples in each split
   assert four[1] == one[1]  # the same counts, duplicates and not_read
-  # The same rejections: 11 in the corpus, test/x.jpg
-  assert four[2] == one[2] and len(one[2]) == 12
+  # The same rejections: 12 in the corpus, test/x.jpg
+  assert four[2] == one[2] and len(one[2]) == 13
 
 
 def test_decode_runs_files_concurrently_on_the_pool(tmp_path, monkeypatch):
@@ -400,19 +410,104 @@ def test_split_files_are_gzip_with_no_empty_member(tmp_path):
       full, compression_type="GZIP")] == records
 
 
-def test_symlinked_folders_are_checked_where_they_lead(tmp_path):
-  """The walk decides which files need a symlink check: files below a folder
-  symlink that leads out of the data folder are rejected; below one that
-  stays inside, they are read."""
+def test_symlinked_folders_leading_out_are_one_entry_not_walked(tmp_path):
+  """A folder symlink that leads out of the data folder is one rejection,
+  whatever it holds, and no class; one that stays inside is walked."""
   data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
   tiny_dataset(data, per_class=4, size=32)
-  tiny_dataset(elsewhere, per_class=2, size=32, seed=3)
+  tiny_dataset(elsewhere, per_class=6, size=32, seed=3)
   os.symlink(elsewhere / "checker", data / "checker" / "out")
   os.symlink(data / "horizontal", data / "vertical" / "in")
+  os.symlink(elsewhere / "horizontal", data / "linked_class")
+  input_config, _ = example_gen_configs(str(data))
+
+  def fingerprint():
+    processor = ImageInputProcessor(str(data), input_config.splits)
+    processor.resolve_span_and_version()
+    return processor.get_input_fingerprint(0, None)
+
+  before = fingerprint()
   _, summary, rejected, *_ = run_example_gen(data, tmp_path / "o")
-  assert [r["path"] for r in rejected] == ["checker/out/0000.jpg",
-                                           "checker/out/0001.jpg"]
-  assert all(r["reason"].startswith(f"symlink to {elsewhere}/checker/")
-             and "outside the data folder" in r["reason"] for r in rejected)
-  assert summary["classes"]["checker"] == {"ingested": 4, "rejected": 2}
-  assert summary["classes"]["vertical"] == {"ingested": 8, "rejected": 0}
+  assert rejected == [
+      {"path": "checker/out", "reason": f"symlinked folder to {elsewhere}/"
+       "checker, outside the data folder, not read; copy its files in"},
+      {"path": "linked_class", "reason": f"symlinked folder to {elsewhere}/"
+       "horizontal, outside the data folder, not read; copy its files in"}]
+  # linked_class is no class: the run trains on the other three.
+  assert summary["classes"] == {
+      "checker": {"ingested": 4, "rejected": 1},
+      "horizontal": {"ingested": 4, "rejected": 0},
+      "vertical": {"ingested": 8, "rejected": 0}}
+  assert summary["seen"] == 16 + 2 == summary["ingested"] + summary["rejected"]
+  # The fingerprint follows the walk: what is not read doesn't count...
+  (elsewhere / "checker" / "new.jpg").write_bytes(b"x")
+  assert fingerprint() == before
+  # ...where the link leads does.
+  os.remove(data / "checker" / "out")
+  os.symlink(elsewhere / "vertical", data / "checker" / "out")
+  assert fingerprint() != before
+
+
+def test_a_split_root_symlinked_out_is_one_entry(tmp_path):
+  elsewhere = tmp_path / "elsewhere"
+  tiny_dataset(elsewhere, per_class=2, size=32)
+  (tmp_path / "data").mkdir()
+  os.symlink(elsewhere, tmp_path / "data" / "validation")
+  assert input_folder.list_files(str(tmp_path / "data"), "validation") == [
+      input_folder.Listed(
+          "validation", f"symlinked folder to {elsewhere}, outside the data "
+          "folder, not read; copy its files in", True)]
+  assert input_folder.class_folders(str(tmp_path / "data"), "validation") == []
+  assert list(input_folder.walk(str(tmp_path / "data"), "")) == ["validation"]
+
+
+def test_dataset_errors_print_folder_names_escaped():
+  summary = {"ingested": 3, "seen": 4, "splits": {"train": 2, "eval": 1},
+             "classes": {"cats": {"ingested": 3, "rejected": 0},
+                         "\u202egnp.exe": {"ingested": 0, "rejected": 1}}}
+  with pytest.raises(DatasetError) as e:
+    check_dataset(summary, "/data\x1b[2J")
+  assert str(e.value) == (
+      "class folder(s) with no usable image under /data\\x1b[2J: "
+      "\\u202egnp.exe. Add images or remove the folder; the rejected output "
+      "says why each file was refused.")
+
+
+def test_csv_rows_label_the_file_their_normalised_path_names(tmp_path):
+  data = tmp_path / "data"
+  for name in ("a.png", "i.png", "..j.png", "c.png", "d.png", "e.png",
+               "sub/x.png"):
+    (data / name).parent.mkdir(parents=True, exist_ok=True)
+    (data / name).write_bytes(jpeg_bytes(color=(len(name) * 20, 0, 0)))
+  labels = tmp_path / "labels.csv"
+  labels.write_text(
+      "image,label,split\n"
+      "./a.png,cat,train\n"           # 2: a.png
+      "sub/../i.png,dog,train\n"      # 3: i.png
+      "..j.png,cat,eval\n"            # 4: a legal name, kept
+      "c.png,dog,eval\n"              # 5
+      "a.png,dog,eval\n"              # 6: a duplicate of row 2
+      "../../etc/passwd,cat,train\n"  # 7
+      "/abs/x.png,cat,train\n"        # 8
+      "gs://b/x.png,cat,train\n"      # 9
+      "sub\\x.png,cat,train\n"        # 10
+      "d.png,\"do\ng\",train\n"       # 11
+      "e.png,.,train\n")              # 12
+  splits, summary, rejected, *_ = run_example_gen(data, tmp_path / "o",
+                                                  layout="flat", labels=labels)
+  assert {s: {feature(e, features.FILENAME).decode():
+              feature(e, features.LABEL).decode() for e in examples}
+          for s, examples in splits.items()} == {
+              "train": {"a.png": "cat", "i.png": "dog"},
+              "eval": {"..j.png": "cat", "c.png": "dog"}}
+  reasons = {r["path"]: r["reason"] for r in rejected}
+  rows = {f"{labels}:{n}" for n in (6, 7, 8, 9, 10, 11, 12)}
+  assert set(reasons) == rows | {"d.png", "e.png", "sub/x.png"}
+  assert reasons[f"{labels}:10"].endswith("use / separators")
+  assert reasons["sub/x.png"].startswith("no row in")
+  assert reasons["d.png"] == (
+      f"its row in {labels} is not used: row 11: d.png: class name "
+      "'do\\x0ag' contains control or line-break characters (\\x0a); rename "
+      "it without them")
+  assert summary["ingested"] == 4
+  assert summary["seen"] == 7 + len(rows) == 4 + summary["rejected"]

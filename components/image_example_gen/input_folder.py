@@ -14,43 +14,67 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from trainer.text import label_problem
+
 
 def is_local(input_base: str) -> bool:
   return "://" not in input_base
 
 
-def _walk_local(folder: str, rel: str, chain: frozenset, skip: frozenset,
-                real_base: str) -> Iterator[Tuple[str, bool]]:
-  """(path relative to the input base, whether to check it before reading).
+def outside(real: str, real_base: str) -> bool:
+  """Whether the real path `real` is outside the data folder `real_base`."""
+  return os.path.commonpath([real_base, real]) != real_base
 
-  A regular file in a folder whose real path is inside the data folder
-  needs no check; symlinks, special files and whatever is below a symlinked
-  folder leading out do (check_local_file). Deciding that here, from the
-  scandir entries and one realpath per folder, spares the decode threads a
-  realpath per file.
+
+def _folder_outside(real: str) -> str:
+  # Walking it would list files the fingerprint can't track, one rejection
+  # each; one entry names the folder instead.
+  return (f"symlinked folder to {shown(real)[0]}, outside the data folder, "
+          "not read; copy its files in")
+
+
+class _Entry(NamedTuple):
+  rel: str       # relative to the input base
+  check: bool    # check_local_file before reading
+  problem: str   # a symlinked folder leading out, not walked ("" if not)
+
+
+def _walk_local(folder: str, rel: str, chain: frozenset, skip: frozenset,
+                real_base: str) -> Iterator[_Entry]:
+  """Regular files need no check: a folder is entered only when its real
+  path is inside the data folder. Symlinks and special files do
+  (check_local_file). Deciding that here, from the scandir entries and one
+  realpath per folder, spares the decode threads a realpath per file.
   """
   real = os.path.realpath(folder)
   if real in chain:  # a symlink back to a folder being walked: a loop
     return
-  inside = os.path.commonpath([real_base, real]) == real_base
   with os.scandir(folder) as entries:
     entries = sorted(entries, key=lambda e: e.name)
   for entry in entries:
     child = posixpath.join(rel, entry.name) if rel else entry.name
     if entry.is_dir():  # follows symlinked folders, as the driver's glob does
-      if child not in skip:
+      if child in skip:
+        continue
+      target = os.path.realpath(entry.path) if entry.is_symlink() else ""
+      if target and outside(target, real_base):
+        yield _Entry(child, True, _folder_outside(target))
+      else:
         yield from _walk_local(entry.path, child, chain | {real}, skip,
                                real_base)
     else:
-      yield child, not (inside and entry.is_file(follow_symlinks=False))
+      yield _Entry(child, not entry.is_file(follow_symlinks=False), "")
 
 
 def _walk(input_base: str, root: str,
-          skip: Sequence[str] = ()) -> Iterator[Tuple[str, bool]]:
+          skip: Sequence[str] = ()) -> Iterator[_Entry]:
   top = posixpath.join(input_base, root) if root else input_base
   if is_local(input_base):
-    yield from _walk_local(top, root, frozenset(), frozenset(skip),
-                           os.path.realpath(input_base))
+    base = os.path.realpath(input_base)
+    if root and outside(os.path.realpath(top), base):  # a split root link
+      yield _Entry(root, True, _folder_outside(os.path.realpath(top)))
+      return
+    yield from _walk_local(top, root, frozenset(), frozenset(skip), base)
     return
   for dirpath, dirnames, filenames in tf.io.gfile.walk(top):
     rel_dir = posixpath.relpath(dirpath.rstrip("/"), input_base.rstrip("/"))
@@ -59,11 +83,13 @@ def _walk(input_base: str, root: str,
     dirnames[:] = [d for d in dirnames if posixpath.join(
         rel_dir, d.rstrip("/")) not in skip]
     for name in filenames:  # object stores have no symlinks to check
-      yield posixpath.normpath(posixpath.join(rel_dir, name)), False
+      yield _Entry(posixpath.normpath(posixpath.join(rel_dir, name)), False,
+                   "")
 
 
 def walk(input_base: str, root: str, skip: Sequence[str] = ()) -> Iterator[str]:
-  """Every file below input_base/root, as paths relative to input_base.
+  """Every file below input_base/root, as paths relative to input_base,
+  and every local symlinked folder that leads outside it (not entered).
 
   skip: folders (relative to input_base) not to enter.
   Local folders are walked with os.scandir: tf.io.gfile.walk crashes on a
@@ -71,8 +97,8 @@ def walk(input_base: str, root: str, skip: Sequence[str] = ()) -> Iterator[str]:
   Local names that aren't UTF-8 come back surrogate-escaped (os.fsencode
   restores them). Object stores (gs://) have neither problem.
   """
-  for rel, _ in _walk(input_base, root, skip):
-    yield rel
+  for entry in _walk(input_base, root, skip):
+    yield entry.rel
 
 
 def shown(rel: str) -> Tuple[str, str]:
@@ -88,14 +114,19 @@ def shown(rel: str) -> Tuple[str, str]:
 class Listed(NamedTuple):
   """A file to decode, as listed when the pipeline is built."""
   path: str      # relative to input_base, UTF-8 text
-  problem: str   # with its name ("" if none)
+  problem: str   # with its name, or a folder not walked ("" if none)
   check: bool    # a local symlink or special file: check_local_file first
 
 
-def list_files(input_base: str, root: str) -> List[Listed]:
-  """Every file below input_base/root, sorted by path."""
-  return sorted(Listed(*shown(rel), check)
-                for rel, check in _walk(input_base, root))
+def list_files(input_base: str, root: str,
+               skip: Sequence[str] = ()) -> List[Listed]:
+  """Every entry walk() yields, sorted by path; a symlinked folder leading
+  out of the data folder comes with its problem."""
+  listed = []
+  for rel, check, problem in _walk(input_base, root, skip):
+    text, name_problem = shown(rel)
+    listed.append(Listed(text, name_problem or problem, check))
+  return sorted(listed)
 
 
 def input_fingerprint(input_base: str) -> str:
@@ -123,13 +154,21 @@ def input_fingerprint(input_base: str) -> str:
 
 
 def class_folders(input_base: str, root: str) -> List[str]:
+  """The folders below input_base/root whose images get their name as label:
+  not hidden, named as a label can be (trainer.text.label_problem), and
+  walked (not a symlink leading out of the data folder)."""
   top = posixpath.join(input_base, root) if root else input_base
   if not is_local(input_base):
     names = [d.rstrip("/") for d in tf.io.gfile.listdir(top)]
-  else:  # os.listdir: tf.io.gfile.listdir crashes on a name that isn't UTF-8
-    names = [shown(d)[0] for d in os.listdir(top)]
-  return sorted(d for d in names if not d.startswith(".")
-                and tf.io.gfile.isdir(posixpath.join(top, d)))
+    return sorted(d for d in names if not d.startswith(".")
+                  and not label_problem(d)
+                  and tf.io.gfile.isdir(posixpath.join(top, d)))
+  base = os.path.realpath(input_base)
+  # os.listdir: tf.io.gfile.listdir crashes on a name that isn't UTF-8
+  return sorted(shown(d)[0] for d in os.listdir(top)
+                if not d.startswith(".") and not label_problem(d)
+                and os.path.isdir(os.path.join(top, d))
+                and not outside(os.path.realpath(os.path.join(top, d)), base))
 
 
 def check_local_file(path: str, real_base: str) -> None:
@@ -138,7 +177,7 @@ def check_local_file(path: str, real_base: str) -> None:
     raise ValueError(f"dangling symlink (to {os.readlink(path)}, which does "
                      "not exist)")
   real = os.path.realpath(path)
-  if os.path.commonpath([real_base, real]) != real_base:
+  if outside(real, real_base):
     raise ValueError(f"symlink to {real}, outside the data folder: the "
                      "pipeline can't track changes to it; copy the file in")
   if not os.path.isfile(real):
