@@ -166,7 +166,8 @@ def build_parser():
                    help="image folder: <class>/ subfolders, or train/ and "
                    "validation/ (or eval/) each holding <class>/ subfolders")
   run.add_argument("--output", required=True,
-                   help="output folder: pipeline_root/, metadata.sqlite, "
+                   help="output folder, new or empty or an earlier run's "
+                   "(one run at a time): pipeline_root/, metadata.sqlite, "
                    "serving/ (pushed models), report/")
   defaults = _defaults()
   for flag, section, field, kind, help_text in _OPTIONS:

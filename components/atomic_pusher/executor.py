@@ -86,9 +86,9 @@ def _push_to_local_disk(model_path: str, base: str) -> str:
 def _push_to_object_store(model_path: str, base: str) -> str:
   """Copies model_path to a new <base>/<version>; returns version.
 
-  tf.io.gfile offers object stores no exclusive create: two pushes in the
-  very same moment could still pick one version (the window is the check,
-  where TFX's is the whole second).
+  tf.io.gfile offers object stores no exclusive create: two pushes could
+  still pick one version if both check it before either copies (TFX's
+  window was the whole second, and it skipped the copy).
   """
   version = next(v for v in _versions()
                  if not fileio.exists(os.path.join(base, v)))
