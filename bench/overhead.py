@@ -100,8 +100,11 @@ def dag_seconds(log):
 
 def run_pair(args, data, output, plain_first):
   """One plain and one TFX run, in the order given: their wall seconds, top-1
-  and the plain script's fit seconds."""
+  and the plain script's fit seconds. The TFX run writes <output>/pipeline:
+  the CLI refuses an --output holding files it did not write (the logs)."""
   os.makedirs(output, exist_ok=True)
+  pipeline_output = os.path.join(output, "pipeline")
+  log = os.path.join(output, "tfx.log")
   result = os.path.join(output, "plain_top1.json")
   sides = {}
 
@@ -114,17 +117,18 @@ def run_pair(args, data, output, plain_first):
   def tfx():
     sides["tfx"] = timed_process(
         [sys.executable, "-m", "pipeline.cli", "run", "--data", data,
-         "--output", output] + run_flags(args), os.path.join(output, "tfx.log"))
+         "--output", pipeline_output] + run_flags(args), log)
 
   for side in ((plain, tfx) if plain_first else (tfx, plain)):
     side()
   with open(result) as f:
     plain_result = json.load(f)
-  with open(os.path.join(output, "report", "results.json")) as f:
+  with open(os.path.join(pipeline_output, "report", "results.json")) as f:
     tfx_top1 = {k: m["top1"] for k, m in json.load(f)["models"].items()}
   return {"plain_s": sides["plain"], "tfx_s": sides["tfx"],
           "plain_top1": plain_result["top1"], "tfx_top1": tfx_top1,
-          "plain_fit_s": plain_result["fit_s"], "output": output}
+          "plain_fit_s": plain_result["fit_s"], "output": pipeline_output,
+          "log": log}
 
 
 def main():
@@ -147,7 +151,7 @@ def main():
   try:
     data = subset(args.data, args.limit, os.path.join(tmp, "subset"))
     output = args.output or os.path.join(tmp, "tfx")
-    if os.path.exists(os.path.join(output, "metadata.sqlite")) or \
+    if os.path.exists(os.path.join(output, "pipeline")) or \
         os.path.exists(os.path.join(output, "run-1")):
       sys.exit(f"--output {output} holds an earlier run; give a new folder")
     for rel in image_files(data):  # both sides then read from the page cache
@@ -185,7 +189,7 @@ def main():
     print("Trainers' own split (model_info.json), last run; plain Keras fit: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in last["plain_fit_s"].items()))
     print_trainer_phases(os.path.join(last["output"], "pipeline_root"))
-    inside = [dag_seconds(os.path.join(r["output"], "tfx.log")) for r in runs]
+    inside = [dag_seconds(r["log"]) for r in runs]
     if None not in inside:  # an older CLI prints no total line
       print("TFX process outside the DAG run (interpreter start, imports, "
             "exit): " + ", ".join(f"{r['tfx_s'] - s:.1f} s"

@@ -167,7 +167,8 @@ def build_parser():
                    help="image folder: <class>/ subfolders, or train/ and "
                    "validation/ (or eval/) each holding <class>/ subfolders")
   run.add_argument("--output", required=True,
-                   help="output folder: pipeline_root/, metadata.sqlite, "
+                   help="output folder, new or empty or an earlier run's "
+                   "(one run at a time): pipeline_root/, metadata.sqlite, "
                    "serving/ (pushed models), report/")
   defaults = _defaults()
   for flag, section, field, kind, help_text in _OPTIONS:
@@ -335,13 +336,15 @@ def _run(args):
     print(f"resizer-pipeline: error: {escape_lines(e)}", file=sys.stderr)
     return 2
   # pylint: disable=import-outside-toplevel
-  from pipeline import local_runner, progress as progress_lib
+  from pipeline import local_runner, output_folder, progress as progress_lib
   from components.results_report.component import results_table
   from trainer.backbones import WeightsUnavailableError
   progress_lib.configure_logging(args.verbose)
   progress = progress_lib.Progress(config)
   try:
     results = local_runner.run(config, progress)
+  except output_folder.OutputError as e:
+    return _error(e, 2)  # nothing ran: no step or summary to report
   except Exception as e:  # pylint: disable=broad-except
     return _run_failed(e, progress, args.verbose,
                        2 if isinstance(e, (ConfigError, WeightsUnavailableError))

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 from PIL import Image
 
 from components.image_example_gen import labels_csv
+from pipeline import output_folder
 from trainer.backbones import (APPLICATIONS, BACKBONES, WeightsError,
                                locate_weights)
 from trainer.distribution import STRATEGIES
@@ -327,6 +328,13 @@ class PipelineConfig:
         not os.path.isdir(self.output):
       raise ConfigError(f"--output: {self.output} exists and is a file; "
                         "choose a folder path")
+    try:
+      output_folder.check_apart(d.path, self.output)
+      # Vertex writes to Cloud Storage, which compiling (offline) can't read.
+      if self.vertex is None and "://" not in self.output:
+        output_folder.check_reusable(self.output)
+    except output_folder.OutputError as e:
+      raise ConfigError(str(e)) from None
     self._validate_labels()
     self._validate_weights()
 

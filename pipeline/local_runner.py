@@ -8,6 +8,7 @@ from unittest import mock
 
 from tfx import v1 as tfx
 
+from pipeline import output_folder
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import Progress, observe_steps
@@ -26,22 +27,28 @@ def preflight(config: PipelineConfig) -> None:
 
 def run(config: PipelineConfig,
         progress: Optional[Progress] = None) -> dict:
-  """Runs the whole DAG; returns results.json as a dict.
+  """Runs the whole DAG, holding the output folder's lock; returns
+  results.json as a dict. Raises output_folder.OutputInUseError at once while
+  another run uses config.output.
 
   progress: prints each step as it starts and finishes (pipeline/progress.py);
   on a failure it knows which step failed.
   """
   config.validate()
-  preflight(config)
   os.makedirs(config.output, exist_ok=True)
-  dag = create_pipeline(config)
-  steps = observe_steps(progress) if progress else contextlib.nullcontext()
-  if progress:
-    progress.total_steps = len(dag.components)
-  # TFX's BaseBeamExecutor parses sys.argv with absl flags (its b/174174381):
-  # a caller's `-v` (pytest, scripts) would be read as --verbosity. Our own
-  # options already live in `config`.
-  with mock.patch.object(sys, "argv", sys.argv[:1]), steps:
-    tfx.orchestration.LocalDagRunner().run(dag)
-  with open(os.path.join(config.report_dir, "results.json")) as f:
-    return json.load(f)
+  # One run at a time: two would both push as the first model in production
+  # and write one report between them.
+  with output_folder.lock(config.output):
+    output_folder.mark(config.output)
+    preflight(config)
+    dag = create_pipeline(config)
+    steps = observe_steps(progress) if progress else contextlib.nullcontext()
+    if progress:
+      progress.total_steps = len(dag.components)
+    # TFX's BaseBeamExecutor parses sys.argv with absl flags (its
+    # b/174174381): a caller's `-v` (pytest, scripts) would be read as
+    # --verbosity. Our own options already live in `config`.
+    with mock.patch.object(sys, "argv", sys.argv[:1]), steps:
+      tfx.orchestration.LocalDagRunner().run(dag)
+    with open(os.path.join(config.report_dir, "results.json")) as f:
+      return json.load(f)
