@@ -9,6 +9,7 @@ functions the saver_def points at, and a vocabulary file only from the model's
 own assets. tests/test_model_check.py derives the list from real exports.
 """
 import collections
+import os
 import posixpath
 
 import tensorflow as tf
@@ -108,8 +109,11 @@ SAVER_OPS = ("MergeV2Checkpoints", "RestoreV2", "SaveV2", "ShardedFilename")
 # (TF Transform's label vocabulary).
 ASSET_FILE_OPS = {"InitializeTableFromTextFileV2": 1}
 CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
-GRAPH = "the graph"  # where a node of a meta graph's own graph_def is
-_SHOWN = 3  # places named per op in a message
+GRAPH = "the graph"  # shown for a node of a meta graph's own graph_def
+_SHOWN_PROBLEMS, _SHOWN_PLACES = 10, 3  # named in a message
+# Who refers to a function besides a node: not plain calls. (A function's
+# name can be any string, so these are not strings.)
+_OBJECT_GRAPH, _GRADIENT = object(), object()
 
 
 class ModelCheckError(ValueError):
@@ -121,15 +125,16 @@ def graph_ops(graph_def):
   library (function names); calls of library functions are not ops."""
   functions = {f.signature.name for f in graph_def.library.function}
   ops = collections.defaultdict(set)
-  for where, nodes in _node_lists(graph_def):
+  for function, nodes in _node_lists(graph_def):
     for node in nodes:
       if node.op not in functions:
-        ops[node.op].add(where)
+        ops[node.op].add(GRAPH if function is None else function)
   return dict(ops)
 
 
 def _node_lists(graph_def):
-  yield GRAPH, graph_def.node
+  """(function name, its nodes), the graph's own nodes under None."""
+  yield None, graph_def.node
   for function in graph_def.library.function:
     yield function.signature.name, function.node_def
 
@@ -142,8 +147,16 @@ def _callees(node):
     yield from (f.name for f in value.list.func)
 
 
-def _data_inputs(node):
-  return [i for i in node.input if not i.startswith("^")]
+def _arg_index(function, name):
+  """The index of `name` among the function's arguments, or None (a node's
+  output, a constant...)."""
+  args = [a.name for a in function.signature.input_arg]
+  return args.index(name) if name in args else None
+
+
+def _data_input(node, index):
+  inputs = [i for i in node.input if not i.startswith("^")]
+  return inputs[index] if index < len(inputs) else None
 
 
 class _MetaGraph:
@@ -153,87 +166,86 @@ class _MetaGraph:
     self.meta_graph = meta_graph
     graph = meta_graph.graph_def
     self.functions = {f.signature.name: f for f in graph.library.function}
-    # function name -> [(where, node)]: node None for the object graph
-    # (a concrete function Python can call) and a gradient registration.
+    # function name -> [(caller, node)]: caller a function name, None for
+    # the graph's own nodes, or _OBJECT_GRAPH (a concrete function the
+    # loader binds, Python can call) or _GRADIENT with no node.
     self.referrers = collections.defaultdict(list)
-    for where, nodes in _node_lists(graph):
+    for caller, nodes in _node_lists(graph):
       for node in nodes:
         names = list(_callees(node))
         if node.op in self.functions:
           names.append(node.op)
         for name in names:
-          self.referrers[name].append((where, node))
+          self.referrers[name].append((caller, node))
     for gradient in graph.library.gradient:
-      self.referrers[gradient.gradient_func].append(("a gradient", None))
+      self.referrers[gradient.gradient_func].append((_GRADIENT, None))
     for name in meta_graph.object_graph_def.concrete_functions:
-      self.referrers[name].append(("the object graph", None))
+      self.referrers[name].append((_OBJECT_GRAPH, None))
 
   def saver_functions(self):
     """The functions saver_def's save and restore nodes call, when nothing
-    else calls them."""
+    else refers to them."""
     saver = self.meta_graph.saver_def
     names = {t.split(":")[0] for t in (saver.save_tensor_name,
                                        saver.restore_op_name) if t}
     nodes = [n for n in self.meta_graph.graph_def.node if n.name in names]
     called = {f for n in nodes for f in _callees(n)}
-    return {f for f in called if all(where == GRAPH and node.name in names
-                                     for where, node in self.referrers[f])}
+    return {f for f in called if all(caller is None and node.name in names
+                                     for caller, node in self.referrers[f])}
 
-  def fed_by_asset(self, function, index, seen=None):
+  def fed_by_asset(self, function, index):
     """Whether argument `index` of `function` is a model asset's path at
-    every call (calls in the graph_def run only under TF1 loaders, and
-    `check` refuses models without an object graph, which need them)."""
-    seen = set() if seen is None else seen
-    if (function, index) in seen:
-      return True  # a cycle brings no value of its own
-    seen.add((function, index))
-    args = [a.name for a in self.functions[function].signature.input_arg]
-    for where, node in self.referrers[function]:
-      if where == "the object graph":
-        if not self._bound_to_asset(function, index, len(args)):
-          return False
-      elif where == GRAPH:
-        continue
-      elif node is None or (node.op not in CALL_OPS and node.op != function):
-        return False  # a gradient, a loop body...: not a plain call
-      else:
-        inputs = _data_inputs(node)
-        caller_args = [a.name for a in
-                       self.functions[where].signature.input_arg]
-        if index >= len(inputs) or inputs[index] not in caller_args or \
-            not self.fed_by_asset(where, caller_args.index(inputs[index]),
-                                  seen):
-          return False
+    every call. (Calls in the graph's own nodes run only under TF1 loaders;
+    `problems` refuses a model without an object graph, which needs one.)"""
+    todo, seen = [(function, index)], set()
+    while todo:
+      function, index = todo.pop()
+      if (function, index) in seen:
+        continue  # a cycle brings no value of its own
+      seen.add((function, index))
+      for caller, node in self.referrers[function]:
+        if caller is _OBJECT_GRAPH:
+          if not self._bound_to_asset(function, index):
+            return False
+        elif caller is None:
+          continue
+        elif caller is _GRADIENT or (node.op not in CALL_OPS and
+                                     node.op != function):
+          return False  # a gradient, a loop body...: not a plain call
+        else:
+          arg = _arg_index(self.functions[caller], _data_input(node, index))
+          if arg is None:
+            return False  # a constant or a computed path
+          todo.append((caller, arg))
     return True
 
-  def _bound_to_asset(self, function, index, arg_count):
+  def _bound_to_asset(self, function, index):
     """A concrete function's captured inputs come last; the loader binds
     each to an object graph node."""
     bound = self.meta_graph.object_graph_def.concrete_functions[
         function].bound_inputs
+    arg_count = len(self.functions[function].signature.input_arg)
     position = index - (arg_count - len(bound))
     nodes = self.meta_graph.object_graph_def.nodes
     return 0 <= position < len(bound) and 0 <= bound[position] < len(nodes) \
         and nodes[bound[position]].WhichOneof("kind") == "asset"
 
   def add_problems(self, found):
-    """Adds {what: {where}} for every op this meta graph may not run."""
+    """Adds {what: {where}} for everything this meta graph may not run."""
     savers = self.saver_functions()
-    for where, nodes in _node_lists(self.meta_graph.graph_def):
+    for function, nodes in _node_lists(self.meta_graph.graph_def):
+      where = GRAPH if function is None else function
       for node in nodes:
         op = node.op
         if op in self.functions or op in ALLOWED_OPS or \
-            (op in SAVER_OPS and where in savers):
+            (op in SAVER_OPS and function in savers):
           continue
         if op in SAVER_OPS:
           found[f"{op} outside the saver's functions"].add(where)
-        elif op in ASSET_FILE_OPS and where != GRAPH:
-          inputs = _data_inputs(node)
-          args = [a.name for a in
-                  self.functions[where].signature.input_arg]
-          index = ASSET_FILE_OPS[op]
-          if index >= len(inputs) or inputs[index] not in args or \
-              not self.fed_by_asset(where, args.index(inputs[index])):
+        elif op in ASSET_FILE_OPS and function is not None:
+          arg = _arg_index(self.functions[function],
+                           _data_input(node, ASSET_FILE_OPS[op]))
+          if arg is None or not self.fed_by_asset(function, arg):
             found[f"{op} on a file that is not a model asset"].add(where)
         else:
           found[op].add(where)
@@ -258,19 +270,25 @@ def problems(saved_model):
   return dict(found)
 
 
+def _listed(items, shown):
+  more = f" and {len(items) - shown} more" if len(items) > shown else ""
+  return items[:shown], more
+
+
 def describe(found):
-  """One line naming each problem and up to _SHOWN places where it is."""
+  """One line naming the problems (up to _SHOWN_PROBLEMS) and up to
+  _SHOWN_PLACES places of each."""
+  shown, more = _listed(sorted(found), _SHOWN_PROBLEMS)
   parts = []
-  for what in sorted(found):
-    places = sorted(found[what])
-    more = f" and {len(places) - _SHOWN} more" if len(places) > _SHOWN else ""
-    parts.append(f"{what} (in {', '.join(places[:_SHOWN])}{more})")
-  return "; ".join(parts)
+  for what in shown:
+    places, more_places = _listed(sorted(found[what]), _SHOWN_PLACES)
+    parts.append(f"{what} (in {', '.join(places)}{more_places})")
+  return "; ".join(parts) + more
 
 
 def read(model_dir):
   """The SavedModel proto of model_dir/saved_model.pb."""
-  path = f"{model_dir.rstrip('/')}/{model_dirs.SAVED_MODEL}"
+  path = os.path.join(model_dir, model_dirs.SAVED_MODEL)
   try:
     with tf.io.gfile.GFile(path, "rb") as f:
       return saved_model_pb2.SavedModel.FromString(f.read())
