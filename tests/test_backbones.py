@@ -285,9 +285,12 @@ def test_warm_start_refuses_a_non_keras_saved_model_unloaded(tmp_path):
   tf.saved_model.load(path)
   assert marker.exists()  # what loading it would do
   marker.unlink()
-  with pytest.raises(backbones.WeightsError) as e:
-    backbones.build_backbone("tiny_cnn", 32, weights=path)
-  assert str(e.value).startswith(
-      f"--weights: {path} is a SavedModel without keras_metadata.pb")
-  assert "keras.applications no-top .h5" in str(e.value)  # the fix
+  # Config validation (locate_weights) stops the run before it starts.
+  for use in (backbones.locate_weights,
+              lambda p: backbones.build_backbone("tiny_cnn", 32, weights=p)):
+    with pytest.raises(backbones.WeightsError) as e:
+      use(path)
+    assert str(e.value).startswith(
+        f"--weights: {path} is a SavedModel without keras_metadata.pb")
+    assert "keras.applications no-top .h5" in str(e.value)  # the fix
   assert not marker.exists()

@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError
 from trainer import model_dirs
 from trainer.keras_lib import keras, layers
 from trainer.text import escape
+# After keras_lib, which chooses tf_keras as the Keras.
 from tf_keras.protobuf import saved_metadata_pb2  # pylint: disable=wrong-import-order
 
 _APPLICATIONS = {
@@ -172,6 +173,8 @@ def locate_weights(path):
         raise WeightsError(
             f"--weights: {path} is a folder without {model_dirs.SAVED_MODEL} "
             f"(nor a numbered version folder holding one); {WEIGHTS_FIX}")
+      if not tf.io.gfile.exists(os.path.join(model_dir, KERAS_METADATA)):
+        raise _not_keras(path)
       return "saved_model", model_dir
     if tf.io.gfile.exists(path):
       with tf.io.gfile.GFile(path, "rb") as f:
@@ -207,16 +210,20 @@ def nested_model(model):
   return inner[0] if len(inner) == 1 else None
 
 
+def _not_keras(path):
+  return WeightsError(f"--weights: {path} is a SavedModel without "
+                      f"{KERAS_METADATA}, not a Keras model this pipeline "
+                      f"pushed; {WEIGHTS_FIX}")
+
+
 def _read_keras_metadata(model_dir, path):
   """{node path: config dict} of keras_metadata.pb: the layer configs as JSON,
   read as data (no layer is built from them)."""
   try:
     with tf.io.gfile.GFile(os.path.join(model_dir, KERAS_METADATA), "rb") as f:
       metadata = saved_metadata_pb2.SavedMetadata.FromString(f.read())
-  except tf.errors.NotFoundError:
-    raise WeightsError(f"--weights: {path} is a SavedModel without "
-                       f"{KERAS_METADATA}, not a Keras model this pipeline "
-                       f"pushed; {WEIGHTS_FIX}") from None
+  except tf.errors.NotFoundError:  # removed since locate_weights looked
+    raise _not_keras(path) from None
   except DecodeError:
     raise WeightsError(f"--weights: {path}: {KERAS_METADATA} is not Keras "
                        f"metadata; {WEIGHTS_FIX}") from None
