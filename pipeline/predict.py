@@ -5,13 +5,20 @@ Only the model's `serving_images` signature is used (raw JPEG/PNG bytes in;
 regression model), so this runs any model the Pusher wrote, with no project
 code inside it. DIR is a pushed model folder (it holds saved_model.pb) or the
 serving root, whose newest version is used. Paths may be local or gs://.
+
+A SavedModel is a program: before loading one, its graph is checked for ops
+that the models this pipeline exports don't use (pipeline/model_check.py);
+--trust-model skips that. What the model or a file name says is printed
+escaped (trainer/text.py).
 """
 import json
 import sys
 
 import tensorflow as tf
 
+from pipeline import model_check
 from trainer import model_dirs
+from trainer.text import escape
 
 SIGNATURE = "serving_images"
 
@@ -20,14 +27,22 @@ class ModelError(ValueError):
   """--model can't be used; the message names it and the fix."""
 
 
-def load(path):
-  """(model folder, loaded model) for --model PATH."""
+def load(path, trust=False):
+  """(model folder, loaded model) for --model PATH; unless `trust`, only a
+  model whose graph passes pipeline/model_check is loaded."""
   model_dir = model_dirs.resolve_model_dir(path)
   if model_dir is None:
     raise ModelError(
         f"--model: {path} has no {model_dirs.SAVED_MODEL} and no numbered "
         "version folder holding one; give a pushed model folder "
         "(<output>/serving/<version>) or the serving root <output>/serving")
+  if not trust:
+    try:
+      model_check.check(model_dir)
+    except model_check.ModelCheckError as e:
+      raise ModelError(f"--model: {e}. Give a model this pipeline pushed, or "
+                       "pass --trust-model if you trust whoever made it") \
+          from None
   try:
     model = tf.saved_model.load(model_dir)
   except (OSError, ValueError, tf.errors.OpError) as e:
@@ -71,10 +86,16 @@ def _answers(model, images, top):
   for p, row in zip(probs, names):
     order = sorted(range(len(p)), key=lambda i: -p[i])[:top]
     results.append({
-        "top_class": row[order[0]].decode(),
-        "top": [{"class": row[i].decode(), "probability": float(p[i])}
+        "top_class": _decode(row[order[0]]),
+        "top": [{"class": _decode(row[i]), "probability": float(p[i])}
                 for i in order]})
   return results
+
+
+def _decode(name):
+  """A class name from the model: bytes that need not be UTF-8."""
+  return name.decode("utf-8", errors="backslashreplace") \
+      if isinstance(name, bytes) else str(name)
 
 
 def predict(model, paths, top=3):
@@ -104,12 +125,14 @@ def predict(model, paths, top=3):
 
 
 def _text(result):
+  """One line; names from the model and file paths escaped."""
+  file = escape(result["file"])
   if "error" in result:
-    return f"{result['file']}: error: {result['error']}"
+    return f"{file}: error: {escape(result['error'])}"
   if "prediction" in result:
-    return f"{result['file']}: prediction {result['prediction']}"
-  return f"{result['file']}: " + ", ".join(
-      f"{c['class']} {c['probability']:.4f}" for c in result["top"])
+    return f"{file}: prediction {escape(result['prediction'])}"
+  return f"{file}: " + ", ".join(
+      f"{escape(c['class'])} {c['probability']:.4f}" for c in result["top"])
 
 
 def main(args):
@@ -119,15 +142,15 @@ def main(args):
     print("resizer-pipeline: error: --top: must be at least 1", file=sys.stderr)
     return 2
   try:
-    model_dir, model = load(args.model)
+    model_dir, model = load(args.model, args.trust_model)
     results = predict(model, args.images, args.top)
   except ModelError as e:
-    print(f"resizer-pipeline: error: {e}", file=sys.stderr)
+    print(f"resizer-pipeline: error: {escape(e)}", file=sys.stderr)
     return 2
-  if args.json:
+  if args.json:  # json.dumps escapes control and non-ASCII characters
     print(json.dumps({"model": model_dir, "results": results}, indent=2))
   else:
-    print(f"model: {model_dir}")
+    print(f"model: {escape(model_dir)}")
     for result in results:
       print(_text(result), file=sys.stderr if "error" in result else sys.stdout)
   return 1 if any("error" in r for r in results) else 0
@@ -147,6 +170,12 @@ def add_parser(sub):
                       help="classes shown per image (default: 3)")
   parser.add_argument("--json", action="store_true",
                       help="print one JSON document instead of text lines")
+  parser.add_argument("--trust-model", action="store_true",
+                      help="load the model even if its graph uses ops that "
+                      "the models this pipeline exports don't (file reads "
+                      "and writes, Python calls, unknown ops): a SavedModel "
+                      "is a program, so only for a model from someone you "
+                      "trust")
   parser.add_argument("images", nargs="+", metavar="IMAGE",
                       help="JPEG or PNG files, local or gs://")
   return parser

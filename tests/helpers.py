@@ -117,6 +117,52 @@ def write_label_vocab(transform_graph_uri, classes):
              "".join(f"{c}\n" for c in classes))
 
 
+def transform_output(folder, task="classification", input_size=16,
+                     target_transform="none"):
+  """A TF Transform output (transform_fn/ and metadata/, as the Transform
+  component writes them) of this pipeline's preprocessing_fn on three
+  generated images with the curated base schema's raw features: classes
+  "a" and "b", or a float image/target."""
+  # pylint: disable=import-outside-toplevel
+  import tempfile
+
+  import tensorflow_data_validation as tfdv
+  import tensorflow_transform as tft
+  import tensorflow_transform.beam as tft_beam
+  from tensorflow_transform.tf_metadata import (dataset_metadata,
+                                                metadata_io, schema_utils)
+
+  import schema as schema_pkg
+  from trainer.preprocessing import preprocessing_fn
+  spec = schema_utils.schema_as_feature_spec(
+      tfdv.load_schema_text(schema_pkg.BASE_SCHEMA)).feature_spec
+  if task == "regression":  # as components/schema_curator makes it
+    del spec[features.LABEL]
+    spec[features.TARGET] = tf.io.FixedLenFeature([1], tf.float32)
+
+  def value(name, i):
+    if name == features.IMAGE:
+      return [jpeg_bytes((8, 8), (80 * i, 0, 0))]
+    if name == features.LABEL:
+      return ["ab"[i % 2]]
+    dtype = spec[name].dtype
+    return [float(i + 1)] if dtype == tf.float32 else \
+        [8] if dtype == tf.int64 else ["x"]
+
+  raw = [{name: value(name, i) for name in spec} for i in range(3)]
+  metadata = dataset_metadata.DatasetMetadata(
+      schema_utils.schema_from_feature_spec(spec))
+  cfg = {"input_size": input_size, "task": task,
+         "target_transform": target_transform}
+  folder = str(folder)
+  with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
+    transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(
+        lambda inputs: preprocessing_fn(inputs, cfg))
+    _ = transform_fn | tft_beam.WriteTransformFn(folder)
+  metadata_io.write_metadata(metadata, os.path.join(folder, "metadata"))
+  return tft.TFTransformOutput(folder)
+
+
 def write_evaluation(uri, top1, paired=None, metrics=None):
   """A TFMA evaluation as TFX's Evaluator writes it (metrics TFRecords), with
   the overall top-1 of each model ({name: value}), per candidate model the

@@ -196,3 +196,101 @@ def test_unusable_weights_paths_are_named(tmp_path, make, message):
     backbones.locate_weights(path)
   assert str(e.value).startswith(f"--weights: {path} {message}")
   assert "keras.applications no-top .h5" in str(e.value)  # the fix
+
+
+# --weights PATH is data: a pushed model's variables are read from its
+# checkpoint, never by running or deserializing what the model holds.
+def _writes_marker(x, marker=""):
+  with open(marker, "w", encoding="utf-8") as f:  # stands in for os.system
+    f.write("ran")
+  return x
+
+
+def _hostile_keras_model(tmp_path, backbone, inside_backbone):
+  """A pushed-model layout (trainer/model.py) with a Lambda layer that writes
+  tmp_path/marker when Keras deserializes or calls it: between the resizer
+  and the classifier, or inside the backbone. Returns (serving root, the
+  backbone weights, marker)."""
+  from trainer.keras_lib import keras, layers  # pylint: disable=import-outside-toplevel
+  from trainer.model import build_classifier  # pylint: disable=import-outside-toplevel
+  marker = tmp_path / "marker"
+  spec = ModelSpec(num_classes=3, input_size=64, target_size=32,
+                   backbone=backbone, resizer="bilinear", seed=5)
+  hostile = layers.Lambda(_writes_marker, arguments={"marker": str(marker)},
+                          name="hostile")
+  classifier = build_classifier(spec)
+  net = classifier.get_layer(backbone)
+  if inside_backbone:
+    inputs = layers.Input((32, 32, 3))
+    wrapped = keras.Model(inputs, net(hostile(inputs)), name=backbone)
+    resized = layers.Input((32, 32, 3), name="resized")
+    classifier = keras.Model(resized, layers.Dense(3, name="logits")(
+        wrapped(resized)), name="classifier")
+  inputs = layers.Input((64, 64, 3), name="pixels")
+  x = layers.Rescaling(1.0 / 255, name="to_unit_range")(inputs)
+  x = layers.Resizing(32, 32, name="bilinear")(x)
+  if not inside_backbone:
+    x = hostile(x)
+  model = keras.Model(inputs, classifier(x), name="bilinear_" + backbone)
+  serving = tmp_path / "serving"
+  model.save(str(serving / "1700000000"), save_format="tf", save_traces=False)
+  assert marker.exists()  # the Lambda runs when Keras calls it
+  marker.unlink()
+  return str(serving), net.get_weights(), marker
+
+
+def test_warm_start_reads_weights_without_running_the_models_lambda(tmp_path):
+  serving, expected, marker = _hostile_keras_model(tmp_path, "vit_tiny",
+                                                   inside_backbone=False)
+  net = backbones.build_backbone("vit_tiny", 32, weights=serving)
+  _assert_same(net.get_weights(), expected)
+  # Another input size: the position embedding's shape differs.
+  with pytest.raises(backbones.WeightsError,
+                     match=r"does not fit the vit_tiny backbone \(.*shape"):
+    backbones.build_backbone("vit_tiny", 64, weights=serving)
+  assert not marker.exists()
+
+
+def test_warm_start_from_a_hostile_backbone_fails_without_running_it(tmp_path):
+  serving, _, marker = _hostile_keras_model(tmp_path, "tiny_cnn",
+                                            inside_backbone=True)
+  with pytest.raises(backbones.WeightsError,
+                     match=f"--weights: {serving} does not fit the tiny_cnn "
+                     r"backbone \(its checkpoint has no value"):
+    backbones.build_backbone("tiny_cnn", 32, weights=serving)
+  assert not marker.exists()
+
+
+class _WritesOnLoad(tf.saved_model.experimental.TrackableResource):
+  """A resource whose initializer, run when TensorFlow loads the SavedModel,
+  writes a marker file."""
+
+  def __init__(self, marker):
+    super().__init__()
+    self.marker = marker
+
+  def _create_resource(self):
+    return tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.string)
+
+  def _initialize(self):
+    tf.io.write_file(self.marker, "ran")
+
+
+def test_warm_start_refuses_a_non_keras_saved_model_unloaded(tmp_path):
+  marker = tmp_path / "marker"
+  module = tf.Module()
+  module.table = _WritesOnLoad(str(marker))
+  path = str(tmp_path / "module")
+  tf.saved_model.save(module, path)
+  tf.saved_model.load(path)
+  assert marker.exists()  # what loading it would do
+  marker.unlink()
+  # Config validation (locate_weights) stops the run before it starts.
+  for use in (backbones.locate_weights,
+              lambda p: backbones.build_backbone("tiny_cnn", 32, weights=p)):
+    with pytest.raises(backbones.WeightsError) as e:
+      use(path)
+    assert str(e.value).startswith(
+        f"--weights: {path} is a SavedModel without keras_metadata.pb")
+    assert "keras.applications no-top .h5" in str(e.value)  # the fix
+  assert not marker.exists()

@@ -118,6 +118,7 @@ def test_usable_weights_paths_pass_validation(data, tmp_path):
   pushed = tmp_path / "serving" / "1700000000"
   pushed.mkdir(parents=True)
   (pushed / "saved_model.pb").write_bytes(b"graph")
+  (pushed / "keras_metadata.pb").write_bytes(b"")  # a Keras model's layers
   for weights in (tmp_path / "notop.h5", pushed, tmp_path / "serving"):
     config = PipelineConfig(output=str(tmp_path / "o"))
     config.data.path = data

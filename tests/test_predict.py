@@ -1,6 +1,7 @@
 """`resizer-pipeline predict` on small hand-made SavedModels with the pushed
 models' serving_images interface (the whole DAG's model: test_pipeline_e2e)."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -16,9 +17,10 @@ class _ColorModel(tf.Module):
   """Classifies an image by its mean colour, or (regression) returns its mean
   red value: the same signature name and outputs as a pushed model."""
 
-  def __init__(self, regression=False):
+  def __init__(self, regression=False, classes=None):
     super().__init__()
     self.regression = regression
+    self.classes = classes or CLASSES
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name="image_bytes")])
@@ -30,14 +32,14 @@ class _ColorModel(tf.Module):
     if self.regression:
       return {"prediction": means[:, :1]}
     probs = tf.nn.softmax(means / 10.0)
-    names = tf.constant(CLASSES)
+    names = tf.constant(self.classes)
     return {"probabilities": probs,
             "class_names": tf.tile(names[tf.newaxis], [tf.shape(probs)[0], 1]),
             "top_class": tf.gather(names, tf.argmax(probs, axis=-1))}
 
 
-def _save(path, regression=False, signature="serving_images"):
-  module = _ColorModel(regression)
+def _save(path, regression=False, signature="serving_images", classes=None):
+  module = _ColorModel(regression, classes)
   tf.saved_model.save(module, str(path), signatures={signature: module.serve})
   return str(path)
 
@@ -132,3 +134,99 @@ def test_unusable_model_exits_2_naming_it(tmp_path, images, capsys, make,
   err = capsys.readouterr().err.strip()
   assert rc == 2 and err == err.splitlines()[0]
   assert err.startswith(f"resizer-pipeline: error: --model: {path} {message}")
+
+
+# A SavedModel is a program: predict checks its graph before loading it.
+class _CopiesOnLoad(tf.saved_model.experimental.TrackableResource):
+  """A resource whose initializer, run when the model is loaded, copies the
+  file `secret` to `marker`."""
+
+  def __init__(self, secret, marker):
+    super().__init__()
+    self.secret, self.marker = secret, marker
+
+  def _create_resource(self):
+    return tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.string)
+
+  def _initialize(self):
+    tf.io.write_file(self.marker, tf.io.read_file(self.secret))
+
+
+def _hostile(folder, where):
+  """A classifier with the pushed models' interface that also copies
+  folder/secret to folder/marker: when loaded (initializer), on every
+  serving_images call, or through Python (py_function)."""
+  secret, marker = str(folder / "secret"), str(folder / "marker")
+  (folder / "secret").write_text("secret")
+  module = _ColorModel()
+  serve = module.serve
+  if where == "initializer":
+    module.table = _CopiesOnLoad(secret, marker)
+  else:
+    def copy():
+      with open(secret, encoding="utf-8") as src, \
+          open(marker, "w", encoding="utf-8") as dst:
+        dst.write(src.read())
+      return 0
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                                name="image_bytes")])
+    def serve(image_bytes):  # pylint: disable=function-redefined
+      if where == "serving_images":
+        tf.io.write_file(marker, tf.io.read_file(secret))
+      else:
+        tf.py_function(copy, [], tf.int32)
+      return module.serve(image_bytes)
+  path = str(folder / "model")
+  tf.saved_model.save(module, path, signatures={"serving_images": serve})
+  return path, folder / "marker"
+
+
+@pytest.mark.parametrize("where, ops, function", [
+    ("initializer", ["ReadFile", "WriteFile"], "__inference__initializer_"),
+    ("serving_images", ["ReadFile", "WriteFile"], "__inference_serve_"),
+    ("py_function", ["EagerPyFunc"], "__inference_serve_"),
+])
+def test_a_model_running_more_than_a_pushed_model_is_refused_unloaded(
+    tmp_path, images, capsys, where, ops, function):
+  path, marker = _hostile(tmp_path, where)
+  rc = cli.main(["predict", "--model", path, images["red"]])
+  out, err = capsys.readouterr()
+  assert rc == 2 and not out and err.count("\n") == 1
+  assert err.startswith(f"resizer-pipeline: error: --model: {path} runs what "
+                        "the models of this pipeline don't: ")
+  for op in ops:  # each refused op and the function it is in
+    assert re.search(rf"[:;] {op} \(in {function}\d+\)", err), err
+  assert "pass --trust-model if you trust whoever made it" in err
+  assert not marker.exists()
+
+
+def test_trust_model_loads_a_refused_model(tmp_path, images, capsys):
+  path, marker = _hostile(tmp_path, "initializer")
+  rc = cli.main(["predict", "--model", path, "--trust-model", "--json",
+                 images["red"]])
+  doc = json.loads(capsys.readouterr().out)
+  assert rc == 0 and doc["results"][0]["top_class"] == "red"
+  assert marker.read_text() == "secret"  # what the check kept from running
+
+
+def test_names_from_the_model_and_paths_are_printed_escaped(tmp_path, images,
+                                                            capsys):
+  # An ANSI colour, a newline and a byte that is not UTF-8.
+  path = _save(tmp_path / "m", classes=[b"\x1b[31mred", b"gre\nen",
+                                        b"bl\xffue"])
+  missing = str(tmp_path / "\x1b[2Jgone.jpg")
+  rc = cli.main(["predict", "--model", path, images["red"], missing])
+  out, err = capsys.readouterr()
+  assert rc == 1
+  assert out.splitlines()[1] == (f"{images['red']}: \\x1b[31mred 1.0000, "
+                                 "gre\\x0aen 0.0000, bl\\xffue 0.0000")
+  assert err == f"{tmp_path}/\\x1b[2Jgone.jpg: error: no such file\n"
+  assert "\x1b" not in out + err
+  rc = cli.main(["predict", "--model", path, "--json", images["red"], missing])
+  printed = capsys.readouterr().out
+  assert "\x1b" not in printed and "\\u001b[31mred" in printed
+  doc = json.loads(printed)
+  assert [c["class"] for c in doc["results"][0]["top"]] == [
+      "\x1b[31mred", "gre\nen", "bl\\xffue"]
+  assert doc["results"][1]["file"] == missing

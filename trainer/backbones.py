@@ -10,15 +10,23 @@ because tf_keras has no ViT and keras-hub needs Keras 3 (see trainer/keras_lib).
   the applications model inside the backbone, by topology as Keras does;
 - a `.h5` file or TF checkpoint saved from a backbone built here;
 - a model this pipeline pushed (`<output>/serving/<version>/`, or the serving
-  root for its newest version): its backbone's weights (warm start).
+  root for its newest version): its backbone's weights (warm start), read
+  from its variables checkpoint. The model is never loaded: a SavedModel is a
+  program (its Lambda layers, its initializers), and weights are data.
 """
+import json
 import os
+import re
 import tempfile
 
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 from trainer import model_dirs
 from trainer.keras_lib import keras, layers
+from trainer.text import escape
+# After keras_lib, which chooses tf_keras as the Keras.
+from tf_keras.protobuf import saved_metadata_pb2  # pylint: disable=wrong-import-order
 
 _APPLICATIONS = {
     # name: (constructor, module with preprocess_input)
@@ -41,6 +49,9 @@ class WeightsError(ValueError):
   """--weights PATH can't be used; the message says why and what to give."""
 
 
+KERAS_METADATA = "keras_metadata.pb"  # tf_keras's layer configs in a SavedModel
+# The names Keras gives a model's layers in its checkpoint object graph.
+_LAYER_EDGE = re.compile(r"layer(_with_weights)?-\d+")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of a Keras .h5 file
 WEIGHTS_FIX = ("give a keras.applications no-top .h5 file for the backbone "
                "(e.g. densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5), "
@@ -125,7 +136,7 @@ class PositionEmbedding(layers.Layer):
     return x + tf.cast(self.embedding, x.dtype)
 
 
-def vit(size, patch=16, dim=384, depth=12, heads=6, mlp_dim=1536):
+def vit(size, patch=16, dim=384, depth=12, heads=6, mlp_dim=1536, name="vit"):
   """ViT-S/16 (Dosovitskiy et al.) by default: 224 px input -> 197 tokens."""
   if size % patch:
     raise ValueError(f"ViT input size {size} is not a multiple of patch {patch}")
@@ -144,7 +155,7 @@ def vit(size, patch=16, dim=384, depth=12, heads=6, mlp_dim=1536):
     x = layers.Add(name=f"block{i}_add2")([x, y])
   x = layers.LayerNormalization(epsilon=1e-6, name="final_ln")(x)
   x = layers.Lambda(lambda t: t[:, 0], name="cls_output")(x)
-  return keras.Model(inputs, x, name="vit")
+  return keras.Model(inputs, x, name=name)
 
 
 def locate_weights(path):
@@ -162,6 +173,8 @@ def locate_weights(path):
         raise WeightsError(
             f"--weights: {path} is a folder without {model_dirs.SAVED_MODEL} "
             f"(nor a numbered version folder holding one); {WEIGHTS_FIX}")
+      if not tf.io.gfile.exists(os.path.join(model_dir, KERAS_METADATA)):
+        raise _not_keras(path)
       return "saved_model", model_dir
     if tf.io.gfile.exists(path):
       with tf.io.gfile.GFile(path, "rb") as f:
@@ -175,26 +188,14 @@ def locate_weights(path):
   raise WeightsError(f"--weights: {path} does not exist; {WEIGHTS_FIX}")
 
 
-def _copy_tree(src, dst):
-  src = src.rstrip("/")
-  for folder, _, files in tf.io.gfile.walk(src):
-    target = os.path.join(dst, folder[len(src):].lstrip("/"))
-    tf.io.gfile.makedirs(target)
-    for name in files:
-      tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name),
-                       overwrite=True)
-
-
 def _local_copy(kind, path):
-  """Keras reads weights from local disk: copy a remote file, every file of a
-  checkpoint, or a model folder whole (variables/ included)."""
+  """Keras reads weights from local disk: copy a remote file or every file of
+  a checkpoint."""
   if "://" not in path:
     return path
   local = os.path.join(tempfile.mkdtemp(prefix="weights-"),
                        os.path.basename(path.rstrip("/")))
-  if kind == "saved_model":
-    _copy_tree(path, local)
-  elif kind == "checkpoint":  # <prefix>.index and <prefix>.data-*-of-*
+  if kind == "checkpoint":  # <prefix>.index and <prefix>.data-*-of-*
     for source in tf.io.gfile.glob(path + ".*"):
       tf.io.gfile.copy(source, local + source[len(path):], overwrite=True)
   else:
@@ -209,33 +210,80 @@ def nested_model(model):
   return inner[0] if len(inner) == 1 else None
 
 
-def _load_pushed_backbone(net, name, local, path):
-  """Copies the backbone weights of a model this pipeline pushed into net."""
-  # Keras rebuilds the layers from their configs (the custom ones here are
-  # registered), not the serving signatures, so no Transform graph is run.
-  model = keras.models.load_model(local, compile=False)
+def _not_keras(path):
+  return WeightsError(f"--weights: {path} is a SavedModel without "
+                      f"{KERAS_METADATA}, not a Keras model this pipeline "
+                      f"pushed; {WEIGHTS_FIX}")
+
+
+def _read_keras_metadata(model_dir, path):
+  """{node path: config dict} of keras_metadata.pb: the layer configs as JSON,
+  read as data (no layer is built from them)."""
   try:
-    source = nested_model(model.get_layer("classifier"))  # see trainer/model
-  except ValueError:  # no such layer
-    source = None
-  if source is None:
+    with tf.io.gfile.GFile(os.path.join(model_dir, KERAS_METADATA), "rb") as f:
+      metadata = saved_metadata_pb2.SavedMetadata.FromString(f.read())
+  except tf.errors.NotFoundError:  # removed since locate_weights looked
+    raise _not_keras(path) from None
+  except DecodeError:
+    raise WeightsError(f"--weights: {path}: {KERAS_METADATA} is not Keras "
+                       f"metadata; {WEIGHTS_FIX}") from None
+  configs = {}
+  for node in metadata.nodes:
+    try:
+      config = json.loads(node.metadata)
+    except (ValueError, RecursionError):
+      continue
+    if isinstance(config, dict) and node.identifier == "_tf_keras_network":
+      configs[node.node_path] = config
+  return configs
+
+
+def _pushed_backbone(model_dir, path):
+  """(checkpoint edges from the root to the backbone, the backbone's name) of
+  a model built by trainer/model.py: the one network inside "classifier"."""
+  networks = _read_keras_metadata(model_dir, path)
+  inner = [(p.split(".")[1:], c.get("name")) for p, c in networks.items()
+           if p.startswith("root.") and p.count(".") == 2 and
+           networks.get(p.rsplit(".", 1)[0], {}).get("name") == "classifier"]
+  if len(inner) != 1 or not isinstance(inner[0][1], str) or \
+      not all(_LAYER_EDGE.fullmatch(edge) for edge in inner[0][0]):
     raise WeightsError(f"--weights: {path} is not a model this pipeline "
                        f"pushed (no classifier backbone inside); {WEIGHTS_FIX}")
-  if source.name != name:
-    raise WeightsError(f"--weights: the model in {path} has a {source.name} "
-                       f"backbone, not {name}; use --backbone {source.name} or "
-                       "another model")
-  net.set_weights(source.get_weights())  # ValueError on any shape mismatch
+  return inner[0]
+
+
+def _load_pushed_backbone(net, name, model_dir, path):
+  """Restores a pushed model's backbone variables into net from its variables
+  checkpoint (tensors only: nothing the model holds is run or deserialized),
+  matched by the names Keras gives layers in the checkpoint object graph."""
+  edges, source = _pushed_backbone(model_dir, path)
+  if source != name:
+    raise WeightsError(f"--weights: the model in {path} has a {escape(source)}"
+                       f" backbone, not {name}; use --backbone "
+                       f"{escape(source)} or another model")
+  root = net
+  for edge in reversed(edges):
+    root = tf.train.Checkpoint(**{edge: root})
+  status = root.read(os.path.join(model_dir, "variables", "variables"))
+  status.expect_partial()  # the resizer and the head are not wanted here
+  try:
+    status.assert_existing_objects_matched()
+  except AssertionError:
+    raise WeightsError(
+        f"--weights: {path} does not fit the {name} backbone (its checkpoint "
+        f"has no value for some of the backbone's variables: another "
+        f"architecture); {WEIGHTS_FIX}") from None
 
 
 def load_weights(net, name, path):
   """Loads --weights PATH into the backbone `net` built for `name`."""
   kind, found = locate_weights(path)
-  local = _local_copy(kind, found)
   try:
     if kind == "saved_model":
-      _load_pushed_backbone(net, name, local, found)
-    elif kind == "h5" and name in _APPLICATIONS:
+      _load_pushed_backbone(net, name, found, path)
+      return
+    local = _local_copy(kind, found)
+    if kind == "h5" and name in _APPLICATIONS:
       try:  # a keras.applications file: weights of the applications model
         nested_model(net).load_weights(local)
       except ValueError as first:
@@ -247,10 +295,11 @@ def load_weights(net, name, path):
       net.load_weights(local)
   except WeightsError:
     raise
-  except (ValueError, KeyError) as e:  # layer count or shape mismatches
-    message = " ".join(str(e).split())[:300]
+  # Layer count or shape mismatches, an unreadable checkpoint.
+  except (ValueError, KeyError, tf.errors.OpError) as e:
+    detail = " ".join(str(getattr(e, "message", None) or e).split())[:300]
     raise WeightsError(f"--weights: {path} does not fit the {name} backbone "
-                       f"({message}); {WEIGHTS_FIX}") from None
+                       f"({escape(detail)}); {WEIGHTS_FIX}") from None
 
 
 def build_backbone(name, size, weights=None):
@@ -273,7 +322,9 @@ def build_backbone(name, size, weights=None):
   elif name == "vit":
     net = vit(size)
   else:  # vit_tiny: the same architecture, small enough for tests.
-    net = vit(size, patch=8, dim=32, depth=2, heads=2, mlp_dim=64)
+    # Named for its backbone: a warm start checks the pushed model's name.
+    net = vit(size, patch=8, dim=32, depth=2, heads=2, mlp_dim=64,
+              name="vit_tiny")
   if path:
     load_weights(net, name, path)
   return net

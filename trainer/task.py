@@ -249,6 +249,19 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
           "serving_images": serve_images}
 
 
+def export(model, serving_dir, tft_output, class_names, spec, cfg):
+  """Saves the model with its serving signatures: what the Pusher pushes."""
+  signatures = _serving_signatures(model, tft_output, class_names,
+                                   spec.input_size, cfg)
+  # save_traces=False: Keras would otherwise trace every layer's call for its
+  # own loader, which slows the save and every load (TFMA, ResultsReport)
+  # several times over. The signatures are what serving and TFMA run;
+  # keras.models.load_model rebuilds layers from their configs (custom ones
+  # are registered).
+  model.save(serving_dir, save_format="tf", signatures=signatures,
+             save_traces=False)
+
+
 def score_name(cfg):
   """The per-epoch score in the history: top-1, or RMSE of the normalised
   target (in standard deviations of the training targets)."""
@@ -358,15 +371,7 @@ def run_fn(fn_args):
 
   # Every worker must call save (it is collective); only the chief's copy lands.
   serving_dir = fn_args.serving_model_dir if chief else tempfile.mkdtemp()
-  signatures = _serving_signatures(model, tft_output, class_names,
-                                   spec.input_size, cfg)
-  # save_traces=False: Keras would otherwise trace every layer's call for its
-  # own loader (a MobileNetV2 save took 42.5 s here, 6.1 s without), and every
-  # load (TFMA, ResultsReport) would restore those traces (8.2 s vs 1.1 s). The
-  # signatures above are what serving and TFMA run; keras.models.load_model
-  # rebuilds layers from their configs (custom ones are registered).
-  model.save(serving_dir, save_format="tf", signatures=signatures,
-             save_traces=False)
+  export(model, serving_dir, tft_output, class_names, spec, cfg)
   saved = time.perf_counter()
   if chief:
     if spec.resizer == "learned":
