@@ -6,6 +6,10 @@ import io
 import json
 import os
 import re
+import shlex
+import subprocess
+import sys
+import time
 
 import pytest
 from ml_metadata.metadata_store import metadata_store
@@ -14,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.model_selector.component import FLOOR, fingerprint
 from components.push_decision.component import clears_floor
 from gate import tfma_metric
-from pipeline import cli
+from pipeline import cli, output_folder
 from tests.helpers import read_examples, serve_in_fresh_process, tiny_dataset
 from trainer.task import RESIZER_WEIGHTS
 
@@ -46,25 +50,73 @@ def tree_digest(folder):
   return digest.hexdigest()
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _wait_for_lock(out, proc, timeout=600):
+  """The lock file's record once `proc` holds out's lock."""
+  path = out / output_folder.LOCK
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline and proc.poll() is None:
+    try:
+      holder = json.loads(path.read_text())
+      if holder.get("pid") == proc.pid:
+        return holder
+    except (OSError, ValueError):
+      pass
+    time.sleep(0.05)
+  raise AssertionError(f"the first run never held {path}")
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+  """The first run, a process of its own as a user starts it; while it runs,
+  a second run on the same output is started in this process."""
   root = tmp_path_factory.mktemp("e2e")
   data, out = root / "data", root / "out"
   n = tiny_dataset(data, per_class=8, classes=3)
   before = tree_digest(data)
   # floor 0 and a negative gain make the learned model pass its gate on
   # one epoch of tiny data; the other gate scenarios are in test_push_gate.
-  printed = io.StringIO()
-  rc, results = run_cli(data, out, "--floor", "0", "--min-gain", "-1",
-                        stdout=printed)
-  return {"rc": rc, "data": data, "out": out, "n": n, "results": results,
-          "data_unchanged": tree_digest(data) == before,
-          "stdout": printed.getvalue()}
+  command = [sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
+             "--output", str(out), *TINY_FLAGS, "--floor", "0", "--min-gain",
+             "-1"]
+  first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": ROOT})
+  try:
+    holder = _wait_for_lock(out, first)
+    second_err = io.StringIO()
+    with contextlib.redirect_stderr(second_err), \
+        contextlib.redirect_stdout(io.StringIO()):
+      second_rc = cli.main(["run", "--data", str(data), "--output", str(out)]
+                           + TINY_FLAGS)
+    stdout, stderr = first.communicate(timeout=1200)
+  finally:
+    first.kill()
+  with open(out / "report" / "results.json") as f:
+    results = json.load(f)
+  return {"rc": first.returncode, "stderr": stderr, "data": data, "out": out,
+          "n": n, "results": results, "command": command, "holder": holder,
+          "second": (second_rc, second_err.getvalue()),
+          "data_unchanged": tree_digest(data) == before, "stdout": stdout}
 
 
 def test_run_succeeds_and_only_reads_the_data_folder(run):
-  assert run["rc"] == 0
+  assert run["rc"] == 0, run["stderr"]
   assert run["data_unchanged"]
+
+
+def test_a_concurrent_second_run_is_refused_and_the_first_pushes_once(run):
+  """Two runs on one output would both push as the first model in
+  production; the second stops at once, naming the first."""
+  rc, err = run["second"]
+  assert rc == 2 and len(err.strip().splitlines()) == 1
+  assert (f"--output: {run['out']} is in use by another run (pid "
+          f"{run['holder']['pid']} on ") in err
+  assert f"command: {shlex.join(run['command'])}" in err
+  assert run["results"]["pushed"] == "learned"
+  assert len(os.listdir(run["out"] / "serving")) == 1
 
 
 DURATION = r"(\d+\.\d s|\d+ min \d\d s)"
