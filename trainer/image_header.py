@@ -47,6 +47,10 @@ _JPEG_WINDOW = 4096  # bytes read a step: fill bytes and junk skip in bulk
 # cap bounds the walk of a hostile file made of tiny blocks.
 MAX_GIF_STEPS = 16384
 _GIF_RUN = 256
+# A GIF colour table's bytes by the flags byte before it: present when bit 7
+# is set, of 2^(bits 0-2 + 1) RGB entries.
+_COLOUR_TABLE_BYTES = [3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+                       for flags in range(256)]
 
 
 class Header(NamedTuple):
@@ -76,7 +80,10 @@ def _be(b, i, size):
 
 
 def _le(b, i, size):
-  return _be(tf.reverse(b[i:i + size], [0]), 0, size)
+  value = tf.constant(0, tf.int64)
+  for k in reversed(range(size)):
+    value = value * 256 + b[i + k]
+  return value
 
 
 def _any(value, options):
@@ -193,8 +200,7 @@ def _gif(data, n, head, active):
   too_many = GIF_TOO_MANY.format(MAX_GIF_STEPS)
 
   def colour_table(flags):  # bytes of a global or local colour table
-    return tf.where(flags >= 128, 3 * tf.bitwise.left_shift(
-        tf.constant(2, tf.int64), flags % 8), 0)
+    return tf.gather(tf.constant(_COLOUR_TABLE_BYTES, tf.int64), flags)
 
   def block(pos, steps):
     """An image descriptor (2C, 9 more bytes, a local colour table, the LZW
@@ -296,9 +302,9 @@ def refusals(header, max_pixels):
   """[B] strings: "" for an image to decode, else why it is refused (a
   problem, or more pixels than `max_pixels`)."""
   text = tf.strings.as_string
-  size = _fill(SIZE, text(header.width), text(header.height))
-  size = tf.where(header.frames > 1,
-                  size + _fill(FRAMES, text(header.frames)), size)
+  size = tf.strings.join([
+      _fill(SIZE, text(header.width), text(header.height)),
+      tf.where(header.frames > 1, _fill(FRAMES, text(header.frames)), "")])
   too_big = _fill(TOO_BIG, size, text(header.pixels),
                   text(tf.cast(max_pixels, tf.int64)))
   return tf.where(header.problem != "", _fill(UNREADABLE, header.problem),
