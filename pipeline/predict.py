@@ -24,6 +24,10 @@ from trainer import image_header, model_dirs
 from trainer.text import escape
 
 SIGNATURE = "serving_images"
+# The served model's own header reader, for sizes past PIL's bomb limit;
+# traced, as a served model runs it (its loops run in Python eagerly).
+_read_header = tf.function(image_header.read, autograph=False, input_signature=[
+    tf.TensorSpec([None], tf.string)])
 
 
 class ModelError(ValueError):
@@ -80,7 +84,7 @@ def refusal(data, limit):
         frames = image.n_frames if image.format == "GIF" else 1
   except Image.DecompressionBombError:
     # Above PIL's own limit, which hides the size: the model's reader gives it.
-    header = image_header.read([data])
+    header = _read_header(tf.constant([data]))
     width, height, frames = (int(header.width[0]), int(header.height[0]),
                              int(header.frames[0]))
   except Exception:  # pylint: disable=broad-except

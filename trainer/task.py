@@ -246,22 +246,26 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
     raw, error = guarded(raw)
     transformed = model.tft_layer(raw)
     refused = tf.not_equal(error, "")
+
+    def nan_if_refused(values):  # values: [B] or [B, classes]
+      mask = tf.reshape(refused, [-1] + [1] * (values.shape.rank - 1))
+      return tf.where(mask, tf.constant(float("nan"), values.dtype), values)
+
     pixels = tf.cast(bytes_to_pixels(transformed[features.PIXELS], size),
                      tf.float32)
     outputs = forward(pixels)
-    nan = tf.constant(float("nan"), outputs.dtype)
     if regression:  # back from the z-score, then from log1p if it was used
       mean = transformed[features.TARGET_MEAN]
       value = outputs[:, 0] * transformed[features.TARGET_STD] + mean
       # training_mean: the constant predictor the floor is measured against
       # (gate/tfma_metric.py), in the same units.
-      return {"prediction": tf.where(
-                  refused, nan, inverse_target(value, target_transform)),
+      return {"prediction": nan_if_refused(
+                  inverse_target(value, target_transform)),
               "training_mean": inverse_target(mean, target_transform),
               "error": error}
     batch = tf.shape(outputs)[0]
     return {
-        "probabilities": tf.where(refused[:, tf.newaxis], nan, outputs),
+        "probabilities": nan_if_refused(outputs),
         "class_names": tf.tile(names[tf.newaxis], [batch, 1]),
         "top_class": tf.where(
             refused, "", tf.gather(names, tf.argmax(outputs, axis=-1))),
