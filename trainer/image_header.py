@@ -267,9 +267,9 @@ def _one(data):
   n = tf.cast(tf.strings.length(data), tf.int64)
   head = _bytes(data, tf.constant(0, tf.int64), 32)
   # Every reader is built and the image's magic picks the answer (the other
-  # loops stop at once): under tf.switch_case the loops run as functions,
-  # several times slower. No magic has a 0 byte, so the zero padding of a
-  # short file fakes none.
+  # loops stop at once): under tf.switch_case the loops would run as called
+  # functions, which is slower. No magic has a 0 byte, so the zero padding
+  # of a short file fakes none.
   zero = tf.constant(0, tf.int64)
   answer = (zero, zero, zero, tf.where(tf.equal(n, 0), EMPTY, UNKNOWN))
   for reader, magic in _READERS:
