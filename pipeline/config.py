@@ -255,9 +255,12 @@ class PipelineConfig:
             "target_transform": self.data.target_transform}
 
   def trainer_config(self, resizer: str) -> Dict[str, Any]:
-    """custom_config of one Trainer: the two differ only in `resizer`."""
+    """custom_config of one Trainer: the two differ only in `resizer`.
+    max_pixels bounds what the served model decodes, as ImageExampleGen
+    bounds the training images (trainer/image_header.py)."""
     return {**dataclasses.asdict(self.model), **dataclasses.asdict(self.train),
-            **self.transform_config(), "resizer": resizer}
+            **self.transform_config(), "resizer": resizer,
+            "max_pixels": self.data.max_pixels}
 
   def validate(self) -> None:
     m, t, d = self.model, self.train, self.data

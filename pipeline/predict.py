@@ -1,26 +1,37 @@
 """`resizer-pipeline predict --model DIR IMAGE...`: a pushed model's answers.
 
-Only the model's `serving_images` signature is used (raw JPEG/PNG bytes in;
+Only the model's `serving_images` signature is used (raw image bytes in;
 `probabilities`, `class_names`, `top_class` out, or `prediction` from a
-regression model), so this runs any model the Pusher wrote, with no project
-code inside it. DIR is a pushed model folder (it holds saved_model.pb) or the
-serving root, whose newest version is used. Paths may be local or gs://.
+regression model, and per image an `error`), so this runs any model the
+Pusher wrote, with no project code inside it. DIR is a pushed model folder
+(it holds saved_model.pb) or the serving root, whose newest version is used.
+Paths may be local or gs://.
 
 A SavedModel is a program: before loading one, its graph is checked for ops
 that the models this pipeline exports don't use (pipeline/model_check.py);
---trust-model skips that. What the model or a file name says is printed
-escaped (trainer/text.py).
+--trust-model skips that. Each file's header is checked with PIL before it is
+sent: one declaring more pixels than the model decodes (its recorded
+max_pixels, or the pipeline's default for a model that records none) is not
+sent. What the model or a file name says is printed escaped (trainer/text.py).
 """
+import io
 import json
 import sys
+import warnings
 
 import tensorflow as tf
+from PIL import Image
 
 from pipeline import model_check
-from trainer import model_dirs
+from pipeline.config import DataConfig
+from trainer import image_header, model_dirs
 from trainer.text import escape
 
 SIGNATURE = "serving_images"
+# The served model's own header reader, for sizes past PIL's bomb limit;
+# traced, as a served model runs it (its loops run in Python eagerly).
+_read_header = tf.function(image_header.read, autograph=False, input_signature=[
+    tf.TensorSpec([None], tf.string)])
 
 
 class ModelError(ValueError):
@@ -56,6 +67,47 @@ def load(path, trust=False):
   return model_dir, model
 
 
+def max_pixels(model):
+  """The pixel limit `model` records (pushed models since they record one),
+  else the pipeline's default."""
+  recorded = getattr(model, "max_pixels", None)
+  if recorded is None:
+    return DataConfig.max_pixels
+  try:
+    value = recorded() if callable(recorded) else recorded
+    value = int(value.numpy() if hasattr(value, "numpy") else value)
+  except (TypeError, ValueError, tf.errors.OpError):
+    value = 0
+  if value <= 0:
+    raise ModelError("--model: its max_pixels is not a positive pixel count; "
+                     "give a model this pipeline pushed")
+  return value
+
+
+def refusal(data, limit):
+  """Why `data` is not sent to a model that decodes at most `limit` pixels
+  ("" when it is sent), from the header alone: Image.open never decodes."""
+  try:
+    with warnings.catch_warnings():
+      # PIL's own bomb warning: the check below is the one that applies.
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        frames = image.n_frames if image.format == "GIF" else 1
+  except Image.DecompressionBombError:
+    # Above PIL's own limit, which hides the size: the model's reader gives it.
+    header = _read_header(tf.constant([data]))
+    width, height, frames = (int(header.width[0]), int(header.height[0]),
+                             int(header.frames[0]))
+  except Exception:  # pylint: disable=broad-except
+    return ""  # not an image PIL reads: the model's own check answers
+  pixels = width * height * frames
+  if pixels <= limit:
+    return ""
+  return image_header.TOO_BIG.format(
+      image_header.size_text(width, height, frames), pixels, limit)
+
+
 def _read(path):
   """The file's bytes, or raises ValueError saying what is wrong with it."""
   if not tf.io.gfile.exists(path):
@@ -70,20 +122,28 @@ def _read(path):
 
 
 def _answers(model, images, top):
-  """One result dict per image (all decodable) from one signature call."""
+  """One result dict per image (all decodable) from one signature call: an
+  answer, or {"error"} for an image the model refused."""
   outputs = model.signatures[SIGNATURE](image_bytes=tf.constant(images))
+  # Older models have no `error` output: they refuse nothing.
+  errors = [e.decode(errors="replace") for e in outputs["error"].numpy()] \
+      if "error" in outputs else [""] * len(images)
   if "probabilities" not in outputs:
     if "prediction" not in outputs:
       raise ModelError(f"--model: {SIGNATURE} returns "
                        f"{', '.join(sorted(outputs))}, neither probabilities "
                        "nor prediction")
     values = outputs["prediction"].numpy().tolist()  # a regression model
-    return [{"prediction": v[0] if isinstance(v, list) and len(v) == 1 else v}
-            for v in values]
+    return [{"error": e} if e else
+            {"prediction": v[0] if isinstance(v, list) and len(v) == 1 else v}
+            for v, e in zip(values, errors)]
   probs = outputs["probabilities"].numpy()
   names = outputs["class_names"].numpy()
   results = []
-  for p, row in zip(probs, names):
+  for p, row, error in zip(probs, names, errors):
+    if error:
+      results.append({"error": error})
+      continue
     order = sorted(range(len(p)), key=lambda i: -p[i])[:top]
     results.append({
         "top_class": _decode(row[order[0]]),
@@ -101,12 +161,19 @@ def _decode(name):
 def predict(model, paths, top=3):
   """One dict per path, in order: its answer, or {"file", "error"}."""
   results = [{"file": p} for p in paths]
+  limit = max_pixels(model)
   readable = []
   for result in results:
     try:
-      readable.append((result, _read(result["file"])))
+      data = _read(result["file"])
     except (ValueError, tf.errors.OpError) as e:
       result["error"] = getattr(e, "message", None) or str(e)
+      continue
+    error = refusal(data, limit)
+    if error:
+      result["error"] = error
+    else:
+      readable.append((result, data))
   try:  # one batch when every image decodes
     answers = _answers(model, [data for _, data in readable], top) \
         if readable else []
@@ -127,7 +194,7 @@ def predict(model, paths, top=3):
 def _text(result):
   """One line; names from the model and file paths escaped."""
   file = escape(result["file"])
-  if "error" in result:
+  if "error" in result:  # the model's own words, maybe
     return f"{file}: error: {escape(result['error'])}"
   if "prediction" in result:
     return f"{file}: prediction {escape(result['prediction'])}"

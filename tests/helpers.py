@@ -35,8 +35,15 @@ def jpeg_bytes(size=(40, 30), color=(200, 30, 30)):
   return buf.getvalue()
 
 
-def png_bomb(width=100_000, height=100_000):
-  """A tiny PNG whose header declares a huge image (a decompression bomb)."""
+def png_bomb(width=100_000, height=100_000, filled=False):
+  """A tiny PNG whose header declares a huge image (a decompression bomb).
+
+  filled: its data holds every row too (a 1-bit black image, deflated about
+  1000 to 1), so a decoder really writes width x height pixels; else it
+  holds one pixel and a decoder fails after allocating.
+  """
+  if filled:
+    return _filled_png_bomb(width, height)
   buf = io.BytesIO()
   Image.new("RGB", (1, 1)).save(buf, format="PNG")
   data = bytearray(buf.getvalue())
@@ -45,6 +52,19 @@ def png_bomb(width=100_000, height=100_000):
   crc = zlib.crc32(bytes(data[ihdr:ihdr + 17]))
   data[ihdr + 17:ihdr + 21] = struct.pack(">I", crc)
   return bytes(data)
+
+
+def _filled_png_bomb(width, height):
+  def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data)))
+  deflate = zlib.compressobj(9)
+  row = b"\0" * (1 + (width + 7) // 8)  # filter byte "none", then the bits
+  data = b"".join(deflate.compress(row) for _ in range(height))
+  data += deflate.flush()
+  return (b"\x89PNG\r\n\x1a\n"
+          + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+          + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
 def read_examples(split_dir):

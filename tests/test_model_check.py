@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import model_check
+from pipeline.config import PipelineConfig
 from tests.helpers import transform_output
 from trainer import backbones, task
 from trainer.keras_lib import keras
@@ -61,9 +62,11 @@ def test_exports_use_only_allowed_ops_where_allowed(
   backbones' own ops: test_backbone_forward_ops_are_allowed."""
   output = transform_outputs[model_task]
   names = class_names(output) if model_task == "classification" else []
-  cfg = {"input_size": 16, "target_size": 8, "backbone": "tiny_cnn",
-         "resizer": resizer, "seed": 1, "task": model_task, "epochs": 1,
-         "target_transform": "log1p"}
+  config = PipelineConfig()  # the pipeline's defaults, as a Trainer gets them
+  config.model.input_size, config.model.target_size = 16, 8
+  config.model.backbone, config.train.seed = "tiny_cnn", 1
+  config.data.task, config.data.target_transform = model_task, "log1p"
+  cfg = config.trainer_config(resizer)
   spec = task.model_spec_from_config(cfg, len(names) or 1)
   keras.mixed_precision.set_global_policy(precision)
   try:

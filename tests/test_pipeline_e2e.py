@@ -270,6 +270,7 @@ def test_pushed_model_serves_raw_jpeg_bytes_in_a_fresh_process(run, tmp_path):
     assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-4
     assert probs == pytest.approx(same, abs=1e-6)
   assert set(by_bytes["top_class"]) <= set(class_names)
+  assert by_bytes["error"] == by_example["error"] == [""] * 3
 
 
 def _predict(capsys, *args):
@@ -317,7 +318,9 @@ def test_predict_reports_a_bad_file_and_answers_the_others(run, tmp_path,
                           bad, good, tmp_path / "missing.png")
   assert rc == 1
   assert [l for l in out.splitlines() if l.startswith(good + ": ")]
-  assert f"{bad}: error: not a JPEG or PNG image the model can decode" in err
+  # Refused by the model's own header check.
+  assert f"{bad}: error: not a JPEG, PNG, GIF or BMP image; send a " \
+      "complete JPEG, PNG, GIF or BMP file" in err
   assert f"{tmp_path / 'missing.png'}: error: no such file" in err
 
 

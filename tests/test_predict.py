@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import cli
-from tests.helpers import jpeg_bytes
+from tests.helpers import jpeg_bytes, png_bomb
 
 CLASSES = ["red", "green", "blue"]
 
@@ -38,8 +38,13 @@ class _ColorModel(tf.Module):
             "top_class": tf.gather(names, tf.argmax(probs, axis=-1))}
 
 
-def _save(path, regression=False, signature="serving_images", classes=None):
+def _save(path, regression=False, signature="serving_images", classes=None,
+          max_pixels=None):
+  """max_pixels: recorded as the pushed models record it."""
   module = _ColorModel(regression, classes)
+  if max_pixels is not None:
+    module.max_pixels = tf.function(
+        lambda: tf.constant(max_pixels, tf.int64), input_signature=[])
   tf.saved_model.save(module, str(path), signatures={signature: module.serve})
   return str(path)
 
@@ -230,3 +235,49 @@ def test_names_from_the_model_and_paths_are_printed_escaped(tmp_path, images,
   assert [c["class"] for c in doc["results"][0]["top"]] == [
       "\x1b[31mred", "gre\nen", "bl\\xffue"]
   assert doc["results"][1]["file"] == missing
+
+
+def test_files_over_the_models_recorded_limit_are_not_sent(tmp_path, images,
+                                                           capsys):
+  """The limit a model records applies (1000 pixels here: a 40x30 image is
+  over it), the pipeline's default for a model that records none; the other
+  files are still answered."""
+  small = tmp_path / "small.jpg"
+  small.write_bytes(jpeg_bytes(size=(30, 20)))
+  bomb = tmp_path / "bomb.png"
+  bomb.write_bytes(png_bomb(8_000, 8_000))
+  rc = cli.main(["predict", "--model", _save(tmp_path / "m", max_pixels=1000),
+                 images["red"], str(small)])
+  out, err = capsys.readouterr()
+  assert rc == 1 and out.splitlines()[1].startswith(f"{small}: red ")
+  assert err.splitlines() == [
+      f"{images['red']}: error: image is 40x30 = 1200 pixels, above this "
+      "model's limit of 1000 (max_pixels); send a smaller image"]
+  rc = cli.main(["predict", "--model", _save(tmp_path / "old"), str(bomb),
+                 images["red"]])
+  out, err = capsys.readouterr()
+  assert rc == 1 and out.splitlines()[1].startswith(f"{images['red']}: red ")
+  assert err.splitlines() == [
+      f"{bomb}: error: image is 8000x8000 = 64000000 pixels, above this "
+      "model's limit of 40000000 (max_pixels); send a smaller image"]
+
+
+def test_an_animated_gif_counts_every_frame(tmp_path, capsys):
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  frames = [Image.new("RGB", (20, 10), (i * 40, 0, 0)) for i in range(6)]
+  gif = tmp_path / "anim.gif"
+  frames[0].save(gif, save_all=True, append_images=frames[1:])
+  rc = cli.main(["predict", "--model", _save(tmp_path / "m", max_pixels=1000),
+                 str(gif)])
+  assert rc == 1 and capsys.readouterr().err.splitlines() == [
+      f"{gif}: error: image is 20x10 x 6 frames = 1200 pixels, above this "
+      "model's limit of 1000 (max_pixels); send a smaller image"]
+
+
+def test_a_recorded_limit_that_is_not_a_pixel_count_exits_2(tmp_path, images,
+                                                            capsys):
+  path = _save(tmp_path / "m", max_pixels=-1)
+  rc = cli.main(["predict", "--model", path, images["red"]])
+  assert rc == 2 and capsys.readouterr().err.strip() == (
+      "resizer-pipeline: error: --model: its max_pixels is not a positive "
+      "pixel count; give a model this pipeline pushed")

@@ -67,7 +67,8 @@ def test_regression_run_pushes_a_model_answering_in_target_units(regression,
   images = sorted(glob.glob(str(regression["data"] / "images" / "*.jpg")))[:3]
   served = serve_in_fresh_process(results["pushed_path"], images, tmp_path)
   by_bytes = served["images"]
-  assert sorted(by_bytes) == ["prediction", "training_mean"]
+  assert sorted(by_bytes) == ["error", "prediction", "training_mean"]
+  assert by_bytes["error"] == served["examples"]["error"] == [""] * 3
   assert by_bytes["prediction"] == pytest.approx(
       served["examples"]["prediction"], abs=1e-4)
   # Target units: the training mean of targets drawn from 0-100, not ~0.

@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
-from trainer import distribution, features, recipe
+from trainer import distribution, features, image_header, recipe
 from trainer.batchnorm import PreciseBatchNormEvaluation, Recalibrator
 from trainer.keras_lib import keras
 from trainer.model import ModelSpec, build_model
@@ -187,11 +187,28 @@ def model_spec_from_config(cfg, num_classes):
       task=cfg.get("task", "classification"))
 
 
+def max_pixels(cfg):
+  """The most pixels the served model decodes an image to: the pipeline's
+  --max-pixels (custom_config["max_pixels"])."""
+  value = cfg.get("max_pixels")
+  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    raise ValueError(f"custom_config max_pixels={value!r}: give the positive "
+                     "pixel limit of the pipeline's --max-pixels "
+                     "(PipelineConfig.trainer_config sets it)")
+  return value
+
+
 def _serving_signatures(model, tft_output, class_names, size, cfg):
   """serving_default (tf.Examples), transform_features (for TFMA) and
-  serving_images (raw JPEG/PNG bytes): all through the same Transform graph.
+  serving_images (raw image bytes): all through the same Transform graph.
   Classification answers probabilities, class_names and top_class;
-  regression answers `prediction` in the target's own units."""
+  regression answers `prediction` in the target's own units.
+
+  Each image's header is read first (trainer/image_header.py): one that
+  can't be read, or that would decode to more than max_pixels pixels, is
+  never decoded. A tiny blank image takes its place so the rest of the batch
+  is answered, its `error` output says why (the others' is ""), and its
+  answers are NaN (top_class "")."""
   model.tft_layer = tft_output.transform_features_layer()
   raw_spec = tft_output.raw_feature_spec()
   image_spec = {features.IMAGE: raw_spec[features.IMAGE]}
@@ -200,6 +217,12 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
   labeled_spec = {k: raw_spec[k] for k in (features.IMAGE, label)}
   names = tf.constant(class_names or [""])
   target_transform = cfg.get("target_transform", "none")
+  limit = max_pixels(cfg)
+  # Recorded on the model for clients (pipeline/predict.py checks files
+  # against it before sending them).
+  model.max_pixels = tf.function(lambda: tf.constant(limit, tf.int64),
+                                 input_signature=[])
+  placeholder = tf.io.encode_png(tf.zeros([1, 1, 3], tf.uint8)).numpy()
 
   # The model's forward pass is traced once and both predicting signatures
   # call that one function: inlining `model(...)` into each would trace the
@@ -211,7 +234,23 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
   def forward(pixels):
     return model(pixels, training=False)
 
-  def predict(transformed):
+  def guarded(raw):
+    """raw features with every refused image replaced, and the errors."""
+    images = raw[features.IMAGE]
+    encoded = tf.reshape(images, [-1])
+    error = image_header.refusals(image_header.read(encoded), limit)
+    safe = tf.where(tf.equal(error, ""), encoded, placeholder)
+    return {**raw, features.IMAGE: tf.reshape(safe, tf.shape(images))}, error
+
+  def predict(raw):
+    raw, error = guarded(raw)
+    transformed = model.tft_layer(raw)
+    refused = tf.not_equal(error, "")
+
+    def nan_if_refused(values):  # values: [B] or [B, classes]
+      mask = tf.reshape(refused, [-1] + [1] * (values.shape.rank - 1))
+      return tf.where(mask, tf.constant(float("nan"), values.dtype), values)
+
     pixels = tf.cast(bytes_to_pixels(transformed[features.PIXELS], size),
                      tf.float32)
     outputs = forward(pixels)
@@ -220,29 +259,34 @@ def _serving_signatures(model, tft_output, class_names, size, cfg):
       value = outputs[:, 0] * transformed[features.TARGET_STD] + mean
       # training_mean: the constant predictor the floor is measured against
       # (gate/tfma_metric.py), in the same units.
-      return {"prediction": inverse_target(value, target_transform),
-              "training_mean": inverse_target(mean, target_transform)}
+      return {"prediction": nan_if_refused(
+                  inverse_target(value, target_transform)),
+              "training_mean": inverse_target(mean, target_transform),
+              "error": error}
     batch = tf.shape(outputs)[0]
     return {
-        "probabilities": outputs,
+        "probabilities": nan_if_refused(outputs),
         "class_names": tf.tile(names[tf.newaxis], [batch, 1]),
-        "top_class": tf.gather(names, tf.argmax(outputs, axis=-1)),
+        "top_class": tf.where(
+            refused, "", tf.gather(names, tf.argmax(outputs, axis=-1))),
+        "error": error,
     }
 
   @tf.function(autograph=False,
                input_signature=[tf.TensorSpec([None], tf.string, "examples")])
   def serve_examples(examples):
-    return predict(model.tft_layer(tf.io.parse_example(examples, image_spec)))
+    return predict(tf.io.parse_example(examples, image_spec))
 
   @tf.function(autograph=False,
                input_signature=[tf.TensorSpec([None], tf.string, "examples")])
   def transform_features(examples):
-    return model.tft_layer(tf.io.parse_example(examples, labeled_spec))
+    raw, error = guarded(tf.io.parse_example(examples, labeled_spec))
+    return {**model.tft_layer(raw), "error": error}
 
   @tf.function(autograph=False,
                input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
   def serve_images(image_bytes):
-    return predict(model.tft_layer({features.IMAGE: image_bytes[:, tf.newaxis]}))
+    return predict({features.IMAGE: image_bytes[:, tf.newaxis]})
 
   return {"serving_default": serve_examples,
           "transform_features": transform_features,
