@@ -1,0 +1,431 @@
+"""Every gate outcome, for both tasks, on real TFMA evaluations.
+
+{classification, regression} x {learned selected, bilinear selected, nothing
+above the floor} x {first push (skipped locally, not evaluated on Vertex),
+production better, production worse, the identical model in production}.
+
+The models are small SavedModels with the pipeline's serving signatures whose
+answers follow a known rule per eval example: each eval image carries its
+label (or target) and its index i in one pixel, and a model of a given
+quality is right on a known set of i (classification) or off by a known
+error (regression). So every paired table, and every decision, is known in
+advance, and what decides it is TFX's Evaluator running TFMA with the
+pipeline's EvalConfig, ModelSelector, Evaluator_production, PushDecision, the
+Pusher and ResultsReport, chained as the pipeline chains them.
+"""
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils, proto_utils
+
+from components import IngestReport, atomic_pusher
+from components.image_example_gen.executor import SUMMARY_FILE
+from components.model_selector.component import (FINGERPRINT, ModelSelector,
+                                                 fingerprint)
+from components.production_evaluator import ProductionEvaluator
+from components.production_evaluator.executor import Executor as ProdExecutor
+from components.push_decision.component import PushDecision
+from components.results_report.component import ResultsReport
+from pipeline.pipeline import eval_config
+from tests.helpers import artifact, write_label_vocab
+from trainer import features
+from trainer.resizer import learnable_resizer
+from trainer.task import MODEL_INFO, RESIZER_WEIGHTS
+
+N = 84  # eval examples: a multiple of the 3 classes and of the 4 residues
+CLASSES = ("a", "b", "c")
+# Classification: the residues of i % 4 on which a model is right.
+RIGHT = {"best": (0, 1, 2, 3), "good": (1, 2, 3), "weak": (0, 2),
+         "poor": (0,), "worst": ()}
+# Regression: error scale; a model is off by scale * (1 + i % 3), sign by i.
+ERROR = {"best": 0.0, "good": 1.0, "weak": 3.0, "poor": 30.0, "worst": 45.0}
+TRAINING_MEAN = 100.0  # the constant predictor the regression floor uses
+
+
+def target(i):
+  return 20 + (i * 37) % 160  # spread over 20..179 around the mean
+
+
+def value_of(task, i):
+  """What example i's pixel carries: its class id, or its target."""
+  return i % len(CLASSES) if task == "classification" else target(i)
+
+
+def top1(level):
+  return len(RIGHT[level]) / 4
+
+
+def rmse(level):
+  return float(np.sqrt(np.mean([(ERROR[level] * (1 + i % 3)) ** 2
+                                for i in range(N)])))
+
+
+MEAN_RMSE = float(np.sqrt(np.mean([(target(i) - TRAINING_MEAN) ** 2
+                                   for i in range(N)])))
+
+
+def _png(value, index):
+  buf = io.BytesIO()
+  pixels = np.zeros((2, 2, 3), np.uint8)
+  pixels[0, 0] = (value, index, 0)
+  Image.fromarray(pixels).save(buf, format="PNG")
+  return buf.getvalue()
+
+
+def write_examples(uri, task):
+  """An Examples artifact with N eval examples (and an empty train split)."""
+  examples = artifact(standard_artifacts.Examples, uri)
+  examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+  for split, count in (("train", 0), ("eval", N)):
+    folder = os.path.join(uri, f"Split-{split}")
+    tf.io.gfile.makedirs(folder)
+    with tf.io.TFRecordWriter(os.path.join(folder, "data.gz"),
+                              options="GZIP") as writer:
+      for i in range(count):
+        value = value_of(task, i)
+        feature = {features.IMAGE: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[_png(value, i)]))}
+        if task == "classification":
+          feature[features.LABEL] = tf.train.Feature(bytes_list=(
+              tf.train.BytesList(value=[CLASSES[value].encode()])))
+        else:
+          feature[features.TARGET] = tf.train.Feature(
+              float_list=tf.train.FloatList(value=[float(value)]))
+        writer.write(tf.train.Example(features=tf.train.Features(
+            feature=feature)).SerializeToString())
+  return examples
+
+
+class RuleModel(tf.Module):
+  """A served model whose answer on example i follows its level's rule."""
+
+  def __init__(self, task, level):
+    super().__init__()
+    self.task = task
+    self.right = tf.constant(RIGHT[level] or (-1,), tf.int64)
+    self.scale = tf.constant(ERROR[level], tf.float32)
+    self.names = tf.constant(CLASSES)
+
+  def _pixel(self, examples):
+    images = tf.io.parse_example(examples, {
+        features.IMAGE: tf.io.FixedLenFeature([], tf.string)})[features.IMAGE]
+    pixel = tf.map_fn(
+        lambda b: tf.cast(tf.io.decode_png(b, channels=3)[0, 0], tf.int64),
+        images, fn_output_signature=tf.TensorSpec([3], tf.int64))
+    return pixel[:, 0], pixel[:, 1]  # (value, index)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+  def serve(self, examples):
+    value, index = self._pixel(examples)
+    if self.task == "regression":
+      sign = tf.where(index % 2 == 0, -1.0, 1.0)
+      error = sign * self.scale * tf.cast(1 + index % 3, tf.float32)
+      prediction = tf.cast(value, tf.float32) + error
+      return {"prediction": prediction,
+              "training_mean": tf.fill(tf.shape(prediction), TRAINING_MEAN)}
+    right = tf.reduce_any(tf.equal((index % 4)[:, None], self.right[None]),
+                          axis=1)
+    k = len(CLASSES)
+    predicted = tf.where(right, value, (value + 1) % k)
+    probabilities = tf.one_hot(predicted, k, on_value=0.7, off_value=0.15)
+    return {"probabilities": probabilities,
+            "class_names": tf.tile(self.names[None], [tf.size(value), 1]),
+            "top_class": tf.gather(self.names, predicted)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+  def transform(self, examples):
+    value, _ = self._pixel(examples)
+    if self.task == "regression":
+      return {features.TARGET_RAW: tf.cast(value, tf.float32)}
+    return {features.LABEL_ID: value}
+
+
+class World:
+  """One task's models, examples and evaluations, each made once."""
+
+  def __init__(self, root, task):
+    self.root, self.task = root, task
+    self.examples = write_examples(os.path.join(root, "examples"), task)
+    self.transform_graph = artifact(standard_artifacts.TransformGraph,
+                                    os.path.join(root, "transform"))
+    write_label_vocab(self.transform_graph.uri, CLASSES)
+    self._models, self._ids = {}, 0
+
+  def model_dir(self, level):
+    """The level's SavedModel, saved once: copies of it are identical."""
+    if level not in self._models:
+      path = os.path.join(self.root, "levels", level)
+      module = RuleModel(self.task, level)
+      tf.saved_model.save(module, path, signatures={
+          "serving_default": module.serve,
+          "transform_features": module.transform})
+      self._models[level] = path
+    return self._models[level]
+
+  def model(self, name, level):
+    """A Model artifact holding a copy of the level's model."""
+    self._ids += 1
+    uri = os.path.join(self.root, f"{name}-{self._ids}")
+    io_utils.copy_dir(self.model_dir(level), os.path.join(uri,
+                                                          "Format-Serving"))
+    made = artifact(standard_artifacts.Model, uri)
+    made.id = self._ids
+    return made
+
+  def evaluate(self, executor, candidate, baseline, names):
+    """A real TFX/TFMA evaluation of two models on the eval split."""
+    self._ids += 1
+    evaluation = artifact(standard_artifacts.ModelEvaluation,
+                          os.path.join(self.root, f"evaluation-{self._ids}"))
+    blessing = artifact(standard_artifacts.ModelBlessing,
+                        os.path.join(self.root, f"blessing-{self._ids}"))
+    executor.Do({"examples": [self.examples], "model": [candidate],
+                 "baseline_model": [baseline]},
+                {"evaluation": [evaluation], "blessing": [blessing]},
+                {"eval_config": proto_utils.proto_to_json(
+                    eval_config(*names, self.task)), "example_splits": "null"})
+    return evaluation
+
+
+SELECTIONS = {  # (learned level, bilinear level) -> selected, candidate level
+    "learned_selected": ("good", "weak", "learned", "good"),
+    "bilinear_selected": ("weak", "good", "bilinear", "good"),
+    "nothing_above_the_floor": ("worst", "poor", "bilinear", "poor"),
+}
+# The model in production, relative to the candidate.
+PRODUCTION = {"good": {"better": "best", "worse": "weak", "identical": "good"},
+              "poor": {"better": "best", "worse": "worst",
+                       "identical": "poor"}}
+STATES = ("first_push_local", "first_push_vertex", "better", "worse",
+          "identical")
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory):
+  made = {}
+
+  def world(task):
+    if task not in made:
+      made[task] = World(str(tmp_path_factory.mktemp(task)), task)
+    return made[task]
+  return world
+
+
+@pytest.fixture(scope="module")
+def selections(worlds):
+  """(task, selection) -> the learned/bilinear artifacts, their evaluation and
+  ModelSelector's output: each selection is evaluated once per task."""
+  done = {}
+
+  def selection(task, name):
+    if (task, name) not in done:
+      world = worlds(task)
+      learned_level, bilinear_level, _, _ = SELECTIONS[name]
+      learned = world.model("learned", learned_level)
+      bilinear = world.model("bilinear", bilinear_level)
+      evaluation = world.evaluate(evaluator_executor.Executor(), learned,
+                                  bilinear, ("learned", "bilinear"))
+      selected = artifact(standard_artifacts.Model,
+                          os.path.join(world.root, f"selected-{name}"))
+      ModelSelector.EXECUTOR_SPEC.executor_class().Do(
+          {"learned_model": [learned], "bilinear_model": [bilinear],
+           "evaluation": [evaluation],
+           "transform_graph": [world.transform_graph]},
+          {"model": [selected]},
+          {"min_gain": 0.0, "confidence": 0.95, "floor": None, "task": task})
+      selected.id = 1000 + len(done)
+      done[(task, name)] = {"learned": learned, "bilinear": bilinear,
+                            "evaluation": evaluation, "selected": selected}
+    return done[(task, name)]
+  return selection
+
+
+def _model_run(world, name, level, resizer):
+  """A Trainer's model_run output as ResultsReport reads it."""
+  uri = os.path.join(world.root, f"run-{name}-{level}")
+  run = artifact(standard_artifacts.ModelRun, uri)
+  if tf.io.gfile.exists(os.path.join(uri, MODEL_INFO)):
+    return run
+  score = "accuracy" if world.task == "classification" else "rmse"
+  info = {"resizer": resizer, "backbone": "rule", "task": world.task,
+          "input_size": 4, "target_size": 2,
+          "resizer_config": {"filters": 2, "num_res_blocks": 1,
+                             "interpolation": "bilinear"},
+          "params": 10, "trainable_params": 10,
+          "class_names": list(CLASSES) if world.task == "classification"
+          else [],
+          "history": {"loss": [1.0, 0.5], score: [0.5, 0.6],
+                      f"val_{score}": [0.4, 0.5]}}
+  tf.io.gfile.makedirs(uri)
+  with tf.io.gfile.GFile(os.path.join(uri, MODEL_INFO), "w") as f:
+    json.dump(info, f)
+  if resizer == "learned":
+    learnable_resizer((2, 2), 2, 1, "bilinear").save_weights(
+        os.path.join(uri, RESIZER_WEIGHTS))
+  return run
+
+
+def _ingest_report(world):
+  report = artifact(IngestReport, os.path.join(world.root, "ingest"))
+  tf.io.gfile.makedirs(report.uri)
+  with tf.io.gfile.GFile(os.path.join(report.uri, SUMMARY_FILE), "w") as f:
+    json.dump({"splits": {"train": 0, "eval": N}, "rejected": 0, "seen": N},
+              f)
+  return report
+
+
+def run_gates(world, chosen, state, tmp_path):
+  """Evaluator_production, PushDecision, the Pusher and ResultsReport for one
+  production state; returns (results.json, serving folder)."""
+  task, selected = world.task, chosen["selected"]
+  candidate_level = SELECTIONS[chosen["name"]][3]
+  root = str(tmp_path)
+  production_evaluation = artifact(standard_artifacts.ModelEvaluation,
+                                   os.path.join(root, "production-eval"))
+  inputs = {"model": [selected], "evaluation": [chosen["evaluation"]],
+            "production_evaluation": [], "production_model": []}
+  if state == "first_push_vertex":  # the step ran but evaluated nothing
+    ProdExecutor().Do(
+        {"examples": [world.examples], "model": [selected],
+         "baseline_model": []},
+        {"evaluation": [production_evaluation],
+         "blessing": [artifact(standard_artifacts.ModelBlessing,
+                               os.path.join(root, "production-blessing"))]},
+        {"eval_config": "{}"})
+    inputs["production_evaluation"] = [production_evaluation]
+  elif state != "first_push_local":  # locally a Cond skips the step
+    level = PRODUCTION[candidate_level][state]
+    if state == "identical":  # the very files: a rerun of the same model
+      production = artifact(standard_artifacts.Model,
+                            os.path.join(root, "production"))
+      io_utils.copy_dir(selected.uri, production.uri)
+    else:
+      production = world.model("production", level)
+    production.set_string_custom_property(FINGERPRINT,
+                                          fingerprint(production.uri))
+    production.id = 7
+    inputs["production_model"] = [production]
+    inputs["production_evaluation"] = [world.evaluate(
+        ProductionEvaluator.EXECUTOR_SPEC.executor_class(), selected,
+        production, ("candidate", "production"))]
+  blessing = artifact(standard_artifacts.ModelBlessing,
+                      os.path.join(root, "push-blessing"))
+  PushDecision.EXECUTOR_SPEC.executor_class().Do(
+      inputs, {"blessing": [blessing]},
+      {"tolerance": 0.0, "confidence": 0.95, "push_equal": 0, "task": task})
+  serving = os.path.join(root, "serving")
+  pushed = artifact(standard_artifacts.PushedModel,
+                    os.path.join(root, "pushed"))
+  atomic_pusher.Executor().Do(
+      {"model": [selected], "model_blessing": [blessing]},
+      {"pushed_model": [pushed]},
+      {"push_destination": proto_utils.proto_to_json(
+          pusher_pb2.PushDestination(
+              filesystem=pusher_pb2.PushDestination.Filesystem(
+                  base_directory=serving)))})
+  report_dir = os.path.join(root, "report")
+  learned_level, bilinear_level = SELECTIONS[chosen["name"]][:2]
+  ResultsReport.EXECUTOR_SPEC.executor_class().Do(
+      {"examples": [world.examples], "ingest_report": [_ingest_report(world)],
+       "learned_model": [chosen["learned"]],
+       "learned_run": [_model_run(world, "learned", learned_level,
+                                  "learned")],
+       "bilinear_model": [chosen["bilinear"]],
+       "bilinear_run": [_model_run(world, "bilinear", bilinear_level,
+                                   "bilinear")],
+       "evaluation": [chosen["evaluation"]], "selected_model": [selected],
+       "push_blessing": [blessing], "pushed_model": [pushed],
+       "production_evaluation": inputs["production_evaluation"]},
+      {},
+      {"report_dir": report_dir, "min_gain": 0.0,
+       "production_tolerance": 0.0, "confidence": 0.95, "input_size": 4})
+  with open(os.path.join(report_dir, "results.json")) as f:
+    return json.load(f), serving
+
+
+def score_text(task, level):
+  return (f"{top1(level):.4f}" if task == "classification"
+          else f"RMSE {rmse(level):.4g}")
+
+
+def expected(task, selection, state):
+  """(pushed model or None, decision, phrases the reason must hold)."""
+  learned_level, bilinear_level, selected, level = SELECTIONS[selection]
+  learned, bilinear = score_text(task, learned_level), score_text(
+      task, bilinear_level)
+  if selection == "nothing_above_the_floor":
+    what = ("neither beats the floor RMSE" if task == "regression"
+            else "are both under the floor")
+    return None, "not_blessed", [
+        f"nothing pushed: learned ({learned}) and bilinear ({bilinear})",
+        what]
+  why = (f"the learned resizer ({learned}) is ahead of bilinear ({bilinear})"
+         if selection == "learned_selected" else
+         f"bilinear is significantly better (learned {learned} vs bilinear "
+         f"{bilinear}: ")
+  if state.startswith("first_push"):
+    return selected, "push", [f"{selected} pushed: {why}",
+                              "it is the first model in production."]
+  if state == "worse":
+    return selected, "push", [
+        f"{selected} pushed: {why}",
+        "it is not significantly worse than production "
+        f"({score_text(task, PRODUCTION[level]['worse'])})"]
+  if state == "better":
+    return None, "worse_than_production", [
+        f"nothing pushed: {why}",
+        f"the candidate {selected} ({score_text(task, level)}) is "
+        "significantly worse than production "
+        f"({score_text(task, PRODUCTION[level]['better'])})"]
+  return None, "same_as_production", [
+      f"nothing pushed: the candidate ({selected}) is the model already in "
+      "production."]
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("selection", sorted(SELECTIONS))
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_every_gate_outcome(task, selection, state, selections, worlds,
+                            tmp_path):
+  world = worlds(task)
+  chosen = {**selections(task, selection), "name": selection}
+  results, serving = run_gates(world, chosen, state, tmp_path)
+  pushed, decision, phrases = expected(task, selection, state)
+  _, _, selected, level = SELECTIONS[selection]
+  assert results["task"] == task and results["selected"] == selected
+  assert results["pushed"] == pushed
+  assert results["production"]["decision"] == decision
+  for phrase in phrases:
+    assert phrase in results["reason"], results["reason"]
+  # The report's numbers are TFMA's, and the rules': nothing is made up.
+  for name, level_of in (("learned", SELECTIONS[selection][0]),
+                         ("bilinear", SELECTIONS[selection][1])):
+    model = results["models"][name]
+    if task == "classification":
+      assert model["top1"] == pytest.approx(top1(level_of))
+    else:
+      assert model["rmse"] == pytest.approx(rmse(level_of), rel=1e-5)
+  if task == "regression":
+    assert results["thresholds"]["mean_predictor_rmse"] == pytest.approx(
+        MEAN_RMSE, rel=1e-5)
+    assert results["thresholds"]["floor"] == pytest.approx(MEAN_RMSE,
+                                                           rel=1e-5)
+  versions = os.listdir(serving) if os.path.isdir(serving) else []
+  if pushed is None:
+    assert results["pushed_path"] is None and not versions
+  else:
+    [version] = versions
+    assert results["pushed_path"] == os.path.join(serving, version)
+    # The files pushed are the selected level's model, whole.
+    assert fingerprint(results["pushed_path"]) == fingerprint(
+        world.model_dir(level))
+  comparison = results["production"]["comparison"]
+  assert (comparison is None) == state.startswith("first_push")
