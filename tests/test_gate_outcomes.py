@@ -157,7 +157,7 @@ class World:
     self.transform_graph = artifact(standard_artifacts.TransformGraph,
                                     os.path.join(root, "transform"))
     write_label_vocab(self.transform_graph.uri, CLASSES)
-    self._models, self._ids = {}, 0
+    self._models, self._production, self._ids = {}, {}, 0
 
   def model_dir(self, level):
     """The level's SavedModel, saved once: copies of it are identical."""
@@ -179,6 +179,22 @@ class World:
     made = artifact(standard_artifacts.Model, uri)
     made.id = self._ids
     return made
+
+  def production(self, candidate, candidate_level, state):
+    """(the model in production, Evaluator_production's evaluation of the
+    candidate against it), made once per candidate level and state: copies of
+    a level are the same files, so they evaluate alike."""
+    key = (candidate_level, state)
+    if key not in self._production:
+      # "identical": a copy of the candidate's level, the very same files.
+      production = self.model("production",
+                              PRODUCTION[candidate_level][state])
+      production.set_string_custom_property(FINGERPRINT,
+                                            fingerprint(production.uri))
+      self._production[key] = (production, self.evaluate(
+          ProductionEvaluator.EXECUTOR_SPEC.executor_class(), candidate,
+          production, ("candidate", "production")))
+    return self._production[key]
 
   def evaluate(self, executor, candidate, baseline, names):
     """A real TFX/TFMA evaluation of two models on the eval split."""
@@ -302,20 +318,9 @@ def run_gates(world, chosen, state, tmp_path):
         {"eval_config": "{}"})
     inputs["production_evaluation"] = [production_evaluation]
   elif state != "first_push_local":  # locally a Cond skips the step
-    level = PRODUCTION[candidate_level][state]
-    if state == "identical":  # the very files: a rerun of the same model
-      production = artifact(standard_artifacts.Model,
-                            os.path.join(root, "production"))
-      io_utils.copy_dir(selected.uri, production.uri)
-    else:
-      production = world.model("production", level)
-    production.set_string_custom_property(FINGERPRINT,
-                                          fingerprint(production.uri))
-    production.id = 7
+    production, evaluation = world.production(selected, candidate_level, state)
     inputs["production_model"] = [production]
-    inputs["production_evaluation"] = [world.evaluate(
-        ProductionEvaluator.EXECUTOR_SPEC.executor_class(), selected,
-        production, ("candidate", "production"))]
+    inputs["production_evaluation"] = [evaluation]
   blessing = artifact(standard_artifacts.ModelBlessing,
                       os.path.join(root, "push-blessing"))
   PushDecision.EXECUTOR_SPEC.executor_class().Do(
