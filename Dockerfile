@@ -1,8 +1,8 @@
 # The pipeline image for Vertex AI: it runs every pipeline step, every Dataflow
 # worker (as the Beam SDK container: the TFX image's entrypoint is Beam's boot)
 # and every training replica. The DAG names its code by import path
-# (trainer.task.run_fn, trainer.preprocessing.preprocessing_fn, the custom
-# components' executors), so the installed project is what runs: no module
+# (pipeline.trainer_module.run_fn, pipeline.transform_module.preprocessing_fn,
+# the custom components' executors), so the installed project is what runs: no module
 # files are packaged or uploaded at run time.
 #
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG .
@@ -13,6 +13,7 @@ WORKDIR /pipeline
 COPY setup.py ./
 COPY pipeline/ pipeline/
 COPY components/ components/
+COPY tasks/ tasks/
 COPY trainer/ trainer/
 COPY gate/ gate/
 COPY schema/ schema/
@@ -23,4 +24,4 @@ COPY schema/ schema/
 # --dataflow-setup-file /pipeline/setup.py.
 RUN python -m pip install --no-cache-dir --no-deps . \
     && python -m pip install --no-cache-dir "matplotlib==3.9.2" \
-    && python -c "import pipeline.pipeline, trainer.task, gate.tfma_metric, components.vertex_pusher, components.image_example_gen.vertex_driver"
+    && python -c "import pipeline.pipeline, pipeline.trainer_module, pipeline.transform_module, tasks.classification, tasks.regression, gate.tfma_metric, components.vertex_pusher, components.image_example_gen.vertex_driver"

@@ -9,8 +9,8 @@ setup(
     version="0.1.0",
     description="TFX pipeline: learned image resizer vs bilinear, gated push",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipeline*", "components*", "trainer*",
-                                    "gate*", "schema*"]),
+    packages=find_packages(include=["pipeline*", "components*", "tasks*",
+                                    "trainer*", "gate*", "schema*"]),
     package_data={"schema": ["*.pbtxt"]},
     install_requires=[
         "tfx==1.16.0",

@@ -50,8 +50,9 @@ from tfx.utils import proto_utils
 from components.image_example_gen import IngestReport
 from components.image_example_gen.executor import (
     Executor, inspect_image, make_example)
-from components.image_example_gen.component import DEFAULT_MAX_PIXELS
 from pipeline.config import PipelineConfig
+
+DEFAULT_MAX_PIXELS = PipelineConfig().data.max_pixels
 from pipeline.data_layout import example_gen_configs
 
 # What ImageExampleGen writes: gzip members of stored (undeflated) blocks.

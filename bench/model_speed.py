@@ -1,6 +1,6 @@
 """Trainer speed, measured side by side in one run (issue: model and strategies).
 
-(a) images/s of the Trainer's input pipeline alone (trainer.task.input_dataset
+(a) images/s of the Trainer's input pipeline alone (trainer.training.input_dataset
     over Transform-shaped TFRecords, through TFX's own tfxio data accessor)
     divided by the model's training images/s. Target >= 5: the model, not the
     input, is the bottleneck.
@@ -29,14 +29,13 @@ from tfx.types import standard_artifacts  # noqa: E402
 
 from trainer import features  # noqa: E402
 from trainer.keras_lib import keras  # noqa: E402
+import tasks  # noqa: E402
+from pipeline.config import TrainConfig  # noqa: E402
 from trainer.model import ModelSpec, build_model  # noqa: E402
 from trainer.recipe import optimizer  # noqa: E402
-from trainer.task import input_dataset  # noqa: E402
+from trainer.training import input_dataset  # noqa: E402
 
-
-class _FnArgs:  # the one field input_dataset reads
-  def __init__(self, data_accessor):
-    self.data_accessor = data_accessor
+CLASSIFICATION = tasks.get("classification")
 
 
 def write_transformed(folder, n, size, num_classes=2):
@@ -64,7 +63,7 @@ def write_images_transformed(folder, images, labels):
 
 
 def transformed_accessor(folder):
-  """(fn_args, file pattern, schema) for input_dataset over the examples of
+  """(data accessor, file pattern, schema) for input_dataset over the examples of
   write_images_transformed, as the Trainer's DataAccessor reads them."""
   schema = schema_pb2.Schema()
   for name, kind in ((features.PIXELS, schema_pb2.BYTES),
@@ -79,15 +78,17 @@ def transformed_accessor(folder):
       tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact(
           [examples], []),
       record_batch_factory=None, data_view_decode_fn=None)
-  return _FnArgs(accessor), os.path.join(folder, "Split-train", "*"), schema
+  return accessor, os.path.join(folder, "Split-train", "*"), schema
 
 
-def input_images_per_s(fn_args, pattern, schema, cfg, batch, n):
-  for _ in input_dataset(fn_args, [pattern], schema, 2, cfg, batch, True):
+def input_images_per_s(accessor, pattern, schema, train, size, batch, n):
+  def dataset():
+    return input_dataset(accessor, [pattern], schema, CLASSIFICATION, 2, size,
+                         train, batch, True)
+  for _ in dataset():
     pass  # warm-up pass: file cache and tf.data graph
   start, seen = time.perf_counter(), 0
-  for pixels, _ in input_dataset(fn_args, [pattern], schema, 2, cfg, batch,
-                                 True):
+  for pixels, _ in dataset():
     seen += int(pixels.shape[0])
   return seen / (time.perf_counter() - start)
 
@@ -101,8 +102,8 @@ def forward_flops(model, size):
   return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops
 
 
-def train_step_seconds(model, cfg, batch, size, steps, jit=False):
-  model.compile(optimizer(cfg), keras.losses.CategoricalCrossentropy(
+def train_step_seconds(model, train, batch, size, steps, jit=False):
+  model.compile(optimizer(train), keras.losses.CategoricalCrossentropy(
       label_smoothing=0.1), jit_compile=jit)
   rng = np.random.default_rng(1)
   x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
@@ -190,24 +191,24 @@ def main():
                       help="also time the resizer's full-resolution ops")
   args = parser.parse_args()
   size, batch = args.input_size, args.batch_size
-  cfg = {"input_size": size, "seed": 42, "augment": "flip_crop",
-         "optimizer": "adam", "learning_rate": 1e-3}
+  train = TrainConfig(augment="flip_crop", optimizer="adam",
+                      learning_rate=1e-3, seed=42)
   print(f"machine: {os.cpu_count()} CPU cores, TF {tf.__version__}, GPUs: "
         f"{len(tf.config.list_physical_devices('GPU'))}")
 
   with tempfile.TemporaryDirectory() as tmp:
-    fn_args, pattern, schema = write_transformed(tmp, args.examples, size)
-    input_rate = input_images_per_s(fn_args, pattern, schema, cfg, batch,
-                                    args.examples)
+    accessor, pattern, schema = write_transformed(tmp, args.examples, size)
+    input_rate = input_images_per_s(accessor, pattern, schema, train, size,
+                                    batch, args.examples)
   results = {}
   for resizer in ("learned", "bilinear"):
-    model = build_model(ModelSpec(num_classes=2, input_size=size,
+    model = build_model(ModelSpec(head=CLASSIFICATION.head(2), input_size=size,
                                   target_size=args.target_size,
                                   backbone=args.backbone, resizer=resizer))
     results[resizer] = {
         "params": model.count_params(),
         "flops": forward_flops(model, size),
-        "step_s": train_step_seconds(model, cfg, batch, size, args.steps,
+        "step_s": train_step_seconds(model, train, batch, size, args.steps,
                                      args.jit)}
     r = results[resizer]
     print(f"{resizer:8s} params {r['params']:,}  forward GFLOPs/image "

@@ -40,32 +40,38 @@ from common import (add_data_args, REPO, add_training_args, component_durations,
 def plain_keras(args):
   """The notebook way; writes {resizer: validation top-1} to args.result."""
   # pylint: disable=import-outside-toplevel
+  import tasks
+  from pipeline.config import trainer_settings
+  from trainer import training
   from trainer.keras_lib import keras
-  from trainer.task import augment, compile_model, fit, model_spec_from_config
   from pipeline.data_layout import detect_layout
   config = pipeline_config(args, args.data, os.path.dirname(args.result))
-  cfg = config.trainer_config("learned")
-  size, seed = int(cfg["input_size"]), int(cfg["seed"])
+  settings = trainer_settings(config.trainer_config("learned"))
+  size, seed = settings.model.input_size, settings.train.seed
 
   def folder(split, shuffle):
     return keras.utils.image_dataset_from_directory(
         os.path.join(args.data, split), label_mode="categorical",
-        image_size=(size, size), batch_size=int(cfg["batch_size"]),
+        image_size=(size, size), batch_size=settings.train.batch_size,
         shuffle=shuffle, seed=seed)
 
   train = folder("train", True)
   classes = len(train.class_names)
-  train = train.map(lambda x, y: (augment(x, cfg["augment"], seed), y))
+  train = train.map(lambda x, y: (
+      training.augment(x, settings.train.augment, seed), y))
   val = folder(detect_layout(args.data)[1], False)  # validation/ or eval/
+  task = tasks.get(settings.task)
   top1, fit_s = {}, {}
   for resizer in ("learned", "bilinear"):
-    cfg = config.trainer_config(resizer)
-    model = compile_model(model_spec_from_config(cfg, classes), cfg)
+    spec = training.model_spec(settings.model, resizer, task.head(classes),
+                               seed)
+    model = training.compile_model(spec, settings.train, task,
+                                   settings.task_settings)
     start = time.perf_counter()
     # The Trainer's own fit: the same schedule and BatchNorm recalibration
     # (from un-augmented training images, as there).
-    history = fit(model, cfg, train.prefetch(2), val.prefetch(2),
-                  folder("train", True))
+    history = training.fit(model, settings.train, train.prefetch(2),
+                           val.prefetch(2), folder("train", True))
     fit_s[resizer] = time.perf_counter() - start
     top1[resizer] = history.history["val_accuracy"][-1]
   with open(args.result, "w") as f:

@@ -19,13 +19,14 @@ import tensorflow as tf
 
 from common import DEFAULT_DATA, image_files
 
-from trainer import recipe
+import tasks
+from pipeline.config import PipelineConfig, trainer_settings
+from trainer import recipe, training
 from trainer.batchnorm import Recalibrator, batchnorm_layers
 from trainer.keras_lib import keras
 from trainer.preprocessing import decode_and_resize
-from trainer.task import augment, compile_model, model_spec_from_config
 
-CALIBRATION = 1024  # the pipeline's default bn_recalibration
+CALIBRATION = PipelineConfig().train.bn_recalibration
 
 
 def load_split(data, split, size, per_class):
@@ -43,7 +44,10 @@ def load_split(data, split, size, per_class):
   return images, labels, classes
 
 
-# name -> changes to the base recipe (Adam 1e-3, constant, label smoothing 0.1)
+# The benchmarks' base recipe: the pipeline's defaults (Adam 1e-3, label
+# smoothing 0.1, flip augmentation) with a constant learning rate.
+BASE = {"schedule": "constant", "warmup_epochs": 0}
+# name -> changes to the base recipe
 RECIPES = {
     "constant": {},
     "cosine": {"schedule": "cosine", "warmup_epochs": 1},
@@ -77,21 +81,18 @@ def load_data(args):
 
 
 def recipe_config(args, resizer, seed, recipe, **overrides):
-  """The Trainer's custom_config for one model of a benchmark."""
-  cfg = {**base_config(args, resizer, seed), **RECIPES[recipe]}
-  if "learning_rate" not in RECIPES[recipe]:
-    cfg["learning_rate"] = args.learning_rate
-  return {**cfg, **overrides}
-
-
-def base_config(args, resizer, seed):
-  return {"backbone": args.backbone, "input_size": args.input_size,
-          "target_size": args.target_size, "resizer": resizer, "seed": seed,
-          "filters": 16, "res_blocks": 1, "interpolation": "bilinear",
-          "weights": None, "epochs": args.epochs,
-          "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-          "optimizer": "adam", "schedule": "constant", "warmup_epochs": 0,
-          "label_smoothing": 0.1, "augment": "flip", "ema": 0.0}
+  """What a Trainer of one benchmark model is given (config.TrainerSettings):
+  the pipeline's typed config with the benchmark's model flags, the recipe's
+  changes and `overrides` (TrainConfig fields)."""
+  config = PipelineConfig()
+  config.model.backbone = args.backbone
+  config.model.input_size, config.model.target_size = (args.input_size,
+                                                       args.target_size)
+  config.train.epochs, config.train.batch_size = args.epochs, args.batch_size
+  config.train.learning_rate, config.train.seed = args.learning_rate, seed
+  for name, value in {**BASE, **RECIPES[recipe], **overrides}.items():
+    setattr(config.train, name, value)
+  return trainer_settings(config.trainer_config(resizer))
 
 
 class _DualScore(keras.callbacks.Callback):
@@ -127,34 +128,41 @@ def correct(model, images, labels, batch_size):
   return np.argmax(probs, -1) == labels
 
 
-def train(cfg, train_set, eval_set, num_classes, initial_classifier=None):
-  """Trains one model; returns its per-epoch scores and per-example
-  correctness on the eval split, raw and recalibrated, and seconds."""
+def train(settings, train_set, eval_set, num_classes, initial_classifier=None):
+  """Trains one model (recipe_config's settings); returns its per-epoch
+  scores and per-example correctness on the eval split, raw and
+  recalibrated, and seconds."""
   (x, y), (ex, ey) = train_set, eval_set
-  seed, batch = int(cfg["seed"]), int(cfg["batch_size"])
+  recipe_ = settings.train
+  seed, batch = int(recipe_.seed), int(recipe_.batch_size)
   onehot = keras.utils.to_categorical
   train_ds = (tf.data.Dataset.from_tensor_slices((x, onehot(y, num_classes)))
               .shuffle(len(x), seed=seed).batch(batch)
-              .map(lambda a, b: (augment(tf.cast(a, tf.float32), cfg["augment"],
-                                         seed), b)).prefetch(2))
+              .map(lambda a, b: (training.augment(tf.cast(a, tf.float32),
+                                                  recipe_.augment, seed), b))
+              .prefetch(2))
   plain = (tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=seed)
            .batch(batch).map(lambda a: tf.cast(a, tf.float32)))
   eval_ds = tf.data.Dataset.from_tensor_slices(
       (ex.astype("float32"), onehot(ey, num_classes))).batch(batch)
-  model = compile_model(model_spec_from_config(cfg, num_classes), cfg)
+  task = tasks.get(settings.task)
+  spec = training.model_spec(settings.model, settings.resizer,
+                             task.head(num_classes), seed)
+  model = training.compile_model(spec, recipe_, task, settings.task_settings)
   if initial_classifier is not None:  # warm start: a trained backbone + head
     model.get_layer("classifier").set_weights(initial_classifier)
   scores = _DualScore(plain, eval_ds)
   start = time.perf_counter()
-  model.fit(train_ds, epochs=int(cfg["epochs"]), verbose=0, callbacks=[
-      keras.callbacks.LearningRateScheduler(recipe.lr_schedule(cfg)), scores])
-  if float(cfg.get("ema", 0)):
+  model.fit(train_ds, epochs=int(recipe_.epochs), verbose=0, callbacks=[
+      keras.callbacks.LearningRateScheduler(recipe.lr_schedule(recipe_)),
+      scores])
+  if float(recipe_.ema):
     scores.raw[-1] = _top1(model, eval_ds)  # the averaged weights
   seconds = time.perf_counter() - start
   raw = correct(model, ex, ey, batch)
   Recalibrator(model)(plain, CALIBRATION)
   precise = correct(model, ex, ey, batch)
-  if float(cfg.get("ema", 0)):
+  if float(recipe_.ema):
     scores.precise[-1] = float(precise.mean())
   return {"raw_curve": scores.raw, "precise_curve": scores.precise,
           "raw_correct": raw, "precise_correct": precise,

@@ -34,43 +34,64 @@ def peak_rss_mb():
   raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def _settings(buffer_mb):
+  """The pipeline's default Trainer settings with this shuffle buffer."""
+  # pylint: disable=import-outside-toplevel
+  from pipeline.config import PipelineConfig, trainer_settings
+  config = PipelineConfig()
+  config.train.shuffle_buffer_mb = buffer_mb
+  return trainer_settings(config.trainer_config("learned"))
+
+
+def _dataset(settings, accessor, pattern, schema):
+  """The Trainer's shuffled, augmented training input."""
+  # pylint: disable=import-outside-toplevel
+  import tasks
+  from trainer import training
+  return training.input_dataset(
+      accessor, [pattern], schema, tasks.get(settings.task), 2,
+      settings.model.input_size, settings.train, settings.train.batch_size,
+      training=True)
+
+
 def input_child(folder, buffer_mb):
   """The input pipeline alone: one shuffled epoch, no model."""
-  from model_speed import transformed_accessor  # pylint: disable=import-outside-toplevel
-  from pipeline.config import PipelineConfig  # pylint: disable=import-outside-toplevel
-  from trainer.task import input_dataset  # pylint: disable=import-outside-toplevel
-  cfg = {**PipelineConfig().trainer_config("learned"),
-         "shuffle_buffer_mb": buffer_mb}
-  fn_args, pattern, schema = transformed_accessor(folder)
+  # pylint: disable=import-outside-toplevel
+  from model_speed import transformed_accessor
+  settings = _settings(buffer_mb)
+  accessor, pattern, schema = transformed_accessor(folder)
   before = peak_rss_mb()
-  for _ in input_dataset(fn_args, [pattern], schema, 2, cfg,
-                         int(cfg["batch_size"]), training=True):
+  for _ in _dataset(settings, accessor, pattern, schema):
     pass
   print(json.dumps({"before_mb": before, "peak_rss_mb":
                     peak_rss_mb()}))
 
 
 def child(folder, buffer_mb):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from pipeline.config import PipelineConfig  # pylint: disable=import-outside-toplevel
-  from trainer.task import (compile_model, input_dataset,  # pylint: disable=import-outside-toplevel
-                            model_spec_from_config, shuffle_buffer_records)
-  from model_speed import transformed_accessor  # pylint: disable=import-outside-toplevel
-  cfg = PipelineConfig().trainer_config("learned")
-  cfg["shuffle_buffer_mb"] = buffer_mb
-  fn_args, pattern, schema = transformed_accessor(folder)
-  model = compile_model(model_spec_from_config(cfg, 2), cfg)
+  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf
+  import tasks
+  from trainer import training
+  from model_speed import transformed_accessor
+  settings = _settings(buffer_mb)
+  accessor, pattern, schema = transformed_accessor(folder)
+  task = tasks.get(settings.task)
+  spec = training.model_spec(settings.model, settings.resizer, task.head(2),
+                             settings.train.seed)
+  model = training.compile_model(spec, settings.train, task,
+                                 settings.task_settings)
   batches = 0
-  ds = input_dataset(fn_args, [pattern], schema, 2, cfg,
-                     int(cfg["batch_size"]), training=True)
+  ds = _dataset(settings, accessor, pattern, schema)
   for x, y in ds:
     batches += 1
   # Before any training step: the model plus a full pass of the input.
   input_peak = peak_rss_mb()
   model.train_on_batch(x, y)
   print(json.dumps({
-      "buffer_mb": buffer_mb, "records": shuffle_buffer_records(cfg),
-      "batches": batches, "input_size": cfg["input_size"],
+      "buffer_mb": buffer_mb,
+      "records": training.shuffle_buffer_records(settings.train,
+                                                 settings.model.input_size),
+      "batches": batches, "input_size": settings.model.input_size,
       "input_peak_rss_mb": input_peak,
       "peak_rss_mb": peak_rss_mb(),
       "tf": tf.__version__}))

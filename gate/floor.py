@@ -9,8 +9,6 @@ DAG is compiled.
 """
 import tensorflow_transform as tft
 
-from gate import tfma_metric
-from gate.tfma_metric import TOP1
 from trainer import preprocessing
 
 
@@ -32,17 +30,6 @@ def resolve(configured, transform_graph_uri):
                      f"{num_classes} classes; at least 2 are needed")
   floor = chance_floor(num_classes) if configured is None else configured
   return float(floor), num_classes
-
-
-def overall_top1(evaluation_uri):
-  """{model name: top-1} on the overall slice of a TFMA evaluation (the lone
-  model of an evaluation without a baseline is filed under "")."""
-  top1 = {name: m[TOP1] for name, m in
-          tfma_metric.overall_metrics(evaluation_uri).items() if TOP1 in m}
-  if not top1:
-    raise RuntimeError(f"{evaluation_uri}: no overall {TOP1} in the TFMA "
-                       "evaluation")
-  return top1
 
 
 def clears(top1, floor):

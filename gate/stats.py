@@ -27,7 +27,7 @@ REFERENCE_DIFFERENCE = 0.05  # the report warns when this is not detectable
 @dataclasses.dataclass(frozen=True)
 class Comparison:
   """How much better the candidate is than the baseline on n paired eval
-  examples: top-1 difference (classification) or MSE reduction (regression);
+  examples: top-1 difference (McNemar) or MSE reduction (paired t);
   positive favours the candidate."""
   n: int
   difference: float
@@ -102,7 +102,7 @@ def paired_accuracy(n, candidate_only, baseline_only, confidence=0.95):
 
 
 def paired_squared_error(n, diff_sum, diff_sumsq, confidence=0.95):
-  """Regression: d_i = (baseline error)^2 - (candidate error)^2 per eval
+  """Numeric targets: d_i = (baseline error)^2 - (candidate error)^2 per eval
   example, from its sums; the difference is the MSE reduction, its interval
   the paired t-interval (the mean of n differences is close to normal)."""
   if not 0 < confidence < 1:
@@ -136,8 +136,8 @@ def significantly_worse(comparison, tolerance):
 
 
 def describe(comparison):
-  """'+1.2 points, 95% CI -2.1...+4.5, p = 0.41, 1000 eval images', or for
-  regression 'MSE 3.1 lower, 95% CI -0.4...+6.6, p = 0.08, 91 eval images'."""
+  """'+1.2 points, 95% CI -2.1...+4.5, p = 0.41, 1000 eval images', or in
+  MSE 'MSE 3.1 lower, 95% CI -0.4...+6.6, p = 0.08, 91 eval images'."""
   c = comparison
   interval = f"{100 * c.confidence:.0f}% CI"
   if c.metric == "MSE":
@@ -152,7 +152,7 @@ def describe(comparison):
 
 def power_note(comparison):
   """A sentence when the eval split is too small for REFERENCE_DIFFERENCE
-  (5 points of top-1; regression: stated in MSE units, always)."""
+  (5 points of top-1; in MSE units: stated always)."""
   c = comparison
   if c.metric == "MSE":
     return (f"With {c.n} eval images the smallest MSE reduction detected with "

@@ -1,8 +1,8 @@
 """TFMA metrics that keep what a paired test needs, per eval example.
 
-PairedAccuracy (classification) counts which model was right;
-PairedSquaredError (regression) sums the per-example differences of squared
-errors and the squared error of predicting the training mean (the floor).
+PairedAccuracy counts which model was right (class labels);
+PairedSquaredError sums the per-example differences of squared errors and the
+squared error of predicting the training mean (the floor) (numeric targets).
 
 TFMA runs the candidate and the baseline on the same examples in one pass; this
 metric (modelled on TFMA's own flip-rate metrics, which also read both models'
@@ -114,12 +114,7 @@ def _unpack(table_key, keys, metrics):
                          table.baseline_only)))
 
 
-def metric_config(task="classification"):
-  name = "PairedSquaredError" if task == "regression" else "PairedAccuracy"
-  return tfma.MetricConfig(class_name=name, module=__name__)
-
-
-# Regression. d = (baseline error)^2 - (candidate error)^2: positive when the
+# Numeric targets. d = (baseline error)^2 - (candidate error)^2: positive when the
 # candidate is closer. CONSTANT_SE: squared error of the model's
 # `training_mean` output, the constant predictor the floor compares against.
 SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ = (
@@ -248,3 +243,24 @@ def load_table(evaluation_uri, model_name):
   if EXAMPLES not in values:
     return None
   return tuple(values[k] for k in (EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY))
+
+
+def confusion_matrices(evaluation_uri, class_names):
+  """{model: [[count of true i predicted j]]} on the overall slice of a TFMA
+  evaluation's MultiClassConfusionMatrixPlot."""
+  n = len(class_names)
+  matrices = {}
+  for plots in tfma.load_plots(evaluation_uri):
+    if plots.slice_key.single_slice_keys:
+      continue
+    for kv in plots.plot_keys_and_values:
+      if not kv.value.HasField("multi_class_confusion_matrix_at_thresholds"):
+        continue
+      matrix = [[0] * n for _ in range(n)]
+      at = kv.value.multi_class_confusion_matrix_at_thresholds.matrices[0]
+      for e in at.entries:
+        if 0 <= e.actual_class_id < n and 0 <= e.predicted_class_id < n:
+          matrix[e.actual_class_id][e.predicted_class_id] = int(
+              e.num_weighted_examples)
+      matrices[kv.key.model_name] = matrix
+  return matrices

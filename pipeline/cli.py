@@ -2,12 +2,14 @@
 and submit it there, classify images with a pushed model, or write the demo
 dataset."""
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 import traceback
 import warnings
+from typing import List, Optional
 
 # TensorFlow's C++ logs, set before it loads: without --verbose, none (the
 # CUDA plugin registrations and grappler's "remapper failed" are errors in
@@ -20,166 +22,118 @@ else:
 # The Google clients warn at import about Python versions they will drop.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
-from pipeline import predict
+import tasks
+from pipeline import config as config_lib
 from pipeline.config import ConfigError, PipelineConfig, VertexConfig
 from trainer.text import escape, escape_lines
 
-# (flag, section, field, type, help); section None means PipelineConfig itself.
-_OPTIONS = [
-    ("--layout", "data", "layout", str,
-     "auto | flat (<class>/ folders, hash split) | splits (train/ + "
-     "validation/ or eval/)"),
-    ("--eval-percent", "data", "eval_percent", int,
-     "share of images hashed into eval for the flat layout"),
-    ("--labels", "data", "labels", str,
-     "CSV of labels instead of class folders: a column of image paths "
-     "relative to --data (image, path, file or filename), the target column, "
-     "optionally split (train / validation or eval)"),
-    ("--target", "data", "target", str,
-     "the labels CSV's target column (default: its only other column)"),
-    ("--task", "data", "task", str,
-     "auto (numeric targets: regression) | classification | regression"),
-    ("--target-transform", "data", "target_transform", str,
-     "regression: none | log1p (counts), applied before the z-score"),
-    ("--max-pixels", "data", "max_pixels", int,
-     "refuse images with more pixels than this, before decoding"),
-    ("--backbone", "model", "backbone", str,
-     "densenet121 | resnet50 | mobilenet_v2 | efficientnet_b0 | vit | "
-     "vit_tiny | tiny_cnn"),
-    ("--input-size", "model", "input_size", int,
-     "side of the images fed to the resizer"),
-    ("--target-size", "model", "target_size", int,
-     "side of the resized images fed to the backbone"),
-    ("--filters", "model", "filters", int, "resizer filters (n)"),
-    ("--res-blocks", "model", "res_blocks", int, "resizer residual blocks (r)"),
-    ("--interpolation", "model", "interpolation", str,
-     "resizer interpolation: bilinear | bicubic | area | nearest"),
-    ("--weights", "model", "weights", str,
-     "backbone weights: none | imagenet (downloads) | PATH (local or gs://): "
-     "a keras.applications no-top .h5 file, or a model this pipeline pushed "
-     "(<output>/serving/<version>, or serving/ for the newest): warm start"),
-    ("--epochs", "train", "epochs", int, "training epochs"),
-    ("--batch-size", "train", "batch_size", int,
-     "batch size per replica (global batch = this x replicas)"),
-    ("--learning-rate", "train", "learning_rate", float, "learning rate"),
-    ("--schedule", "train", "schedule", str,
-     "learning-rate schedule, per epoch: constant | cosine (to 0, after "
-     "--warmup-epochs) | step (the paper's: x0.94 every 2 epochs)"),
-    ("--warmup-epochs", "train", "warmup_epochs", int,
-     "linear warm-up epochs before the cosine decay"),
-    ("--optimizer", "train", "optimizer", str, "adam | sgd (momentum 0.9)"),
-    ("--ema", "train", "ema", float,
-     "exponential moving average of the weights (e.g. 0.99); 0: off"),
-    ("--bn-recalibration", "train", "bn_recalibration", int,
-     "training images BatchNorm statistics are recomputed from after every "
-     "epoch, with the current weights; 0: Keras's lagging moving averages"),
-    ("--label-smoothing", "train", "label_smoothing", float, "label smoothing"),
-    ("--loss", "train", "loss", str, "regression loss: mse | huber"),
-    ("--augment", "train", "augment", str,
-     "none | flip | flip_crop (applied at training time only)"),
-    ("--shuffle-buffer-mb", "train", "shuffle_buffer_mb", int,
-     "memory of each Trainer's shuffle buffer, in MiB; it holds this / "
-     "(input size^2 x 3 bytes) transformed images"),
-    ("--seed", "train", "seed", int,
-     "seed of the shared initial weights and the input order"),
-    ("--strategy", "train", "strategy", str,
-     "auto | default | mirrored | multi_worker | tpu"),
-    ("--precision", "train", "precision", str,
-     "auto | float32 | mixed_float16 | mixed_bfloat16"),
-    ("--min-gain", "eval", "min_gain", float,
-     "top-1 the learned model must be ahead of bilinear by, with --confidence, "
-     "to be selected"),
-    ("--confidence", "eval", "confidence", float,
-     "confidence of the paired test behind both gates (learned vs bilinear, "
-     "candidate vs production)"),
-    ("--floor", "eval", "floor", float,
-     "absolute top-1 floor (default: above chance, 1/classes); regression: "
-     "the RMSE a model must stay below (default: predicting the training "
-     "mean's)"),
-    ("--production-tolerance", "eval", "production_tolerance", float,
-     "a candidate significantly behind production's top-1 by more than this "
-     "(with --confidence) is not pushed"),
-    ("--beam-workers", None, "beam_workers", int,
-     "Beam DirectRunner workers of the multi_* modes (0: one per core)"),
-    ("--beam-mode", None, "beam_mode", str,
-     "Beam DirectRunner mode: in_memory (default) | multi_threading | "
-     "multi_processing (large local datasets)"),
-    ("--name", None, "name", str, "pipeline name (MLMD context)"),
-]
+PLATFORMS = ("vertex",)
 
 
-# (flag, VertexConfig field, type, help) of `compile --target vertex`.
-_VERTEX_OPTIONS = [
-    ("--project", "project", str, "Google Cloud project"),
-    ("--region", "region", str, "Vertex AI and Dataflow region"),
-    ("--image", "image", str,
-     "pipeline image built from ./Dockerfile: it runs every step, Dataflow "
-     "worker and training replica"),
-    ("--service-account", "service_account", str,
-     "service account of the steps, training jobs and Dataflow workers"),
-    ("--dataflow-temp-location", "dataflow_temp_location", str,
-     "gs:// scratch folder of Dataflow (empty: <pipeline root>/tmp)"),
-    ("--dataflow-machine-type", "dataflow_machine_type", str,
-     "Dataflow worker machine type"),
-    ("--dataflow-max-workers", "dataflow_max_workers", int,
-     "most Dataflow workers a Beam component may use"),
-    ("--dataflow-setup-file", "dataflow_setup_file", str,
-     "have Dataflow workers pip-install the project from this setup.py "
-     "(/pipeline/setup.py in the image) instead of running the image"),
-    ("--trainer-machine-type", "trainer_machine_type", str,
-     "machine type of each training replica"),
-    ("--accelerator-type", "accelerator_type", str,
-     "GPU of each training replica, e.g. NVIDIA_TESLA_T4, NVIDIA_L4"),
-    ("--accelerator-count", "accelerator_count", int,
-     "GPUs of each training replica (0: CPU only)"),
-    ("--replica-count", "replica_count", int,
-     "training machines of each Trainer; more than 1 trains with "
-     "MultiWorkerMirroredStrategy"),
-    ("--endpoint-name", "endpoint_name", str,
-     "also deploy the pushed model to this Vertex AI endpoint (created if "
-     "missing); unset: push to <pipeline root>/serving only"),
-    ("--serving-machine-type", "serving_machine_type", str,
-     "machine type of the endpoint"),
-    ("--serving-image", "serving_image", str,
-     "TensorFlow Serving prediction container of the endpoint"),
-]
-# DirectRunner settings mean nothing on Dataflow.
-# compile's own --target names the platform (vertex): there the labels
-# CSV's target column is --target-column.
-_COMPILE_OPTIONS = [("--target-column",) + o[1:] if o[0] == "--target" else o
-                    for o in _OPTIONS if not o[0].startswith("--beam-")]
+@dataclasses.dataclass(frozen=True)
+class Option:
+  """A flag made from a field of the typed config (pipeline/config.py)."""
+  section: str                  # attribute of PipelineConfig ("" itself)
+  field: dataclasses.Field
+  task: Optional[str] = None    # a task's own setting (task_settings)
+
+  @property
+  def flag(self) -> str:
+    return config_lib.flag(self.field)
+
+  @property
+  def key(self) -> str:
+    """The argparse dest, and the key of compile's --config JSON."""
+    return self.flag[2:].replace("-", "_")
+
+  @property
+  def switch(self) -> bool:  # a bool: the flag alone sets it
+    return config_lib.field_type(self.field)[0] is bool
+
+  def owner(self, config: PipelineConfig):
+    if self.task:
+      return config.task_settings[self.task]
+    return getattr(config, self.section) if self.section else config
+
+  def help(self) -> str:
+    text = self.field.metadata["help"].replace("%", "%%")  # argparse formats
+    return f"{self.task}: {text}" if self.task else text
+
+  def convert(self, value):
+    """A flag's or a JSON setting's value as the field's type; "none" and ""
+    are None where the field takes None."""
+    kind, optional = config_lib.field_type(self.field)
+    if optional and value in ("none", "", None):
+      return None
+    if kind is bool:
+      if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not true or false")
+      # A switch that turns a default on off (--no-cache) stores its opposite.
+      return value != (self.flag != "--" + self.field.name.replace("_", "-"))
+    return kind(value)
+
+  def set(self, config: PipelineConfig, value) -> None:
+    setattr(self.owner(config), self.field.name, self.convert(value))
+
+  def add_to(self, parser, default, show_default=False) -> None:
+    extra = f" (default: {default})" if show_default else ""
+    if self.switch:
+      parser.add_argument(self.flag, dest=self.key, action="store_true",
+                          help=self.help() + extra)
+      return
+    parser.add_argument(self.flag, dest=self.key, help=self.help() + extra,
+                        type=str, **({} if show_default else
+                                     {"default": default}))
 
 
-def _defaults():
-  return PipelineConfig()
+def options(command: str = "run") -> List[Option]:
+  """The flags of `run` or `compile`, one per setting, in the config's
+  order; compile leaves out the local-only ones (DirectRunner's)."""
+  defaults = PipelineConfig()
+  found = []
+  sections = [("data", defaults.data), ("model", defaults.model),
+              ("train", defaults.train), ("eval", defaults.eval),
+              ("", defaults)]
+  for section, owner in sections:
+    for field in dataclasses.fields(owner):
+      meta = field.metadata
+      if "help" not in meta or meta.get("cli") is False or (
+          command == "compile" and meta.get("compile") is False):
+        continue
+      found.append(Option(section, field))
+  for name, settings in defaults.task_settings.items():
+    found += [Option("task_settings", f, task=name)
+              for f in dataclasses.fields(settings)]
+  if command == "compile":
+    found += [Option("vertex", f) for f in dataclasses.fields(VertexConfig)]
+  return found
+
+
+def _default(option: Option, defaults: PipelineConfig):
+  owner = (defaults.vertex or VertexConfig()) if option.section == "vertex" \
+      else option.owner(defaults)
+  value = getattr(owner, option.field.name)
+  return "none" if value is None else value
 
 
 def build_parser():
   parser = argparse.ArgumentParser(
       prog="resizer-pipeline",
-      description="TFX pipeline training an image classifier with a learned "
+      description="TFX pipeline training an image model with a learned "
       "resizer (Talebi & Milanfar 2021) against a bilinear baseline.")
   sub = parser.add_subparsers(dest="command", required=True)
 
   run = sub.add_parser("run", help="run the whole DAG locally",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  fields = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+  data_fields = {f.name: f for f in dataclasses.fields(config_lib.DataConfig)}
   run.add_argument("--data", required=True,
-                   help="image folder: <class>/ subfolders, or train/ and "
-                   "validation/ (or eval/) each holding <class>/ subfolders")
+                   help=data_fields["path"].metadata["help"])
   run.add_argument("--output", required=True,
-                   help="output folder, new or empty or an earlier run's "
-                   "(one run at a time): pipeline_root/, metadata.sqlite, "
-                   "serving/ (pushed models), report/")
-  defaults = _defaults()
-  for flag, section, field, kind, help_text in _OPTIONS:
-    owner = getattr(defaults, section) if section else defaults
-    run.add_argument(flag, type=kind, default=getattr(owner, field),
-                     help=help_text)
-  run.add_argument("--no-cache", action="store_true",
-                   help="rerun every component instead of reusing results")
-  run.add_argument("--push-equal", action="store_true",
-                   help="push even when the candidate is the very model "
-                   "already in production")
+                   help=fields["output"].metadata["help"])
+  defaults = PipelineConfig()
+  for option in options("run"):
+    option.add_to(run, _default(option, defaults))
   run.add_argument("--verbose", action="store_true",
                    help="show TFX and Beam logs")
 
@@ -193,18 +147,19 @@ def build_parser():
   submit.add_argument("--service-account",
                       help="service account the pipeline steps run as")
 
-  predict.add_parser(sub)
-  demo = sub.add_parser("demo-data", help="write the embedded demo dataset",
+  _add_predict_parser(sub)
+  demo = sub.add_parser("demo-data", help="write an embedded demo dataset",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   demo.add_argument("--output", required=True, help="folder to write")
-  demo.add_argument("--per-class", type=int, default=60, help="images a class")
+  demo.add_argument("--per-class", type=int, default=60,
+                    help="images a class (a task without classes: images)")
   demo.add_argument("--size", type=int, default=96, help="image side in px")
   demo.add_argument("--classes", type=int, default=5, help="2 to 5")
   demo.add_argument("--seed", type=int, default=0, help="random seed")
-  demo.add_argument("--task", choices=["classification", "regression"],
-                    default="classification",
-                    help="regression: images/ plus labels.csv (image, target)"
-                    "; --per-class is then the number of images")
+  demo.add_argument("--task", choices=tasks.names(),
+                    default=tasks.default().name,
+                    help="class folders, or images/ plus labels.csv (image, "
+                    "target) for a task without classes")
   return parser
 
 
@@ -219,7 +174,7 @@ def _add_compile_parser(sub):
       "custom jobs, optional endpoint deployment. Settings come from --config "
       "(a JSON object keyed by the flag names with underscores, e.g. "
       '{"project": "P", "replica_count": 2}) and the flags, which win.')
-  comp.add_argument("--target", required=True, choices=["vertex"],
+  comp.add_argument("--platform", choices=PLATFORMS,
                     help="orchestrator to compile for")
   comp.add_argument("--output", dest="pipeline_file", default="pipeline.json",
                     help="compiled PipelineJob JSON to write "
@@ -231,56 +186,65 @@ def _add_compile_parser(sub):
                     "run --output: pipeline_root/ (artifacts), serving/ "
                     "(pushed models), report/")
   defaults = PipelineConfig(vertex=VertexConfig())
-  for flag, section, field, kind, help_text in _COMPILE_OPTIONS:
-    owner = getattr(defaults, section) if section else defaults
-    default = getattr(owner, field)
-    comp.add_argument(flag, type=kind, help=f"{help_text} (default: {default})")
-  for flag, field, kind, help_text in _VERTEX_OPTIONS:
-    default = getattr(defaults.vertex, field)
-    comp.add_argument(flag, type=kind, help=f"{help_text} (default: {default})")
-  comp.add_argument("--no-cache", action="store_true",
-                    help="rerun every component instead of reusing results")
-  comp.add_argument("--push-equal", action="store_true",
-                    help="push even when the candidate is the very model "
-                    "already in production")
+  for option in options("compile"):
+    option.add_to(comp, _default(option, defaults), show_default=True)
+  # Old spelling, from when compile's --target named the platform.
+  comp.add_argument("--target-column", dest="target_column",
+                    help=argparse.SUPPRESS)
+
+
+def _add_predict_parser(sub):
+  parser = sub.add_parser(
+      "predict", help="answer image files with a pushed model",
+      description="Runs a pushed model's serving_images signature on image "
+      "files and prints its answer for each (the top classes with their "
+      "probabilities, or the predicted number). Exit status 1 if any file "
+      "failed.")
+  parser.add_argument("--model", required=True,
+                      help="a pushed model folder (holding saved_model.pb), "
+                      "or the serving root <output>/serving for its newest "
+                      "version; local or gs://")
+  parser.add_argument("--top", type=int, default=3,
+                      help="classes shown per image (default: 3)")
+  parser.add_argument("--json", action="store_true",
+                      help="print one JSON document instead of text lines")
+  parser.add_argument("--trust-model", action="store_true",
+                      help="load the model even if its graph uses ops that "
+                      "the models this pipeline exports don't (file reads "
+                      "and writes, Python calls, unknown ops): a SavedModel "
+                      "is a program, so only for a model from someone you "
+                      "trust")
+  parser.add_argument("images", nargs="+", metavar="IMAGE",
+                      help="image files, local or gs://")
 
 
 def compile_config(settings) -> PipelineConfig:
   """The typed config of `compile` settings, {flag with underscores: value}."""
   settings = dict(settings)
   config = PipelineConfig(output=settings.pop("pipeline_root", ""),
-                          enable_cache=not settings.pop("no_cache", False),
                           vertex=VertexConfig())
   config.data.path = settings.pop("data", "")
-  config.eval.push_equal = bool(settings.pop("push_equal", False))
-  targets = {flag[2:].replace("-", "_"):
-             (getattr(config, section) if section else config, field, kind)
-             for flag, section, field, kind, _ in _COMPILE_OPTIONS}
-  targets.update({flag[2:].replace("-", "_"): (config.vertex, field, kind)
-                  for flag, field, kind, _ in _VERTEX_OPTIONS})
+  by_key = {o.key: o for o in options("compile")}
   for key, value in settings.items():
-    if key not in targets:
+    if key not in by_key:
       raise ConfigError(f"--config: unknown setting {key!r}; use the flag "
                         "names with underscores, e.g. replica_count")
-    owner, field, kind = targets[key]
-    if field == "weights" and value in ("none", ""):
-      value = None
+    option = by_key[key]
     try:
-      setattr(owner, field, None if value is None else kind(value))
+      option.set(config, value)
     except ValueError as e:
-      raise ConfigError(f"--{key.replace('_', '-')}: {e}") from e
+      raise ConfigError(f"{option.flag}: {e}") from e
   return config
 
 
 def config_from_args(args) -> PipelineConfig:
-  config = PipelineConfig(output=args.output, enable_cache=not args.no_cache)
+  config = PipelineConfig(output=args.output)
   config.data.path = args.data
-  config.eval.push_equal = args.push_equal
-  for flag, section, field, _, _ in _OPTIONS:
-    value = getattr(args, flag[2:].replace("-", "_"))
-    if field == "weights" and value in ("none", ""):
-      value = None
-    setattr(getattr(config, section) if section else config, field, value)
+  for option in options("run"):
+    try:
+      option.set(config, getattr(args, option.key))
+    except ValueError as e:
+      raise ConfigError(f"{option.flag}: {e}") from e
   return config
 
 
@@ -296,8 +260,8 @@ def main(argv=None):
 
 def _exit_now(code):
   """Ends the process without the interpreter's teardown, which after a run
-  spends seconds in TensorFlow's and Beam's finalizers (bench/RESULTS.md) and
-  writes nothing of ours: every file is closed and MLMD commits each write."""
+  spends seconds in TensorFlow's and Beam's finalizers and writes nothing of
+  ours: every file is closed and MLMD commits each write."""
   logging.shutdown()
   sys.stdout.flush()
   sys.stderr.flush()
@@ -306,20 +270,14 @@ def _exit_now(code):
 
 def _command(args):
   """Every command but run."""
+  # pylint: disable=import-outside-toplevel
   if args.command == "demo-data":
-    from pipeline import demo_data  # pylint: disable=import-outside-toplevel
-    if args.task == "regression":
-      n = demo_data.write_regression_demo_data(args.output, args.per_class,
-                                               args.size, args.seed)
-      print(f"wrote {n} images and {demo_data.REGRESSION_LABELS} to "
-            f"{args.output}: run with --labels "
-            f"{os.path.join(args.output, demo_data.REGRESSION_LABELS)}")
-      return 0
-    n = demo_data.write_demo_data(args.output, args.per_class, args.size,
-                                  args.classes, args.seed)
-    print(f"wrote {n} images to {args.output}")
+    from pipeline import demo_data
+    print(demo_data.write(args.task, args.output, args.per_class, args.size,
+                          args.classes, args.seed))
     return 0
   if args.command == "predict":
+    from pipeline import predict  # TensorFlow: only when predicting
     return predict.main(args)
   if args.command == "compile":
     return _compile(args)
@@ -338,7 +296,7 @@ def _run(args):
   # pylint: disable=import-outside-toplevel
   from pipeline import local_runner, output_folder, progress as progress_lib
   from components.results_report.component import results_table
-  from trainer.backbones import WeightsUnavailableError
+  from trainer.networks import WeightsUnavailableError
   progress_lib.configure_logging(args.verbose)
   progress = progress_lib.Progress(config)
   try:
@@ -375,6 +333,11 @@ def _run_failed(error, progress, verbose, code):
   return code
 
 
+def _deprecated(old, new):
+  print(f"resizer-pipeline: warning: {old} is deprecated; use {new}",
+        file=sys.stderr)
+
+
 def _error(message, code):
   print(f"resizer-pipeline: error: {escape(' '.join(str(message).split()))}",
         file=sys.stderr)
@@ -383,7 +346,21 @@ def _error(message, code):
 
 def _compile(args):
   settings = {k: v for k, v in vars(args).items()
-              if k not in ("command", "target", "pipeline_file", "config")}
+              if k not in ("command", "platform", "pipeline_file", "config",
+                           "target_column")}
+  # The old spellings: compile's --target named the platform, and
+  # --target-column the labels CSV's target column.
+  if getattr(args, "platform", None) is None:
+    if settings.get("target") not in PLATFORMS:
+      return _error("--platform: give the platform to compile for: "
+                    + " | ".join(PLATFORMS), 2)
+    _deprecated(f"--target {settings['target']}",
+                f"--platform {settings['target']}; --target now names the "
+                "labels CSV's target column, as in run")
+    del settings["target"]
+  if getattr(args, "target_column", None) is not None:
+    _deprecated("--target-column", "--target")
+    settings["target"] = args.target_column
   try:
     if getattr(args, "config", None):
       try:
@@ -408,7 +385,7 @@ def _submit(args):
   # pylint: disable=import-outside-toplevel
   if not os.path.isfile(args.pipeline):
     return _error(f"--pipeline: {args.pipeline} is not a file; write it with "
-                  "`resizer-pipeline compile --target vertex`", 2)
+                  "`resizer-pipeline compile --platform vertex`", 2)
   from google.api_core import exceptions as api_exceptions
   from google.auth import exceptions as auth_exceptions
   from pipeline import vertex_runner

@@ -1,22 +1,25 @@
-"""One typed configuration object for the whole pipeline.
+"""One typed configuration for the whole pipeline: every setting, its default,
+its choices and its help, written once.
 
-Defaults are the seed's setup (DenseNet-121, 300 -> 150, 16 filters, 1 residual
-block); `make demo` and the tests override them for CPU-sized runs. Every
-setting is checked in `validate()` before any component runs.
+The CLI's flags are made from these fields (pipeline/cli.py); the Trainer and
+Transform get their part as custom_config and rebuild it with
+`trainer_settings` (no defaults of their own); `validate()` checks every
+setting before any component runs. Defaults are the seed's setup (DenseNet-121,
+300 -> 150, 16 filters, 1 residual block); `make demo` and the tests override
+them for CPU-sized runs. Importing this module loads no TensorFlow.
 """
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional
+import typing
+from typing import Any, Dict, List, Optional, Tuple
 
 from PIL import Image
 
-from components.image_example_gen import labels_csv
+import tasks
 from pipeline import output_folder
-from trainer.backbones import (APPLICATIONS, BACKBONES, WeightsError,
-                               locate_weights)
-from trainer.distribution import STRATEGIES
-from trainer.preprocessing import TARGET_TRANSFORMS
-from trainer.recipe import AUGMENTATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+from trainer.backbones import APPLICATIONS, BACKBONES
+from trainer.distribution import PRECISIONS, STRATEGIES
+from trainer.recipe import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
 from trainer.resizer import INTERPOLATIONS
 
 LAYOUTS = ("auto", "flat", "splits")
@@ -28,98 +31,159 @@ class ConfigError(ValueError):
   """A setting is wrong; the message names it and says how to fix it."""
 
 
+def setting(default, help_text, choices=None, **metadata):
+  """A field with its CLI help and choices (metadata the CLI and validate()
+  read). metadata: flag (when not --field-name), what (the noun of an
+  unknown choice), cli=False (not a generated flag), compile=False (local
+  runs only), transform=True (a task setting Transform needs)."""
+  return dataclasses.field(default=default, metadata={
+      "help": help_text, "choices": choices, **metadata})
+
+
 @dataclasses.dataclass
 class DataConfig:
-  path: str = ""
-  layout: str = "auto"       # auto | flat (<class>/) | splits (<split>/<class>/)
-  eval_percent: int = 20     # hash split for the flat layout and CSV labels
-  max_pixels: int = 40_000_000
-  # Labels from a CSV instead of class folders: a column of image paths
-  # relative to `path`, the target column, optionally a split column.
-  labels: Optional[str] = None
-  target: Optional[str] = None   # the target column; None: the only one
-  task: str = "auto"             # auto: numbers are regression, else classes
-  target_transform: str = "none"  # regression: none | log1p, before z-score
+  path: str = setting("", "image folder: <class>/ subfolders, or train/ and "
+                      "validation/ (or eval/) each holding <class>/ "
+                      "subfolders", flag="--data", cli=False)
+  layout: str = setting(
+      "auto", "auto | flat (<class>/ folders, hash split) | splits (train/ + "
+      "validation/ or eval/)", LAYOUTS)
+  eval_percent: int = setting(
+      20, "share of images hashed into eval for the flat layout and a labels "
+      "CSV without a split column")
+  max_pixels: int = setting(
+      40_000_000, "refuse images with more pixels than this, before decoding "
+      "(ingest, predict and the served model)")
+  labels: Optional[str] = setting(
+      None, "CSV of labels instead of class folders: a column of image paths "
+      "relative to --data (image, path, file or filename), the target column, "
+      "optionally split (train / validation or eval)")
+  target: Optional[str] = setting(
+      None, "the labels CSV's target column (default: its only other column)")
+  task: str = setting(
+      tasks.AUTO, f"{tasks.AUTO} ({tasks.inference_help()}) | "
+      + " | ".join(tasks.names()), (tasks.AUTO,) + tasks.names())
 
 
 @dataclasses.dataclass
 class ModelConfig:
-  backbone: str = "densenet121"
-  input_size: int = 300
-  target_size: int = 150
-  filters: int = 16
-  res_blocks: int = 1
-  interpolation: str = "bilinear"
-  weights: Optional[str] = None  # None | "imagenet" | path to a weights file
+  backbone: str = setting("densenet121", " | ".join(BACKBONES), BACKBONES,
+                          what="backbone")
+  input_size: int = setting(300, "side of the images fed to the resizer")
+  target_size: int = setting(150, "side of the resized images fed to the "
+                             "backbone")
+  filters: int = setting(16, "resizer filters (n)")
+  res_blocks: int = setting(1, "resizer residual blocks (r)")
+  interpolation: str = setting("bilinear", "resizer interpolation: "
+                               + " | ".join(INTERPOLATIONS), INTERPOLATIONS)
+  weights: Optional[str] = setting(
+      None, "backbone weights: none | imagenet (downloads) | PATH (local or "
+      "gs://): a keras.applications no-top .h5 file, or a model this pipeline "
+      "pushed (<output>/serving/<version>, or serving/ for the newest): warm "
+      "start")
 
 
 @dataclasses.dataclass
 class TrainConfig:
-  epochs: int = 10
-  batch_size: int = 32       # per replica (global = this x replicas)
-  learning_rate: float = 1e-3
+  epochs: int = setting(10, "training epochs")
+  batch_size: int = setting(32, "batch size per replica (global batch = this "
+                            "x replicas)")
+  learning_rate: float = setting(1e-3, "learning rate")
   # Cosine after one warm-up epoch: on real photos it ended as high as or
   # above constant for both variants, as stable, and above the paper's step
-  # schedule (bench/RESULTS.md §5).
-  schedule: str = "cosine"   # trainer/recipe.py SCHEDULES
-  warmup_epochs: int = 1     # linear warm-up before cosine decay (at most
-                             # epochs - 1 are used)
-  optimizer: str = "adam"    # trainer/recipe.py OPTIMIZERS
-  ema: float = 0.0           # weight averaging momentum; 0: off
-  # Training images BatchNorm statistics are recomputed from, with the final
-  # weights, after every epoch (trainer/batchnorm.py); 0: Keras's moving
-  # averages, which lag the weights.
-  bn_recalibration: int = 1024
-  label_smoothing: float = 0.1
-  augment: str = "flip"      # none | flip | flip_crop (training only)
-  loss: str = "mse"          # regression: trainer/recipe.py LOSSES
-  # Memory the Trainer's shuffle buffer may hold; records = this / (input
-  # size^2 x 3) bytes a transformed image. tfx_bsl's default of 10,000
-  # records is ~2.7 GB at 300 px, per Trainer.
-  shuffle_buffer_mb: int = 256
-  seed: int = 42
-  strategy: str = "auto"
-  precision: str = "auto"
+  # schedule (bench/RESULTS.md, "Stability").
+  schedule: str = setting(
+      "cosine", "learning-rate schedule, per epoch: constant | cosine (to 0, "
+      "after --warmup-epochs) | step (the paper's: x0.94 every 2 epochs)",
+      SCHEDULES)
+  warmup_epochs: int = setting(1, "linear warm-up epochs before the cosine "
+                               "decay (at most epochs - 1 are used)")
+  optimizer: str = setting("adam", "adam | sgd (momentum 0.9)", OPTIMIZERS)
+  ema: float = setting(0.0, "exponential moving average of the weights (e.g. "
+                       "0.99); 0: off")
+  bn_recalibration: int = setting(
+      1024, "training images BatchNorm statistics are recomputed from after "
+      "every epoch, with the current weights; 0: Keras's lagging moving "
+      "averages")
+  augment: str = setting("flip", "none | flip | flip_crop (applied at "
+                         "training time only)", AUGMENTATIONS)
+  # tfx_bsl's default buffer of 10,000 records holds input_size^2 x 3 bytes
+  # each: gigabytes per Trainer at 300 px.
+  shuffle_buffer_mb: int = setting(
+      256, "memory of each Trainer's shuffle buffer, in MiB; it holds this / "
+      "(input size^2 x 3 bytes) transformed images")
+  seed: int = setting(42, "seed of the shared initial weights and the input "
+                      "order")
+  strategy: str = setting("auto", " | ".join(STRATEGIES), STRATEGIES)
+  precision: str = setting("auto", " | ".join(PRECISIONS), PRECISIONS)
+
+
+def _floor_help():
+  return ("the floor both gates apply; " + "; ".join(
+      f"{t.name}: {t.floor_help}" for t in tasks.all_tasks()))
 
 
 @dataclasses.dataclass
 class EvalConfig:
-  min_gain: float = 0.0          # learned top-1 minus bilinear top-1
-  confidence: float = 0.95       # of the paired test behind both gates
-  floor: Optional[float] = None  # absolute top-1 floor; None: above chance
-  production_tolerance: float = 0.0  # how much worse than production is allowed
-  push_equal: bool = False       # push even when the candidate is the model
-                                 # already in production (same files)
+  min_gain: float = setting(
+      0.0, "how far the learned model must be ahead of bilinear (top-1, or "
+      "an MSE reduction), with --confidence, to be selected")
+  confidence: float = setting(
+      0.95, "confidence of the paired test behind both gates (learned vs "
+      "bilinear, candidate vs production)")
+  floor: Optional[float] = setting(None, _floor_help())
+  production_tolerance: float = setting(
+      0.0, "a candidate significantly behind production by more than this "
+      "(with --confidence) is not pushed")
+  push_equal: bool = setting(False, "push even when the candidate is the very "
+                             "model already in production")
 
 
 @dataclasses.dataclass
 class VertexConfig:
-  """Where the same DAG runs on Google Cloud (`compile --target vertex`).
+  """Where the same DAG runs on Google Cloud (`compile --platform vertex`).
 
   One image (./Dockerfile) runs every pipeline step, every Dataflow worker and
   every training replica, so all of them have the project code installed.
   """
-  project: str = ""
-  region: str = "us-central1"
-  image: str = ""  # REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG
-  service_account: Optional[str] = None  # pipeline steps, training, Dataflow
+  project: str = setting("", "Google Cloud project")
+  region: str = setting("us-central1", "Vertex AI and Dataflow region")
+  image: str = setting("", "pipeline image built from ./Dockerfile: it runs "
+                       "every step, Dataflow worker and training replica "
+                       "(REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG)")
+  service_account: Optional[str] = setting(
+      None, "service account of the steps, training jobs and Dataflow workers")
   # Dataflow runs the Beam components (ExampleGen, StatisticsGen, Transform,
   # Evaluators).
-  dataflow_temp_location: str = ""       # default: <pipeline root>/tmp
-  dataflow_machine_type: str = "n1-standard-4"
-  dataflow_max_workers: int = 10
-  dataflow_setup_file: Optional[str] = None  # instead of the image on workers
+  dataflow_temp_location: str = setting(
+      "", "gs:// scratch folder of Dataflow (empty: <pipeline root>/tmp)")
+  dataflow_machine_type: str = setting("n1-standard-4",
+                                       "Dataflow worker machine type")
+  dataflow_max_workers: int = setting(
+      10, "most Dataflow workers a Beam component may use")
+  dataflow_setup_file: Optional[str] = setting(
+      None, "have Dataflow workers pip-install the project from this setup.py "
+      "(/pipeline/setup.py in the image) instead of running the image")
   # Each Trainer is a Vertex custom job: a chief plus replica_count - 1 workers.
-  trainer_machine_type: str = "n1-standard-8"
-  accelerator_type: Optional[str] = "NVIDIA_TESLA_T4"
-  accelerator_count: int = 1             # GPUs of a replica; 0: CPU only
-  replica_count: int = 1
-  # The Pusher also deploys to this Vertex endpoint; None: GCS push only.
-  endpoint_name: Optional[str] = None
-  serving_machine_type: str = "n1-standard-4"
-  # Vertex's newest prebuilt TensorFlow Serving container.
-  serving_image: str = (
-      "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest")
+  trainer_machine_type: str = setting("n1-standard-8", "machine type of each "
+                                      "training replica")
+  accelerator_type: Optional[str] = setting(
+      "NVIDIA_TESLA_T4", "GPU of each training replica, e.g. NVIDIA_TESLA_T4, "
+      "NVIDIA_L4")
+  accelerator_count: int = setting(1, "GPUs of each training replica (0: CPU "
+                                   "only)")
+  replica_count: int = setting(
+      1, "training machines of each Trainer; more than 1 trains with "
+      "MultiWorkerMirroredStrategy")
+  endpoint_name: Optional[str] = setting(
+      None, "also deploy the pushed model to this Vertex AI endpoint (created "
+      "if missing); unset: push to <pipeline root>/serving only")
+  serving_machine_type: str = setting("n1-standard-4", "machine type of the "
+                                      "endpoint")
+  serving_image: str = setting(
+      "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
+      "TensorFlow Serving prediction container of the endpoint (Vertex's "
+      "newest prebuilt one)")
 
   def beam_args(self, output: str) -> List[str]:
     args = ["--runner=DataflowRunner", f"--project={self.project}",
@@ -128,7 +192,7 @@ class VertexConfig:
                                   or os.path.join(output, "tmp")),
             f"--machine_type={self.dataflow_machine_type}",
             f"--max_num_workers={self.dataflow_max_workers}"]
-    # Workers import trainer.preprocessing and the custom components: they run
+    # Workers import the Transform module and the custom components: they run
     # the pipeline image (its entrypoint is Beam's boot, from the TFX image),
     # or pip-install the project from setup.py.
     if self.dataflow_setup_file:
@@ -181,26 +245,40 @@ class VertexConfig:
          f"{self.replica_count} replicas train as one cluster: use auto or "
          "multi_worker (MultiWorkerMirroredStrategy)"),
     ]
-    for ok, setting, message in checks:
+    for ok, flag, message in checks:
       if not ok:
-        raise ConfigError(f"{setting}: {message}")
+        raise ConfigError(f"{flag}: {message}")
+
+
+def _task_settings() -> Dict[str, Any]:
+  return {t.name: t.Settings() for t in tasks.all_tasks()}
 
 
 @dataclasses.dataclass
 class PipelineConfig:
-  output: str = ""
-  name: str = "learnable-resizer"
+  output: str = setting("", "output folder, new or empty or an earlier run's "
+                        "(one run at a time): pipeline_root/, "
+                        "metadata.sqlite, serving/ (pushed models), report/",
+                        cli=False)
+  name: str = setting("learnable-resizer", "pipeline name (MLMD context)")
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+  # Each task's own settings (tasks/<name>.py Settings), by task name.
+  task_settings: Dict[str, Any] = dataclasses.field(
+      default_factory=_task_settings)
   # Local Beam components run in this process by default: multi_processing
-  # starts workers that each import TensorFlow, 12-17 s per Beam component on
-  # 2 cores, longer than a few thousand images take to process; TF ops still
-  # use every core. Big local datasets: --beam-mode multi_processing.
-  beam_mode: str = "in_memory"
-  beam_workers: int = 0          # multi_*: 0 is one per core
-  enable_cache: bool = True
+  # starts workers that each import TensorFlow, which costs more than a few
+  # thousand images take to process; TF ops still use every core. Big local
+  # datasets: --beam-mode multi_processing.
+  beam_mode: str = setting(
+      "in_memory", "Beam DirectRunner mode: in_memory | multi_threading | "
+      "multi_processing (large local datasets)", BEAM_MODES, compile=False)
+  beam_workers: int = setting(0, "Beam DirectRunner workers of the multi_* "
+                              "modes (0: one per core)", compile=False)
+  enable_cache: bool = setting(True, "rerun every component instead of "
+                               "reusing results", flag="--no-cache")
   vertex: Optional[VertexConfig] = None  # set: compile for Vertex AI Pipelines
   _inferred_task: Optional[str] = dataclasses.field(
       default=None, init=False, repr=False, compare=False)
@@ -229,9 +307,9 @@ class PipelineConfig:
     args = [f"--direct_running_mode={self.beam_mode}",
             f"--direct_num_workers={workers}"]
     # DirectRunner workers run in this environment and stage nothing, but with
-    # no dependency flag TFX builds a 52 MB "tfx_ephemeral" sdist before every
-    # Beam component (1.6-8 s each here, bench/RESULTS.md). Naming the
-    # project's setup.py, what Dataflow would install, skips it.
+    # no dependency flag TFX builds a "tfx_ephemeral" sdist of the project
+    # before every Beam component. Naming the project's setup.py, what
+    # Dataflow would install, skips it.
     setup_file = os.path.join(_PROJECT_ROOT, "setup.py")
     if os.path.exists(setup_file):
       args.append(f"--setup_file={setup_file}")
@@ -239,49 +317,51 @@ class PipelineConfig:
 
   @property
   def task(self) -> str:
-    """classification | regression: as given, else from the labels CSV's
-    target (read once, locally; remote CSVs need an explicit --task)."""
-    if self.data.task != "auto":
+    """The task's name: as given, else from the labels CSV's targets (read
+    once, locally; remote CSVs need an explicit --task), else the default."""
+    if self.data.task != tasks.AUTO:
       return self.data.task
     if not self.data.labels:
-      return "classification"
+      return tasks.default().name
     if self._inferred_task is None:
+      from components.image_example_gen import labels_csv  # pylint: disable=import-outside-toplevel
       self._inferred_task = labels_csv.read_labels(
           self.data.labels, self.data.target).task
     return self._inferred_task
 
   def transform_config(self) -> Dict[str, Any]:
+    """custom_config of Transform: what its graph depends on, nothing more
+    (a setting here reruns Transform when it changes)."""
+    settings = self.task_settings[self.task]
     return {"input_size": self.model.input_size, "task": self.task,
-            "target_transform": self.data.target_transform}
+            **{f.name: getattr(settings, f.name)
+               for f in dataclasses.fields(settings)
+               if f.metadata.get("transform")}}
 
   def trainer_config(self, resizer: str) -> Dict[str, Any]:
-    """custom_config of one Trainer: the two differ only in `resizer`.
-    max_pixels bounds what the served model decodes, as ImageExampleGen
-    bounds the training images (trainer/image_header.py)."""
+    """custom_config of one Trainer (flat: the compiled DAG shows it as is);
+    the two differ only in `resizer`. max_pixels bounds what the served model
+    decodes, as ImageExampleGen bounds the training images."""
     return {**dataclasses.asdict(self.model), **dataclasses.asdict(self.train),
-            **self.transform_config(), "resizer": resizer,
-            "max_pixels": self.data.max_pixels}
+            **dataclasses.asdict(self.task_settings[self.task]),
+            "task": self.task, "max_pixels": self.data.max_pixels,
+            "resizer": resizer}
 
   def validate(self) -> None:
     m, t, d = self.model, self.train, self.data
     if self.vertex is not None:  # first: its messages name the compile flags
       self.vertex.validate(self)
+    for section in (d, m, t, self.eval, self,
+                    *self.task_settings.values()):
+      _check_choices(section)
     checks = [
-        (m.backbone in BACKBONES, "--backbone",
-         f"unknown backbone {m.backbone!r}; choose one of {', '.join(BACKBONES)}"),
         (0 < m.target_size < m.input_size, "--target-size",
          f"target size {m.target_size} must be positive and below the input "
          f"size {m.input_size}: the resizer downsamples"),
         (m.filters > 0 and m.res_blocks > 0, "--filters/--res-blocks",
          "filters and residual blocks must be at least 1"),
-        (m.interpolation in INTERPOLATIONS, "--interpolation",
-         f"choose one of {', '.join(INTERPOLATIONS)}"),
         (t.batch_size > 0, "--batch-size", "batch size must be at least 1"),
         (t.epochs > 0, "--epochs", "epochs must be at least 1"),
-        (t.optimizer in OPTIMIZERS, "--optimizer",
-         f"choose one of {', '.join(OPTIMIZERS)}"),
-        (t.schedule in SCHEDULES, "--schedule",
-         f"choose one of {', '.join(SCHEDULES)}"),
         (t.warmup_epochs >= 0, "--warmup-epochs", "must be 0 or more"),
         (0 <= t.ema < 1, "--ema", "must be 0 (off) or a momentum below 1, "
          "e.g. 0.99"),
@@ -289,23 +369,12 @@ class PipelineConfig:
          "must be 0 (off) or a number of training images"),
         (t.shuffle_buffer_mb > 0, "--shuffle-buffer-mb",
          "must be at least 1 (MiB of transformed images to shuffle among)"),
-        (t.augment in AUGMENTATIONS, "--augment",
-         f"choose one of {', '.join(AUGMENTATIONS)}"),
-        (t.precision in ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
-         "--precision", "choose auto, float32, mixed_float16 or mixed_bfloat16"),
-        (t.strategy in STRATEGIES, "--strategy",
-         f"choose one of {', '.join(STRATEGIES)}"),
-        (0 <= t.label_smoothing < 1, "--label-smoothing", "must be in [0, 1)"),
         (0.5 <= self.eval.confidence < 1, "--confidence",
          "must be at least 0.5 and below 1 (0.95 is usual)"),
-        (d.layout in LAYOUTS, "--layout", f"choose one of {', '.join(LAYOUTS)}"),
-        (d.task in labels_csv.TASKS, "--task",
-         f"choose one of {', '.join(labels_csv.TASKS)}"),
-        (d.task != "regression" or bool(d.labels), "--task",
-         "regression needs --labels FILE.csv with a numeric target column"),
-        (d.target_transform in TARGET_TRANSFORMS, "--target-transform",
-         f"choose one of {', '.join(TARGET_TRANSFORMS)}"),
-        (t.loss in LOSSES, "--loss", f"choose one of {', '.join(LOSSES)}"),
+        (d.task in (tasks.AUTO,) + tasks.names() and (
+            d.task == tasks.AUTO or tasks.get(d.task).from_folders
+            or bool(d.labels)), "--task",
+         f"{d.task} needs --labels FILE.csv with its target column"),
         (0 < d.eval_percent < 100, "--eval-percent", "must be between 1 and 99"),
         (d.max_pixels > 0, "--max-pixels", "must be positive"),
         # Read, never raised: PIL's limit is process-wide (see ImageExampleGen).
@@ -313,16 +382,17 @@ class PipelineConfig:
          or d.max_pixels <= 2 * Image.MAX_IMAGE_PIXELS, "--max-pixels",
          f"must be at most {2 * (Image.MAX_IMAGE_PIXELS or 0)}, PIL's own "
          "decompression-bomb limit"),
-        (self.beam_mode in BEAM_MODES, "--beam-mode",
-         f"choose one of {', '.join(BEAM_MODES)}"),
         (self.beam_workers >= 0, "--beam-workers", "must be 0 (one per core) "
          "or more"),
         (bool(d.path), "--data", "give the image folder"),
         (bool(self.output), "--output", "give an output folder"),
     ]
-    for ok, setting, message in checks:
+    for settings in self.task_settings.values():
+      problem = settings.check()
+      checks.append((problem is None, *(problem or ("", ""))))
+    for ok, flag, message in checks:
       if not ok:
-        raise ConfigError(f"{setting}: {message}")
+        raise ConfigError(f"{flag}: {message}")
     if "://" not in d.path and not os.path.isdir(d.path):
       raise ConfigError(f"--data: {d.path} is not a folder; point it at a "
                         "folder of class subfolders (or run `resizer-pipeline "
@@ -344,16 +414,18 @@ class PipelineConfig:
   def _validate_labels(self) -> None:
     """A malformed labels CSV fails now, with the file, row and fix. Remote
     CSVs are read at run time (compiling is offline): give --task."""
+    # pylint: disable=import-outside-toplevel
+    from components.image_example_gen import labels_csv
     d = self.data
     if not d.labels:
       if d.target:
         raise ConfigError("--target: needs --labels FILE.csv")
       return
     if "://" in d.labels:
-      if d.task == "auto":
+      if d.task == tasks.AUTO:
         raise ConfigError(f"--task: {d.labels} is read at run time, so the "
                           "task can't be inferred now; give --task "
-                          "classification or regression")
+                          + " or ".join(tasks.names()))
       return
     try:
       labels = labels_csv.read_labels(d.labels, d.target, d.task)
@@ -367,6 +439,8 @@ class PipelineConfig:
   def _validate_weights(self) -> None:
     """A bad --weights PATH fails now, not in the Trainers after ExampleGen
     and Transform ran. Only the path is checked: no model is built."""
+    # pylint: disable=import-outside-toplevel
+    from trainer.backbones import WeightsError, locate_weights
     m = self.model
     if m.weights is None:
       return
@@ -387,3 +461,76 @@ class PipelineConfig:
       locate_weights(m.weights)
     except WeightsError as e:
       raise ConfigError(str(e)) from None
+
+
+def flag(field: dataclasses.Field) -> str:
+  return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def _check_choices(section) -> None:
+  for field in dataclasses.fields(section):
+    choices = field.metadata.get("choices")
+    value = getattr(section, field.name)
+    if choices and value not in choices:
+      what = field.metadata.get("what")
+      unknown = f"unknown {what} {value!r}; " if what else ""
+      raise ConfigError(f"{flag(field)}: {unknown}choose one of "
+                        f"{', '.join(choices)}")
+
+
+def field_type(field: dataclasses.Field) -> Tuple[type, bool]:
+  """(the value's type, whether None is allowed) of a setting."""
+  kind = field.type if not isinstance(field.type, str) else eval(  # pylint: disable=eval-used
+      field.type, {**typing.__dict__, **globals()})
+  args = typing.get_args(kind)
+  if type(None) in args:
+    return next(a for a in args if a is not type(None)), True
+  return kind, False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerSettings:
+  """What a Trainer is given, typed: rebuilt from its custom_config."""
+  model: ModelConfig
+  train: TrainConfig
+  task: str
+  task_settings: Any
+  max_pixels: int
+  resizer: str
+
+  @classmethod
+  def from_custom_config(cls, custom_config: Dict[str, Any]
+                         ) -> "TrainerSettings":
+    """KeyError-free: a missing setting is a ValueError naming it (the
+    Trainer has no defaults of its own; PipelineConfig.trainer_config
+    writes every one)."""
+    def pick(kind):
+      names = [f.name for f in dataclasses.fields(kind)]
+      missing = [n for n in names if n not in custom_config]
+      if missing:
+        raise ValueError(f"custom_config lacks {', '.join(missing)}: build it "
+                         "with PipelineConfig.trainer_config")
+      return kind(**{n: custom_config[n] for n in names})
+    for key in ("task", "max_pixels", "resizer"):
+      if key not in custom_config:
+        raise ValueError(f"custom_config lacks {key}: build it with "
+                         "PipelineConfig.trainer_config")
+    task = tasks.get(custom_config["task"])
+    return cls(model=pick(ModelConfig), train=pick(TrainConfig),
+               task=task.name, task_settings=pick(task.Settings),
+               max_pixels=int(custom_config["max_pixels"]),
+               resizer=custom_config["resizer"])
+
+
+def trainer_settings(custom_config: Dict[str, Any]) -> TrainerSettings:
+  return TrainerSettings.from_custom_config(custom_config)
+
+
+def transform_settings(custom_config: Dict[str, Any]) -> Tuple[int, str, Any]:
+  """(input size, task name, the task's settings) of Transform's
+  custom_config; a task setting Transform does not use keeps its default."""
+  task = tasks.get(custom_config["task"])
+  names = [f.name for f in dataclasses.fields(task.Settings)
+           if f.metadata.get("transform")]
+  return (int(custom_config["input_size"]), task.name,
+          task.Settings(**{n: custom_config[n] for n in names}))

@@ -12,6 +12,8 @@ import os
 import numpy as np
 from PIL import Image
 
+import tasks
+
 # name -> function(yy, xx) -> {0, 1} pattern over pixel coordinates
 TEXTURES = {
     "horizontal": lambda y, x: y % 2,
@@ -97,3 +99,16 @@ def write_regression_demo_data(output, count=300, size=96, seed=0,
     writer.writerow(["image", "target"])
     writer.writerows(rows)
   return count
+
+
+def write(task, output, per_class=60, size=96, classes=5, seed=0):
+  """Writes the demo dataset of `task` (its name): class folders, or for a
+  task without them a labels CSV of numbers; returns what to tell the
+  user."""
+  if not tasks.get(task).from_folders:
+    n = write_regression_demo_data(output, per_class, size, seed)
+    labels = os.path.join(output, REGRESSION_LABELS)
+    return (f"wrote {n} images and {REGRESSION_LABELS} to {output}: run with "
+            f"--labels {labels}")
+  n = write_demo_data(output, per_class, size, classes, seed)
+  return f"wrote {n} images to {output}"

@@ -18,7 +18,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from trainer import model_dirs
 
-# The ops of the models this pipeline exports (trainer/task.py), for every
+# The ops of the models this pipeline exports (trainer/export.py), for every
 # backbone, resizer and task, one a line, sorted; tests/test_model_check.py
 # prints the lines to add when an export needs more.
 ALLOWED_OPS = (

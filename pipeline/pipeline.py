@@ -7,12 +7,12 @@ Evaluator_production (vs the model in production, via a Resolver) ->
 PushDecision -> Pusher -> ResultsReport
 """
 import contextlib
-import json
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
+import tasks
 from components import atomic_pusher
 from components.image_example_gen import ImageExampleGen
 from components.model_selector import ModelSelector
@@ -22,70 +22,44 @@ from components.push_decision import PushDecision
 from components.results_report import ResultsReport
 from components.schema_curator import CuratedSchemaGen
 from components.validation_gate import ValidationGate
-from gate import tfma_metric
 from pipeline import data_layout
 from pipeline.config import PipelineConfig
-from trainer import features
 
-PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
-RUN_FN = "trainer.task.run_fn"
-TOP1 = "SparseCategoricalAccuracy"
+PREPROCESSING_FN = "pipeline.transform_module.preprocessing_fn"
+RUN_FN = "pipeline.trainer_module.run_fn"
 
 
 def eval_config(candidate: str, baseline: str,
-                task="classification") -> tfma.EvalConfig:
-  """What TFMA measures of both models, and the paired metric; no thresholds.
+                task: str = "") -> tfma.EvalConfig:
+  """What TFMA measures of both models, and the paired metric, as the task
+  (its name; "": the default) says (tasks/); no thresholds.
 
   The same for every dataset and runner: nothing in it depends on the data,
-  which compiling for Vertex (gs://, offline) can't list.
-
-  Classification: top-1, top-5, per class, the confusion matrix and the
-  paired table. Regression: MSE and MAE in the target's units, and the
-  paired sums of squared errors. Whether the candidate clears the floor and
-  beats the baseline is decided by ModelSelector / PushDecision: the floor
-  from the class count at run time (gate/floor.py; regression: predicting
-  the training mean), the difference by a paired test on the paired metric
-  (gate/).
+  which compiling for Vertex (gs://, offline) can't list. Whether the
+  candidate clears the floor and beats the baseline is decided by
+  ModelSelector / PushDecision: the floor at run time, the difference by a
+  paired test on the paired metric (gate/).
   Without thresholds TFX's Evaluator writes no `blessed` property, so on
   Vertex, where LatestBlessedModelStrategy compiles into a query for any
   ModelBlessing with blessed=1, only PushDecision's blessing can name the
   model in production. Without a baseline artifact (no model in production
   yet) TFX drops the baseline and the paired metric computes no difference.
   """
-  regression = task == "regression"
+  kind = tasks.named(task)
+  label_key, prediction_key = kind.eval_keys()
   # model_type given: otherwise TFMA runs keras.models.load_model on every
   # model just to guess it, and then loads it again. TFMA needs only the
   # signatures, which any TF Serving-style loader reads.
-  spec = dict(label_key=features.TARGET_RAW if regression else features.LABEL_ID,
-              prediction_key="prediction" if regression else "probabilities",
+  spec = dict(label_key=label_key, prediction_key=prediction_key,
               model_type=tfma.TF_GENERIC, signature_name="serving_default",
               preprocessing_function_names=["transform_features"])
-  if regression:
-    metrics = [tfma.MetricConfig(class_name="ExampleCount"),
-               tfma.MetricConfig(class_name="MeanSquaredError"),
-               tfma.MetricConfig(class_name="MeanAbsoluteError"),
-               tfma_metric.metric_config(task)]
-    slices = [tfma.SlicingSpec()]
-  else:
-    metrics = [tfma.MetricConfig(class_name="ExampleCount"),
-               tfma.MetricConfig(class_name=TOP1),
-               # Always: with k or fewer classes it is 1.0 (every label is in
-               # the top k), and ResultsReport, which knows the class count
-               # at run time, leaves it out.
-               tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",
-                                 config=json.dumps({"k": tfma_metric.TOP_K})),
-               tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-               tfma_metric.metric_config(task)]
-    # Overall, and per true class: a label slice's top-1 is its recall.
-    slices = [tfma.SlicingSpec(),
-              tfma.SlicingSpec(feature_keys=[features.LABEL])]
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(name=candidate, **spec),
                    tfma.ModelSpec(name=baseline, is_baseline=True, **spec)],
-      slicing_specs=slices,
+      slicing_specs=kind.slicing_specs(),
       # Only the metrics below: the Keras compiled loss expects one-hot labels.
       options=tfma.Options(include_default_metrics={"value": False}),
-      metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+      metrics_specs=[tfma.MetricsSpec(metrics=kind.tfma_metrics())])
 
 
 def make_trainer(config: PipelineConfig, resizer: str, transform, schema_gen):

@@ -2,7 +2,7 @@
 
 Only the model's `serving_images` signature is used (raw image bytes in;
 `probabilities`, `class_names`, `top_class` out, or `prediction` from a
-regression model, and per image an `error`), so this runs any model the
+model of a numeric target, and per image an `error`), so this runs any model the
 Pusher wrote, with no project code inside it. DIR is a pushed model folder
 (it holds saved_model.pb) or the serving root, whose newest version is used.
 Paths may be local or gs://.
@@ -133,7 +133,7 @@ def _answers(model, images, top):
       raise ModelError(f"--model: {SIGNATURE} returns "
                        f"{', '.join(sorted(outputs))}, neither probabilities "
                        "nor prediction")
-    values = outputs["prediction"].numpy().tolist()  # a regression model
+    values = outputs["prediction"].numpy().tolist()  # a numeric target
     return [{"error": e} if e else
             {"prediction": v[0] if isinstance(v, list) and len(v) == 1 else v}
             for v, e in zip(values, errors)]
@@ -221,28 +221,3 @@ def main(args):
     for result in results:
       print(_text(result), file=sys.stderr if "error" in result else sys.stdout)
   return 1 if any("error" in r for r in results) else 0
-
-
-def add_parser(sub):
-  parser = sub.add_parser(
-      "predict", help="classify images with a pushed model",
-      description="Runs a pushed model's serving_images signature on image "
-      "files and prints the top classes with their probabilities (or the "
-      "prediction of a regression model). Exit status 1 if any file failed.")
-  parser.add_argument("--model", required=True,
-                      help="a pushed model folder (holding saved_model.pb), "
-                      "or the serving root <output>/serving for its newest "
-                      "version; local or gs://")
-  parser.add_argument("--top", type=int, default=3,
-                      help="classes shown per image (default: 3)")
-  parser.add_argument("--json", action="store_true",
-                      help="print one JSON document instead of text lines")
-  parser.add_argument("--trust-model", action="store_true",
-                      help="load the model even if its graph uses ops that "
-                      "the models this pipeline exports don't (file reads "
-                      "and writes, Python calls, unknown ops): a SavedModel "
-                      "is a program, so only for a model from someone you "
-                      "trust")
-  parser.add_argument("images", nargs="+", metavar="IMAGE",
-                      help="JPEG or PNG files, local or gs://")
-  return parser

@@ -184,15 +184,17 @@ def skipped_phrase(node_id: str) -> str:
 
 
 def _scores(evaluation_uri: str) -> Tuple[str, Dict[str, float]]:
-  """("top-1", {model: top-1}), or for regression ("RMSE", {model: RMSE})."""
+  """(the score's name, {model: score}) of the task whose score the
+  evaluation holds."""
   # pylint: disable=import-outside-toplevel
-  from gate.tfma_metric import MSE, TOP1, overall_metrics
+  import tasks
+  from gate.tfma_metric import overall_metrics
   overall = overall_metrics(evaluation_uri)
-  top1 = {name: m[TOP1] for name, m in overall.items() if TOP1 in m}
-  if top1:
-    return "top-1", top1
-  return "RMSE", {name: m[MSE] ** 0.5 for name, m in overall.items()
-                  if MSE in m}
+  for task in tasks.all_tasks():
+    scores = {name: task.score_of(m) for name, m in overall.items()}
+    if scores and all(v is not None for v in scores.values()):
+      return task.score_label, scores
+  return "score", {}
 
 
 _OUTCOMES = {"ahead": "the learned resizer is ahead",
@@ -230,11 +232,12 @@ def result_phrase(node_id: str, outputs, config) -> str:
   if node_id == "ValidationGate":
     return "no anomalies"
   if node_id.startswith("Trainer_"):
-    from trainer.task import MODEL_INFO
+    import tasks
+    from trainer.training import MODEL_INFO
     info = _read_json(os.path.join(first["model_run"].uri, MODEL_INFO))
     epochs = len(info["history"].get("loss", []))
-    score = (f"eval top-1 {info['eval_top1']:.3f}" if "eval_top1" in info
-             else f"eval RMSE {info['eval_rmse']:.3f} (normalised target)")
+    score = tasks.get(info.get("task") or tasks.default().name).trainer_phrase(
+        info)
     return f"{score} after {epochs} epoch{'' if epochs == 1 else 's'}"
   if node_id in ("Evaluator", "Evaluator_production"):
     # The floor and the comparison are judged by ModelSelector/PushDecision.

@@ -153,12 +153,15 @@ def transform_output(folder, task="classification", input_size=16,
                                                 metadata_io, schema_utils)
 
   import schema as schema_pkg
-  from trainer.preprocessing import preprocessing_fn
+  from pipeline.transform_module import preprocessing_fn
   spec = schema_utils.schema_as_feature_spec(
       tfdv.load_schema_text(schema_pkg.BASE_SCHEMA)).feature_spec
   if task == "regression":  # as components/schema_curator makes it
     del spec[features.LABEL]
     spec[features.TARGET] = tf.io.FixedLenFeature([1], tf.float32)
+  cfg = {"input_size": input_size, "task": task}
+  if task == "regression":
+    cfg["target_transform"] = target_transform
 
   def value(name, i):
     if name == features.IMAGE:
@@ -172,8 +175,6 @@ def transform_output(folder, task="classification", input_size=16,
   raw = [{name: value(name, i) for name in spec} for i in range(3)]
   metadata = dataset_metadata.DatasetMetadata(
       schema_utils.schema_from_feature_spec(spec))
-  cfg = {"input_size": input_size, "task": task,
-         "target_transform": target_transform}
   folder = str(folder)
   with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
     transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(
@@ -189,7 +190,7 @@ def write_evaluation(uri, top1, paired=None, metrics=None):
   PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})
   and other overall metrics ({model: {metric name: value}})."""
   from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=import-outside-toplevel
-  from gate import floor, tfma_metric  # pylint: disable=import-outside-toplevel
+  from gate import tfma_metric  # pylint: disable=import-outside-toplevel
   overall = metrics_for_slice_pb2.MetricsForSlice()
   overall.slice_key.SetInParent()
 
@@ -199,7 +200,7 @@ def write_evaluation(uri, top1, paired=None, metrics=None):
     kv.value.double_value.value = value
 
   for model, value in top1.items():
-    add(floor.TOP1, model, value)
+    add(tfma_metric.TOP1, model, value)
   for model, values in (metrics or {}).items():
     for name, value in values.items():
       add(name, model, value)

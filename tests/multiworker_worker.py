@@ -18,13 +18,15 @@ os.environ["TF_CONFIG"] = json.dumps({
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import tasks  # noqa: E402
 from trainer import distribution  # noqa: E402
 from trainer.keras_lib import keras  # noqa: E402
 from trainer.model import ModelSpec, build_model  # noqa: E402
 
 strategy = distribution.choose_strategy("auto")
 with strategy.scope():
-  model = build_model(ModelSpec(num_classes=2, input_size=32, target_size=16))
+  model = build_model(ModelSpec(head=tasks.get("classification").head(2),
+                                input_size=32, target_size=16))
   model.compile(keras.optimizers.SGD(0.05), "categorical_crossentropy")
 rng = np.random.default_rng(0)  # the same data on both workers, then sharded
 x = rng.uniform(0, 255, (64, 32, 32, 3)).astype("float32")

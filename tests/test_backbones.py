@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import backbones
+import tasks
+from trainer import backbones, networks
 from trainer.model import ModelSpec, build_model
+
+CLASSIFICATION = tasks.get("classification")
 
 
 @pytest.mark.parametrize("name, size, features", [
@@ -31,8 +34,8 @@ def test_vit_is_vit_s16_at_224():
 
 
 def test_vit_variant_feeds_512_to_224():
-  model = build_model(ModelSpec(num_classes=2, input_size=512, target_size=224,
-                                backbone="vit"))
+  model = build_model(ModelSpec(head=CLASSIFICATION.head(2), input_size=512,
+                                target_size=224, backbone="vit"))
   resizer = model.get_layer("learnable_resizer")
   assert resizer.output.shape[1:] == (224, 224, 3)
   assert model.input.shape[1:] == (512, 512, 3)
@@ -53,7 +56,7 @@ def test_imagenet_weights_offline_fail_with_a_clear_message(monkeypatch,
   monkeypatch.setenv("HOME", str(tmp_path))
   for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
     monkeypatch.setenv(var, "http://127.0.0.1:9")
-  with pytest.raises(backbones.WeightsUnavailableError,
+  with pytest.raises(networks.WeightsUnavailableError,
                      match="--weights PATH"):
     backbones.build_backbone("mobilenet_v2", 96, weights="imagenet")
 
@@ -67,8 +70,8 @@ def test_unknown_backbone_names_the_choices():
 def test_application_backbones_save_and_reload(tmp_path, name):
   # The Trainer exports with model.save; TFMA and the report reload it.
   from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
-  model = build_model(ModelSpec(num_classes=2, input_size=64, target_size=32,
-                                backbone=name))
+  model = build_model(ModelSpec(head=CLASSIFICATION.head(2), input_size=64,
+                                target_size=32, backbone=name))
   images = tf.random.uniform((2, 64, 64, 3), 0, 255)
   model.save(str(tmp_path / "m"), save_format="tf")
   reloaded = keras.models.load_model(str(tmp_path / "m"), compile=False)
@@ -113,7 +116,7 @@ def test_keras_applications_notop_h5_loads(tmp_path, name):
   path = str(tmp_path / f"{name}_notop.h5")
   written = _applications_notop_h5(name, path)
   net = backbones.build_backbone(name, 32, weights=path)
-  _assert_same(backbones.nested_model(net).get_weights(), written)
+  _assert_same(networks.nested_model(net).get_weights(), written)
 
 
 def test_weights_of_another_backbone_fail_naming_the_flag(tmp_path):
@@ -156,8 +159,8 @@ def test_h5_and_checkpoint_load_from_another_filesystem(tmp_path):
 
 def _pushed(tmp_path, backbone, seed):
   """A model as the Pusher leaves it: <serving>/<version>/saved_model.pb."""
-  model = build_model(ModelSpec(num_classes=3, input_size=64, target_size=32,
-                                backbone=backbone, seed=seed))
+  model = build_model(ModelSpec(head=CLASSIFICATION.head(3), input_size=64,
+                                target_size=32, backbone=backbone, seed=seed))
   serving = tmp_path / "serving"
   model.save(str(serving / "1700000000"), save_format="tf", save_traces=False)
   (serving / ".1700000500.incomplete").mkdir()  # a killed push: not a version
@@ -214,7 +217,7 @@ def _hostile_keras_model(tmp_path, backbone, inside_backbone):
   from trainer.keras_lib import keras, layers  # pylint: disable=import-outside-toplevel
   from trainer.model import build_classifier  # pylint: disable=import-outside-toplevel
   marker = tmp_path / "marker"
-  spec = ModelSpec(num_classes=3, input_size=64, target_size=32,
+  spec = ModelSpec(head=CLASSIFICATION.head(3), input_size=64, target_size=32,
                    backbone=backbone, resizer="bilinear", seed=5)
   hostile = layers.Lambda(_writes_marker, arguments={"marker": str(marker)},
                           name="hostile")

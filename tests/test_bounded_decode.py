@@ -41,7 +41,7 @@ def _transform(root, rows, spec, cfg):
   from tensorflow_transform.tf_metadata import (  # pylint: disable=import-outside-toplevel
       dataset_metadata, metadata_io, schema_utils)
 
-  from trainer.preprocessing import preprocessing_fn  # pylint: disable=import-outside-toplevel
+  from pipeline.transform_module import preprocessing_fn  # pylint: disable=import-outside-toplevel
   metadata = dataset_metadata.DatasetMetadata(
       schema_utils.schema_from_feature_spec(spec))
   # The raw schema, which TFX's Transform writes beside the graph.
@@ -66,7 +66,7 @@ def _train(root, task):
   from tfx.components.util import tfxio_utils  # pylint: disable=import-outside-toplevel
   from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
 
-  from trainer.task import run_fn  # pylint: disable=import-outside-toplevel
+  from pipeline.trainer_module import run_fn  # pylint: disable=import-outside-toplevel
   config = PipelineConfig()
   config.data.task = task
   config.model.backbone, config.model.input_size = "tiny_cnn", 32

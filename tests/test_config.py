@@ -50,8 +50,8 @@ def test_help_documents_every_option(capsys):
   with pytest.raises(SystemExit):
     cli.main(["run", "--help"])
   text = capsys.readouterr().out
-  for flag, *_ in cli._OPTIONS:  # pylint: disable=protected-access
-    assert flag in text
+  for option in cli.options("run"):
+    assert option.flag in text
   for flag in ("--data", "--output", "--no-cache"):
     assert flag in text
 

@@ -9,9 +9,12 @@ import portpicker
 import pytest
 import tensorflow as tf
 
+import tasks
 from trainer import distribution
 from trainer.keras_lib import keras
 from trainer.model import ModelSpec, build_model
+
+CLASSIFICATION = tasks.get("classification")
 
 
 def test_cpu_gets_the_default_strategy_and_float32(monkeypatch):
@@ -88,7 +91,8 @@ def test_two_workers_train_together_and_only_the_chief_saves(tmp_path):
 def test_mixed_precision_still_learns_with_float32_outputs(policy):
   keras.mixed_precision.set_global_policy(policy)
   try:
-    model = build_model(ModelSpec(num_classes=2, input_size=32, target_size=16))
+    model = build_model(ModelSpec(head=CLASSIFICATION.head(2), input_size=32,
+                                  target_size=16))
     model.compile(keras.optimizers.Adam(0.01), "categorical_crossentropy")
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 255, (16, 32, 32, 3)).astype("float32")

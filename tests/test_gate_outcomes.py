@@ -38,7 +38,7 @@ from pipeline.pipeline import eval_config
 from tests.helpers import artifact, write_label_vocab
 from trainer import features
 from trainer.resizer import learnable_resizer
-from trainer.task import MODEL_INFO, RESIZER_WEIGHTS
+from trainer.training import MODEL_INFO, RESIZER_WEIGHTS
 
 N = 84  # eval examples: a multiple of the 3 classes and of the 4 residues
 CLASSES = ("a", "b", "c")

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tasks
 from trainer.model import ModelSpec, build_model
 from trainer.resizer import learnable_resizer
+
+CLASSIFICATION = tasks.get("classification")
 
 
 def _trainable(model):
@@ -41,16 +44,17 @@ def test_residual_blocks_are_chained_and_all_on_the_gradient_path():
 
 
 def test_densenet121_parameter_counts_match_the_seed():
-  counts = {r: build_model(ModelSpec(num_classes=2, input_size=300,
-                                     target_size=150, backbone="densenet121",
+  counts = {r: build_model(ModelSpec(head=CLASSIFICATION.head(2),
+                                     input_size=300, target_size=150,
+                                     backbone="densenet121",
                                      resizer=r)).count_params()
             for r in ("learned", "bilinear")}
   assert counts == {"learned": 7_051_717, "bilinear": 7_039_554}
 
 
 def test_both_models_start_from_identical_classifier_weights():
-  spec = dict(num_classes=3, input_size=64, target_size=32, backbone="tiny_cnn",
-              seed=7)
+  spec = dict(head=CLASSIFICATION.head(3), input_size=64, target_size=32,
+              backbone="tiny_cnn", seed=7)
   learned = build_model(ModelSpec(resizer="learned", **spec))
   bilinear = build_model(ModelSpec(resizer="bilinear", **spec))
   a = learned.get_layer("classifier").get_weights()
@@ -63,7 +67,8 @@ def test_both_models_start_from_identical_classifier_weights():
 
 
 def test_output_is_float32_probabilities():
-  model = build_model(ModelSpec(num_classes=4, input_size=64, target_size=32))
+  model = build_model(ModelSpec(head=CLASSIFICATION.head(4), input_size=64,
+                                target_size=32))
   probs = model(tf.random.uniform((3, 64, 64, 3), 0, 255)).numpy()
   assert probs.dtype == np.float32 and probs.shape == (3, 4)
   np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -77,7 +82,7 @@ def test_output_is_float32_probabilities():
 def test_bad_model_specs_are_refused(kwargs, message):
   spec = {**dict(num_classes=3, input_size=64, target_size=32), **kwargs}
   with pytest.raises(ValueError, match=message):
-    ModelSpec(**spec)
+    ModelSpec(head=CLASSIFICATION.head(spec.pop("num_classes")), **spec)
 
 
 def test_vit_regression_head_trains_with_a_float32_output():
@@ -85,17 +90,19 @@ def test_vit_regression_head_trains_with_a_float32_output():
   float32 output under mixed precision, trained with the regression loss,
   both variants from the same initial weights."""
   from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
-  from trainer.task import compile_model  # pylint: disable=import-outside-toplevel
-  cfg = {"learning_rate": 3e-3, "epochs": 6, "loss": "huber"}
-  spec = ModelSpec(num_classes=1, input_size=64, target_size=32,
-                   backbone="vit_tiny", task="regression")
+  from pipeline.config import TrainConfig  # pylint: disable=import-outside-toplevel
+  from trainer.training import compile_model  # pylint: disable=import-outside-toplevel
+  regression = tasks.get("regression")
+  spec = ModelSpec(head=regression.head(1), input_size=64, target_size=32,
+                   backbone="vit_tiny")
   keras.mixed_precision.set_global_policy("mixed_float16")
   try:  # float16 inside, float32 out (float16 training is slow on CPU)
     out = build_model(spec)(np.zeros((4, 64, 64, 3), "float32"))
   finally:
     keras.mixed_precision.set_global_policy("float32")
   assert out.dtype == tf.float32 and out.shape == (4, 1)
-  model = compile_model(spec, cfg)
+  model = compile_model(spec, TrainConfig(learning_rate=3e-3, epochs=6),
+                        regression, regression.Settings(loss="huber"))
   bilinear = build_model(dataclasses.replace(spec, resizer="bilinear"))
   np.testing.assert_array_equal(
       model.get_layer("classifier").get_weights()[0],

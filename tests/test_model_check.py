@@ -5,12 +5,13 @@ import collections
 import pytest
 import tensorflow as tf
 
+import tasks
 from pipeline import model_check
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, trainer_settings
 from tests.helpers import transform_output
-from trainer import backbones, task
+from trainer import backbones, training
+from trainer.export import export
 from trainer.keras_lib import keras
-from trainer.preprocessing import class_names
 from trainer.resizer import INTERPOLATIONS, learnable_resizer
 
 # protectai/modelscan's unsafe TensorFlow operators: modelscan/settings.py,
@@ -58,20 +59,25 @@ def transform_outputs(tmp_path_factory):
 ])
 def test_exports_use_only_allowed_ops_where_allowed(
     transform_outputs, tmp_path, model_task, resizer, precision):
-  """The Trainer's own export code (trainer/task.py) on tiny models; the
+  """The Trainer's own export code (trainer/export.py) on tiny models; the
   backbones' own ops: test_backbone_forward_ops_are_allowed."""
   output = transform_outputs[model_task]
-  names = class_names(output) if model_task == "classification" else []
+  kind = tasks.get(model_task)
+  names = kind.class_names(output)
   config = PipelineConfig()  # the pipeline's defaults, as a Trainer gets them
   config.model.input_size, config.model.target_size = 16, 8
   config.model.backbone, config.train.seed = "tiny_cnn", 1
-  config.data.task, config.data.target_transform = model_task, "log1p"
-  cfg = config.trainer_config(resizer)
-  spec = task.model_spec_from_config(cfg, len(names) or 1)
+  config.data.task = model_task
+  config.task_settings["regression"].target_transform = "log1p"
+  settings = trainer_settings(config.trainer_config(resizer))
+  spec = training.model_spec(settings.model, resizer, kind.head(len(names)),
+                             settings.train.seed)
   keras.mixed_precision.set_global_policy(precision)
   try:
-    model = task.compile_model(spec, cfg)
-    task.export(model, str(tmp_path), output, names, spec, cfg)
+    model = training.compile_model(spec, settings.train, kind,
+                                   settings.task_settings)
+    export(model, str(tmp_path), output, names, spec.input_size, kind,
+           settings.task_settings, settings.max_pixels)
   finally:
     keras.mixed_precision.set_global_policy("float32")
   saved_model = model_check.read(str(tmp_path))

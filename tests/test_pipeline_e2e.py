@@ -20,7 +20,7 @@ from components.push_decision.component import clears_floor
 from gate import tfma_metric
 from pipeline import cli, output_folder
 from tests.helpers import read_examples, serve_in_fresh_process, tiny_dataset
-from trainer.task import RESIZER_WEIGHTS
+from trainer.training import RESIZER_WEIGHTS
 
 NODES = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
          "ExampleValidator", "ValidationGate", "Transform", "Trainer_learned",

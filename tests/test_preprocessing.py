@@ -26,7 +26,7 @@ def test_decode_and_resize_any_size_to_rgb_square():
 
 def test_regression_target_is_z_scored_and_served_back_in_its_units():
   """Transform's analyzers, run on a tiny dataset with tft_beam, and the
-  inverse the served model applies (trainer/task.py)."""
+  inverse the served model applies (tasks/regression.py)."""
   import tempfile  # pylint: disable=import-outside-toplevel
 
   import tensorflow_transform.beam as tft_beam  # pylint: disable=import-outside-toplevel
@@ -34,8 +34,8 @@ def test_regression_target_is_z_scored_and_served_back_in_its_units():
       dataset_metadata, schema_utils)
 
   from trainer import features  # pylint: disable=import-outside-toplevel
-  from trainer.preprocessing import (  # pylint: disable=import-outside-toplevel
-      inverse_target, preprocessing_fn)
+  from pipeline.transform_module import preprocessing_fn  # pylint: disable=import-outside-toplevel
+  from tasks.regression import inverse_target  # pylint: disable=import-outside-toplevel
   counts = [0.0, 3.0, 8.0, 24.0]
   raw = [{features.IMAGE: [jpeg_bytes((8, 8), (10 * i, 0, 0))],
           features.TARGET: [c]} for i, c in enumerate(counts)]

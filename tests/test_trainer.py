@@ -1,5 +1,6 @@
 """Training recipe pieces: augmentation, schedule, backup location, the
 history across a resume."""
+import dataclasses
 import logging
 import os
 import re
@@ -9,13 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import PipelineConfig
+import tasks
+from pipeline.config import PipelineConfig, TrainConfig, trainer_settings
 from trainer.keras_lib import keras
 from trainer.recipe import lr_schedule, optimizer
-from trainer.task import (EPOCHS_DIR, EpochRecorder, augment, backup_dir,
-                          epoch_line, full_history, input_dataset,
-                          last_epoch_eval, read_epoch_records,
-                          shuffle_buffer_records)
+from trainer.training import (EPOCHS_DIR, EpochRecorder, augment, backup_dir,
+                              epoch_line, full_history, input_dataset,
+                              last_epoch_eval, read_epoch_records,
+                              shuffle_buffer_records)
 
 
 def test_augmentation_changes_training_images_only():
@@ -30,12 +32,13 @@ def test_augmentation_changes_training_images_only():
 
 
 def test_cosine_schedule_decays_from_the_base_rate():
-  cfg = {"learning_rate": 0.1, "epochs": 10, "schedule": "cosine"}
+  cfg = TrainConfig(learning_rate=0.1, epochs=10, schedule="cosine",
+                    warmup_epochs=0)
   lr = lr_schedule(cfg)
   assert lr(0) == pytest.approx(0.1)
   assert lr(5) == pytest.approx(0.05)
   assert lr(9) < 0.01
-  assert lr_schedule({**cfg, "schedule": "constant"})(9) == 0.1
+  assert lr_schedule(dataclasses.replace(cfg, schedule="constant"))(9) == 0.1
 
 
 def test_backup_dir_is_keyed_on_inputs_and_config_not_on_the_execution():
@@ -54,30 +57,31 @@ def test_backup_dir_is_keyed_on_inputs_and_config_not_on_the_execution():
 
 
 def test_cosine_warm_up_rises_linearly_then_decays_from_the_base_rate():
-  cfg = {"learning_rate": 0.1, "epochs": 10, "schedule": "cosine",
-         "warmup_epochs": 3}
+  cfg = TrainConfig(learning_rate=0.1, epochs=10, schedule="cosine",
+                    warmup_epochs=3)
   lr = lr_schedule(cfg)
   assert [lr(e) for e in range(3)] == pytest.approx([0.025, 0.05, 0.075])
   assert lr(3) == pytest.approx(0.1)  # the decay starts at the base rate
   assert lr(3) > lr(6) > lr(9) > 0
   # More warm-up than epochs: the last epoch still trains.
-  assert lr_schedule({**cfg, "epochs": 1})(0) > 0
+  assert lr_schedule(dataclasses.replace(cfg, epochs=1))(0) > 0
 
 
 def test_step_schedule_is_the_papers():
-  lr = lr_schedule({"learning_rate": 0.1, "epochs": 10, "schedule": "step"})
+  lr = lr_schedule(TrainConfig(learning_rate=0.1, epochs=10, schedule="step"))
   assert [lr(e) for e in range(5)] == pytest.approx(
       [0.1, 0.1, 0.094, 0.094, 0.1 * 0.94 ** 2])
 
 
 def test_unknown_recipe_choices_are_refused_and_ema_is_keras_own():
   with pytest.raises(ValueError, match="schedule='linear'"):
-    lr_schedule({"epochs": 2, "schedule": "linear"})
+    lr_schedule(TrainConfig(epochs=2, schedule="linear"))
   with pytest.raises(ValueError, match="optimizer='rmsprop'"):
-    optimizer({"optimizer": "rmsprop"})
-  averaged = optimizer({"optimizer": "sgd", "ema": 0.9, "learning_rate": 0.1})
+    optimizer(TrainConfig(optimizer="rmsprop"))
+  averaged = optimizer(TrainConfig(optimizer="sgd", ema=0.9,
+                                   learning_rate=0.1))
   assert averaged.use_ema and averaged.ema_momentum == 0.9
-  assert not optimizer({"optimizer": "adam"}).use_ema
+  assert not optimizer(TrainConfig(optimizer="adam")).use_ema
 
 
 def test_crops_are_drawn_per_image():
@@ -104,13 +108,15 @@ def test_shuffle_buffer_is_sized_in_memory_not_records(tmp_path):
        "--shuffle-buffer-mb", "64"])
   cfg = cli.config_from_args(args).trainer_config("learned")
   assert cfg["shuffle_buffer_mb"] == 64  # CLI -> config -> custom_config
-  assert shuffle_buffer_records(cfg) == 64 * 2 ** 20 // (300 * 300 * 3) == 248
-  default = PipelineConfig().trainer_config("learned")
-  assert default["shuffle_buffer_mb"] == 256
-  assert shuffle_buffer_records(default) == 994  # 256 MiB of 270 KB images
-  assert shuffle_buffer_records({**default, "input_size": 64}) == 21845
-  assert shuffle_buffer_records({"input_size": 10_000,
-                                 "shuffle_buffer_mb": 1}) == 1
+  settings = trainer_settings(cfg)  # what the Trainer rebuilds
+  assert shuffle_buffer_records(settings.train, settings.model.input_size) \
+      == 64 * 2 ** 20 // (300 * 300 * 3) == 248
+  default = trainer_settings(PipelineConfig().trainer_config("learned"))
+  assert default.train.shuffle_buffer_mb == 256
+  # 256 MiB of 300 px images (300 x 300 x 3 bytes each)
+  assert shuffle_buffer_records(default.train, 300) == 994
+  assert shuffle_buffer_records(default.train, 64) == 21845
+  assert shuffle_buffer_records(TrainConfig(shuffle_buffer_mb=1), 10_000) == 1
 
   requested = []
 
@@ -120,10 +126,10 @@ def test_shuffle_buffer_is_sized_in_memory_not_records(tmp_path):
       return tf.data.Dataset.from_tensors(
           ({"pixels": tf.constant([b"\0" * 12])}, tf.constant([[0]])))
 
-  fn_args = types.SimpleNamespace(data_accessor=Accessor())
-  cfg = {**default, "input_size": 2}
+  classification = tasks.get("classification")
   for training in (True, False):
-    ds = input_dataset(fn_args, ["f"], None, 2, cfg, 1, training=training)
+    ds = input_dataset(Accessor(), ["f"], None, classification, 2, 2,
+                       default.train, 1, training=training)
     pixels, labels = next(iter(ds))
     assert pixels.shape == (1, 2, 2, 3) and labels.shape == (1, 2)
   assert [o.shuffle for o in requested] == [True, False]
@@ -153,7 +159,8 @@ def _tiny_fit(backup, epochs, extra=(), seed=0):
   y = (x[:, 0] > 0).astype("float32")
   model = keras.Sequential([keras.layers.Dense(1, activation="sigmoid")])
   model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
-  callbacks = [EpochRecorder(os.path.join(backup, EPOCHS_DIR), epochs),
+  callbacks = [EpochRecorder(os.path.join(backup, EPOCHS_DIR), epochs,
+                             "accuracy"),
                keras.callbacks.BackupAndRestore(backup), *extra]
   return model.fit(x, y, epochs=epochs, batch_size=8, verbose=0,
                    validation_data=(x, y), callbacks=callbacks)
@@ -196,7 +203,8 @@ def test_full_history_ignores_records_from_the_resumed_epoch_on():
                       {"loss": [0.8], "lr": [0.3]}, 3) == {
                           "loss": [1.0, 0.9, 0.8], "lr": [0.1, None, 0.3]}
   # The progress line: epochs counted from 1, three decimals, seconds.
-  assert epoch_line(3, 10, {"loss": 0.61, "accuracy": 0.7123}, 3.21) == \
+  assert epoch_line(3, 10, {"loss": 0.61, "accuracy": 0.7123}, 3.21,
+                    "accuracy") == \
       "epoch 4/10 loss 0.610 accuracy 0.712 — 3.2 s"
 
 
@@ -207,9 +215,10 @@ def test_the_last_epochs_eval_is_reused_only_for_the_model_fit_returned():
   y = keras.utils.to_categorical(np.arange(32) % 2, 2)
   history = model.fit(x, y, epochs=2, validation_data=(x, y), verbose=0)
   direct = model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"]
-  assert last_epoch_eval(history, {}, "accuracy") == pytest.approx(direct)
+  assert last_epoch_eval(history, TrainConfig(ema=0.0), "accuracy") == \
+      pytest.approx(direct)
   # EMA swaps the averaged weights in after the last epoch's eval.
-  assert last_epoch_eval(history, {"ema": 0.99}, "accuracy") is None
+  assert last_epoch_eval(history, TrainConfig(ema=0.99), "accuracy") is None
   # A resumed run that had nothing left to train.
   history.epoch, history.history = [], {}
-  assert last_epoch_eval(history, {}, "accuracy") is None
+  assert last_epoch_eval(history, TrainConfig(ema=0.0), "accuracy") is None

@@ -51,7 +51,7 @@ def compile_vertex(tmp_path, extra=()):
   settings.write_text(json.dumps(FILE_SETTINGS))
   out = tmp_path / "pipeline.json"
   with no_network() as attempts:
-    rc = cli.main(["compile", "--target", "vertex", "--output", str(out),
+    rc = cli.main(["compile", "--platform", "vertex", "--output", str(out),
                    "--config", str(settings)] + FLAGS + list(extra))
   assert rc == 0
   return json.loads(out.read_text()), attempts
@@ -135,9 +135,10 @@ def test_runs_the_configured_image_and_root(compiled, spec, executors,
   assert len(containers) == len(local_pipeline.components) - len(resolvers)
   assert {c.image for c in containers} == {IMAGE}
   # The project code is named by import path: the image's installed package.
-  assert param(spec, "Trainer_learned", "run_fn") == "trainer.task.run_fn"
+  assert param(spec, "Trainer_learned", "run_fn") == \
+      "pipeline.trainer_module.run_fn"
   assert param(spec, "Transform", "preprocessing_fn") == \
-      "trainer.preprocessing.preprocessing_fn"
+      "pipeline.transform_module.preprocessing_fn"
   assert executor_class(spec, executors, "ImageExampleGen") == \
       "components.image_example_gen.executor.Executor"
 
@@ -429,7 +430,7 @@ def test_bad_vertex_settings_exit_2_with_one_line(tmp_path, capsys, flags,
                                                   message):
   settings = tmp_path / "vertex.json"
   settings.write_text(json.dumps(FILE_SETTINGS))
-  rc = cli.main(["compile", "--target", "vertex", "--output",
+  rc = cli.main(["compile", "--platform", "vertex", "--output",
                  str(tmp_path / "p.json"), "--config", str(settings)]
                 + FLAGS + flags)
   err = capsys.readouterr().err.strip()
@@ -440,7 +441,7 @@ def test_bad_vertex_settings_exit_2_with_one_line(tmp_path, capsys, flags,
 def test_unknown_config_file_setting(tmp_path, capsys):
   settings = tmp_path / "vertex.json"
   settings.write_text(json.dumps({"replicas": 2}))
-  rc = cli.main(["compile", "--target", "vertex", "--config", str(settings)])
+  rc = cli.main(["compile", "--platform", "vertex", "--config", str(settings)])
   assert rc == 2
   assert "--config: unknown setting 'replicas'" in capsys.readouterr().err
 
@@ -480,7 +481,8 @@ def test_sources_are_python_310_compatible(tmp_path):
          os.path.join(ROOT, "tests", "ruff.toml"), *paths],
         cwd=ROOT, capture_output=True, text=True, check=False)
 
-  result = run("pipeline", "components", "trainer", "gate", "schema", "tests",
+  result = run("pipeline", "components", "tasks", "trainer", "gate", "schema",
+               "tests",
                "bench")
   assert result.returncode == 0, result.stdout
   # The rules do catch 3.11-only code.
@@ -496,7 +498,7 @@ def test_sources_are_python_310_compatible(tmp_path):
 
 def test_regression_from_a_gcs_labels_csv_compiles(tmp_path):
   job, attempts = compile_vertex(tmp_path, [
-      "--labels", "gs://fake-bucket/labels.csv", "--target-column", "score",
+      "--labels", "gs://fake-bucket/labels.csv", "--target", "score",
       "--task", "regression", "--target-transform", "log1p"])
   assert not attempts  # the CSV is read at run time, on Vertex
   spec, _ = parse(job)
@@ -526,7 +528,7 @@ def test_a_gcs_labels_csv_needs_the_task(tmp_path, capsys):
   settings = tmp_path / "vertex.json"
   settings.write_text(json.dumps(FILE_SETTINGS))
   with no_network():
-    rc = cli.main(["compile", "--target", "vertex", "--output",
+    rc = cli.main(["compile", "--platform", "vertex", "--output",
                    str(tmp_path / "p.json"), "--config", str(settings)]
                   + FLAGS + ["--labels", "gs://fake-bucket/labels.csv"])
   assert rc == 2
@@ -559,6 +561,37 @@ def test_the_image_copies_every_package_the_project_installs():
     setup_py = f.read()
   installed = {name for name in os.listdir(ROOT)
                if f'"{name}*"' in setup_py}  # setup.py's find_packages
-  assert installed == {"pipeline", "components", "trainer", "gate", "schema"}
+  assert installed == {"pipeline", "components", "tasks", "trainer", "gate",
+                       "schema"}
   for name in installed:
     assert f"COPY {name}/ {name}/" in dockerfile, name
+
+
+@pytest.mark.parametrize("old, new", [
+    (["--target", "vertex"], "--target vertex is deprecated; use --platform "
+     "vertex"),
+    (["--platform", "vertex", "--target-column", "score"],
+     "--target-column is deprecated; use --target"),
+])
+def test_the_old_compile_spellings_still_work_and_say_so(tmp_path, capsys,
+                                                         old, new):
+  """compile's --target named the platform and --target-column the CSV's
+  column; now --target means the column everywhere, as in run."""
+  settings = tmp_path / "vertex.json"
+  settings.write_text(json.dumps(FILE_SETTINGS))
+  out = tmp_path / "p.json"
+  with no_network():
+    rc = cli.main(["compile", *old, "--output", str(out), "--config",
+                   str(settings), "--labels", "gs://fake-bucket/labels.csv",
+                   "--task", "regression"] + FLAGS)
+  err = capsys.readouterr().err
+  assert rc == 0 and f"resizer-pipeline: warning: {new}" in err
+  spec, _ = parse(json.loads(out.read_text()))
+  expected = "score" if "--target-column" in old else ""
+  assert param(spec, "ImageExampleGen", "target") == expected
+
+
+def test_compile_without_a_platform_says_which(tmp_path, capsys):
+  assert cli.main(["compile", "--output", str(tmp_path / "p.json")]) == 2
+  assert "--platform: give the platform to compile for: vertex" in \
+      capsys.readouterr().err

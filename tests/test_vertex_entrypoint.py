@@ -31,6 +31,7 @@ from tfx.components.example_gen import input_processor
 from tfx.proto import example_gen_pb2, pusher_pb2
 from tfx.utils import proto_utils
 
+import tasks
 from components.image_example_gen.component import ImageInputProcessor
 from components.image_example_gen.executor import (REJECTED_FILE,
                                                    SUMMARY_FILE)
@@ -48,7 +49,9 @@ from tests.test_vertex_compile import (ROOT, compile_vertex, executor_class,
                                        param, parse, query_conditions)
 from trainer import features
 from trainer.model import ModelSpec, build_model
-from trainer.task import MODEL_INFO
+from trainer.training import MODEL_INFO
+
+CLASSIFICATION = tasks.get("classification")
 
 STORE = ("projects/fake-project/locations/europe-west4/metadataStores/default/"
          "artifacts/")
@@ -457,7 +460,8 @@ def run(compiled, tmp_path_factory):
   learned = artifact(f"{root}/Trainer_learned/model")
   bilinear = artifact(f"{root}/Trainer_bilinear/model")
   # The report draws the learned resizer's output: a real (tiny) model.
-  build_model(ModelSpec(num_classes=3, input_size=32, target_size=16)).save(
+  build_model(ModelSpec(head=CLASSIFICATION.head(3), input_size=32,
+                        target_size=16)).save(
       os.path.join(learned["uri"], "Format-Serving"), save_format="tf",
       save_traces=False)
   write_model(bilinear["uri"], {"saved_model.pb": b"bilinear"})

@@ -1,9 +1,7 @@
-"""Backbones by name, each taking [B, H, W, 3] images scaled to [0, 1].
+"""Backbones by name, and the --weights they start from.
 
-keras.applications supplies DenseNet-121 (the seed), ResNet-50 (the paper),
-MobileNetV2 and EfficientNet-B0, each behind its own `preprocess_input` so
-ImageNet weights see the input range they were trained on. ViT is written here
-because tf_keras has no ViT and keras-hub needs Keras 3 (see trainer/keras_lib).
+trainer/networks.py builds them: keras.applications' DenseNet-121 (the seed),
+ResNet-50 (the paper), MobileNetV2 and EfficientNet-B0, a tiny CNN, and ViT.
 
 `--weights PATH` (local, gs:// or ram://) is one of:
 - a keras.applications no-top `.h5` file (what users download), loaded into
@@ -14,35 +12,25 @@ because tf_keras has no ViT and keras-hub needs Keras 3 (see trainer/keras_lib).
   from its variables checkpoint. The model is never loaded: a SavedModel is a
   program (its Lambda layers, its initializers), and weights are data.
 """
+# pylint: disable=import-outside-toplevel
+# Importing this module loads no TensorFlow: the CLI and the typed config read
+# the names; building and loading import it.
 import json
 import os
 import re
 import tempfile
 
-import tensorflow as tf
-from google.protobuf.message import DecodeError
-
-from trainer import model_dirs
-from trainer.keras_lib import keras, layers
 from trainer.text import escape
-# After keras_lib, which chooses tf_keras as the Keras.
-from tf_keras.protobuf import saved_metadata_pb2  # pylint: disable=wrong-import-order
 
-_APPLICATIONS = {
-    # name: (constructor, module with preprocess_input)
-    "densenet121": (keras.applications.DenseNet121, keras.applications.densenet),
-    "resnet50": (keras.applications.ResNet50, keras.applications.resnet50),
-    "mobilenet_v2": (keras.applications.MobileNetV2,
-                     keras.applications.mobilenet_v2),
-    "efficientnet_b0": (keras.applications.EfficientNetB0,
-                        keras.applications.efficientnet),
+# The backbones with ImageNet weights: name -> (keras.applications
+# constructor, the keras.applications module with its preprocess_input).
+APPLICATIONS = {
+    "densenet121": ("DenseNet121", "densenet"),
+    "resnet50": ("ResNet50", "resnet50"),
+    "mobilenet_v2": ("MobileNetV2", "mobilenet_v2"),
+    "efficientnet_b0": ("EfficientNetB0", "efficientnet"),
 }
-APPLICATIONS = tuple(_APPLICATIONS)  # the backbones with ImageNet weights
-BACKBONES = ("tiny_cnn", "vit", "vit_tiny") + APPLICATIONS
-
-
-class WeightsUnavailableError(RuntimeError):
-  """ImageNet weights were asked for but cannot be downloaded."""
+BACKBONES = ("tiny_cnn", "vit", "vit_tiny") + tuple(APPLICATIONS)
 
 
 class WeightsError(ValueError):
@@ -59,109 +47,12 @@ WEIGHTS_FIX = ("give a keras.applications no-top .h5 file for the backbone "
                "), imagenet, or none")
 
 
-def _application(name, size, weights):
-  constructor, module = _APPLICATIONS[name]
-  try:
-    net = constructor(include_top=False, weights=weights,
-                      input_shape=(size, size, 3), pooling="avg")
-  except Exception as e:  # Keras raises several types for a failed download.
-    if weights != "imagenet":
-      raise
-    raise WeightsUnavailableError(
-        f"could not download ImageNet weights for {name} ({e.__class__.__name__}"
-        f": {e}). Run online once to fill ~/.keras/models, or pass "
-        "--weights PATH with a local .h5 file, or --weights none.") from None
-  inputs = layers.Input((size, size, 3), name="image01")
-  x = ApplicationPreprocess(module.__name__.rsplit(".", 1)[-1],
-                            name=f"{name}_preprocess")(inputs)
-  return keras.Model(inputs, net(x), name=name)
-
-
-@keras.utils.register_keras_serializable(package="resizer")
-class ApplicationPreprocess(layers.Layer):
-  """keras.applications' own preprocess_input, on [0, 1] inputs.
-
-  A Lambda closing over the module can't be saved (modules don't pickle);
-  this layer stores only the module's name.
-  """
-
-  def __init__(self, module, **kwargs):
-    super().__init__(**kwargs)
-    self.module = module
-
-  def call(self, images):  # keras.applications expects pixels in [0, 255]
-    return getattr(keras.applications, self.module).preprocess_input(
-        images * 255.0)
-
-  def get_config(self):
-    return {**super().get_config(), "module": self.module}
-
-
-def tiny_cnn(size):
-  """A few strided convolutions: enough to learn textures on tiny test data."""
-  inputs = layers.Input((size, size, 3), name="image01")
-  x = inputs
-  for i, filters in enumerate((16, 32, 64)):
-    x = layers.Conv2D(filters, 3, strides=1 if i == 0 else 2, padding="same",
-                      use_bias=False, name=f"conv{i + 1}")(x)
-    x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
-    x = layers.ReLU(name=f"relu{i + 1}")(x)
-  x = layers.GlobalAveragePooling2D(name="pool")(x)
-  return keras.Model(inputs, x, name="tiny_cnn")
-
-
-@keras.utils.register_keras_serializable(package="resizer")
-class ClassToken(layers.Layer):
-  """Prepends a learned [CLS] token to the patch sequence."""
-
-  def build(self, input_shape):
-    self.token = self.add_weight(name="token", shape=(1, 1, input_shape[-1]),
-                                 initializer="zeros")
-
-  def call(self, x):
-    token = tf.cast(tf.tile(self.token, [tf.shape(x)[0], 1, 1]), x.dtype)
-    return tf.concat([token, x], axis=1)
-
-
-@keras.utils.register_keras_serializable(package="resizer")
-class PositionEmbedding(layers.Layer):
-  """Adds a learned position embedding to a fixed-length sequence."""
-
-  def build(self, input_shape):
-    self.embedding = self.add_weight(
-        name="embedding", shape=(1, input_shape[1], input_shape[2]),
-        initializer=keras.initializers.RandomNormal(stddev=0.02))
-
-  def call(self, x):
-    return x + tf.cast(self.embedding, x.dtype)
-
-
-def vit(size, patch=16, dim=384, depth=12, heads=6, mlp_dim=1536, name="vit"):
-  """ViT-S/16 (Dosovitskiy et al.) by default: 224 px input -> 197 tokens."""
-  if size % patch:
-    raise ValueError(f"ViT input size {size} is not a multiple of patch {patch}")
-  inputs = layers.Input((size, size, 3), name="image01")
-  x = layers.Conv2D(dim, patch, strides=patch, name="patch_embed")(inputs)
-  x = layers.Reshape(((size // patch) ** 2, dim), name="patches")(x)
-  x = ClassToken(name="cls")(x)
-  x = PositionEmbedding(name="pos_embed")(x)
-  for i in range(depth):
-    y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln1")(x)
-    y = layers.MultiHeadAttention(heads, dim // heads, name=f"block{i}_mha")(y, y)
-    x = layers.Add(name=f"block{i}_add1")([x, y])
-    y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln2")(x)
-    y = layers.Dense(mlp_dim, activation="gelu", name=f"block{i}_mlp1")(y)
-    y = layers.Dense(dim, name=f"block{i}_mlp2")(y)
-    x = layers.Add(name=f"block{i}_add2")([x, y])
-  x = layers.LayerNormalization(epsilon=1e-6, name="final_ln")(x)
-  x = layers.Lambda(lambda t: t[:, 0], name="cls_output")(x)
-  return keras.Model(inputs, x, name=name)
-
-
 def locate_weights(path):
   """(kind, path) of a --weights PATH: kind is "h5", "checkpoint" or
   "saved_model" (path then is the model folder itself). Reads at most 8 bytes
   through tf.io.gfile and builds no model: config validation calls it."""
+  import tensorflow as tf
+  from trainer import model_dirs
   try:
     # First: a checkpoint prefix may look like a folder on filesystems with
     # no real folders (ram:// lists every prefix).
@@ -191,6 +82,7 @@ def locate_weights(path):
 def _local_copy(kind, path):
   """Keras reads weights from local disk: copy a remote file or every file of
   a checkpoint."""
+  import tensorflow as tf
   if "://" not in path:
     return path
   local = os.path.join(tempfile.mkdtemp(prefix="weights-"),
@@ -203,13 +95,6 @@ def _local_copy(kind, path):
   return local
 
 
-def nested_model(model):
-  """The one Model among a model's layers (an applications backbone's
-  keras.applications model, a classifier's backbone), or None."""
-  inner = [l for l in model.layers if isinstance(l, keras.Model)]
-  return inner[0] if len(inner) == 1 else None
-
-
 def _not_keras(path):
   return WeightsError(f"--weights: {path} is a SavedModel without "
                       f"{KERAS_METADATA}, not a Keras model this pipeline "
@@ -219,6 +104,11 @@ def _not_keras(path):
 def _read_keras_metadata(model_dir, path):
   """{node path: config dict} of keras_metadata.pb: the layer configs as JSON,
   read as data (no layer is built from them)."""
+  import tensorflow as tf
+  from google.protobuf.message import DecodeError
+  # tf_keras's own proto, imported once keras_lib has chosen tf_keras.
+  from trainer import keras_lib  # noqa: F401  pylint: disable=unused-import
+  from tf_keras.protobuf import saved_metadata_pb2
   try:
     with tf.io.gfile.GFile(os.path.join(model_dir, KERAS_METADATA), "rb") as f:
       metadata = saved_metadata_pb2.SavedMetadata.FromString(f.read())
@@ -256,6 +146,7 @@ def _load_pushed_backbone(net, name, model_dir, path):
   """Restores a pushed model's backbone variables into net from its variables
   checkpoint (tensors only: nothing the model holds is run or deserialized),
   matched by the names Keras gives layers in the checkpoint object graph."""
+  import tensorflow as tf
   edges, source = _pushed_backbone(model_dir, path)
   if source != name:
     raise WeightsError(f"--weights: the model in {path} has a {escape(source)}"
@@ -277,13 +168,15 @@ def _load_pushed_backbone(net, name, model_dir, path):
 
 def load_weights(net, name, path):
   """Loads --weights PATH into the backbone `net` built for `name`."""
+  import tensorflow as tf
+  from trainer.networks import nested_model
   kind, found = locate_weights(path)
   try:
     if kind == "saved_model":
       _load_pushed_backbone(net, name, found, path)
       return
     local = _local_copy(kind, found)
-    if kind == "h5" and name in _APPLICATIONS:
+    if kind == "h5" and name in APPLICATIONS:
       try:  # a keras.applications file: weights of the applications model
         nested_model(net).load_weights(local)
       except ValueError as first:
@@ -308,23 +201,26 @@ def build_backbone(name, size, weights=None):
   weights: None (random init), "imagenet" (downloads once), or a path (local,
   gs:// or ram://) to weights for this backbone: see the module docstring.
   """
+  from trainer import networks
   if name not in BACKBONES:
     raise ValueError(f"unknown backbone {name!r}; choose one of "
                      f"{', '.join(BACKBONES)}")
   path = weights if weights not in (None, "imagenet") else None
-  if name in _APPLICATIONS:
-    net = _application(name, size, "imagenet" if weights == "imagenet" else None)
+  if name in APPLICATIONS:
+    net = networks.application(
+        name, size, "imagenet" if weights == "imagenet" else None,
+        *APPLICATIONS[name])
   elif weights == "imagenet":
     raise ValueError(f"backbone {name} has no ImageNet weights here; use "
                      "--weights none or a weights file")
   elif name == "tiny_cnn":
-    net = tiny_cnn(size)
+    net = networks.tiny_cnn(size)
   elif name == "vit":
-    net = vit(size)
+    net = networks.vit(size)
   else:  # vit_tiny: the same architecture, small enough for tests.
     # Named for its backbone: a warm start checks the pushed model's name.
-    net = vit(size, patch=8, dim=32, depth=2, heads=2, mlp_dim=64,
-              name="vit_tiny")
+    net = networks.vit(size, patch=8, dim=32, depth=2, heads=2, mlp_dim=64,
+                       name="vit_tiny")
   if path:
     load_weights(net, name, path)
   return net

@@ -4,12 +4,13 @@ auto: a TPU if a resolver answers, MultiWorkerMirroredStrategy when TF_CONFIG
 names more than one worker (Vertex replica_count > 1), MirroredStrategy on
 several GPUs, one device otherwise (the default strategy on CPU).
 """
+# pylint: disable=import-outside-toplevel
+# Importing this module loads no TensorFlow: the CLI reads the choices.
 import json
 import os
 
-import tensorflow as tf
-
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _cluster_size():
@@ -18,6 +19,7 @@ def _cluster_size():
 
 
 def _tpu_resolver():
+  import tensorflow as tf
   try:
     return tf.distribute.cluster_resolver.TPUClusterResolver()
   except (ValueError, KeyError, RuntimeError):
@@ -25,6 +27,7 @@ def _tpu_resolver():
 
 
 def choose_strategy(name="auto"):
+  import tensorflow as tf
   if name not in STRATEGIES:
     raise ValueError(f"strategy={name!r}: choose one of {', '.join(STRATEGIES)}")
   resolver = _tpu_resolver() if name in ("auto", "tpu") else None
@@ -46,6 +49,7 @@ def choose_strategy(name="auto"):
 
 def precision_policy(strategy, override="auto"):
   """mixed_bfloat16 on TPU, mixed_float16 on GPU, float32 on CPU."""
+  import tensorflow as tf
   if override != "auto":
     return override
   if isinstance(strategy, tf.distribute.TPUStrategy):

@@ -3,7 +3,7 @@
 # Raw tf.Example features written by components/image_example_gen.
 IMAGE = "image/encoded"      # the file's bytes (see NORMALIZED)
 LABEL = "image/class"        # class name (folder, or the labels CSV)
-TARGET = "image/target"      # regression target, in its own units (CSV)
+TARGET = "image/target"      # a numeric target, in its own units (CSV)
 HEIGHT = "image/height"
 WIDTH = "image/width"
 FORMAT = "image/format"      # "jpeg" | "png"

@@ -1,19 +1,14 @@
-"""TF Transform: the one graph that prepares images for training and serving.
+"""The image half of the Transform graph: one decode and resize that training
+and serving share.
 
 Images are decoded, resized to the resizer's input size and stored as raw
-uint8 RGB bytes (H*W*3 bytes an image, never float lists). Class names become
-integer ids through a vocabulary that is exported with the model, so training
-and serving share one mapping and one decode/resize. A regression target is
-z-scored (after log1p for counts, when asked) with the training split's mean
-and deviation, constants of this graph: the served model applies the inverse
-and answers in the target's own units.
+uint8 RGB bytes (H*W*3 bytes an image, never float lists). The Transform entry
+point (pipeline/transform_module.py) adds the task's target features
+(tasks/).
 """
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from trainer import features
-
-TARGET_TRANSFORMS = ("none", "log1p")  # applied before the z-score
 
 
 def decode_and_resize(encoded, size):
@@ -41,53 +36,22 @@ def bytes_to_pixels(raw, size):
   return tf.reshape(tf.io.decode_raw(raw, tf.uint8), [-1, size, size, 3])
 
 
-def _dense_1d(tensor):
+def dense_1d(tensor):
+  """A [B] or [B, 1] feature, sparse or dense, as a dense [B] tensor."""
   if isinstance(tensor, tf.SparseTensor):
     tensor = tf.sparse.to_dense(tensor, default_value="")
   return tf.reshape(tensor, [-1])
 
 
-def forward_target(target, transform):
-  return tf.math.log1p(target) if transform == "log1p" else target
-
-
-def inverse_target(value, transform):
-  return tf.math.expm1(value) if transform == "log1p" else value
+def image_pixels(encoded, size):
+  """[B] encoded images -> [B] strings of their raw pixels at `size`."""
+  return tf.map_fn(lambda e: pixels_to_bytes(decode_and_resize(e, size)),
+                   dense_1d(encoded),
+                   fn_output_signature=tf.TensorSpec([], tf.string))
 
 
 def class_names(tft_output):
-  """The class names of a Transform output, in label-id order."""
+  """The class names of a Transform output's label vocabulary, in label-id
+  order."""
   return [c.decode() if isinstance(c, bytes) else c
           for c in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
-
-
-def preprocessing_fn(inputs, custom_config):
-  """TFX Transform entry point; custom_config carries `input_size`, `task`
-  and, for regression, `target_transform`."""
-  size = int(custom_config["input_size"])
-  encoded = _dense_1d(inputs[features.IMAGE])
-  pixels = tf.map_fn(lambda e: pixels_to_bytes(decode_and_resize(e, size)),
-                     encoded, fn_output_signature=tf.TensorSpec([], tf.string))
-  outputs = {features.PIXELS: pixels}
-  if custom_config.get("task", "classification") == "regression":
-    outputs.update(_target_features(inputs, tf.shape(encoded)[0],
-                                    custom_config.get("target_transform",
-                                                      "none")))
-  elif features.LABEL in inputs:  # absent when serving raw images
-    outputs[features.LABEL_ID] = tft.compute_and_apply_vocabulary(
-        _dense_1d(inputs[features.LABEL]), vocab_filename=features.LABEL_VOCAB)
-  return outputs
-
-
-def _target_features(inputs, batch, transform):
-  """Transform traces this once with every schema feature; serving with the
-  image alone keeps the outputs that need no target: the constants."""
-  raw = tf.reshape(tf.cast(_dense_1d(inputs[features.TARGET]), tf.float32),
-                   [-1])
-  forward = forward_target(raw, transform)
-  mean = tft.mean(forward)
-  std = tf.sqrt(tf.maximum(tft.var(forward), 1e-12))
-  return {features.TARGET_RAW: raw,
-          features.TARGET_NORM: (forward - mean) / std,
-          features.TARGET_MEAN: tf.fill([batch], mean),
-          features.TARGET_STD: tf.fill([batch], std)}

@@ -1,5 +1,5 @@
-"""The training recipe's choices, one list each for the CLI, the config and
-the Trainer, and the optimizer and learning-rate schedule they name.
+"""The training recipe: the learning-rate schedule and the optimizer a
+TrainConfig (pipeline/config.py) names, and the choice lists its fields take.
 
 Schedules are per epoch:
   constant  the base rate throughout
@@ -7,28 +7,26 @@ Schedules are per epoch:
             `warmup_epochs` (0: none)
   step      the paper's: x0.94 every 2 epochs (use with --optimizer sgd,
             momentum 0.9, and label smoothing 0.1 for its whole recipe)
+
+Importing this module loads no TensorFlow (the CLI reads the choices).
 """
 import math
 
-from trainer.keras_lib import keras
-
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("mse", "huber")  # regression
 SCHEDULES = ("constant", "cosine", "step")
 AUGMENTATIONS = ("none", "flip", "flip_crop")
 STEP_DECAY, STEP_EPOCHS = 0.94, 2
 
 
-def lr_schedule(cfg):
-  """epoch (0-based) -> learning rate."""
-  base, epochs = float(cfg.get("learning_rate", 1e-3)), int(cfg["epochs"])
-  name = cfg.get("schedule", "constant")
-  if name == "constant":
+def lr_schedule(train):
+  """epoch (0-based) -> learning rate, for a TrainConfig."""
+  base, epochs = float(train.learning_rate), int(train.epochs)
+  if train.schedule == "constant":
     return lambda epoch: base
-  if name == "step":
+  if train.schedule == "step":
     return lambda epoch: base * STEP_DECAY ** (epoch // STEP_EPOCHS)
-  if name == "cosine":
-    warmup = min(int(cfg.get("warmup_epochs", 0)), epochs - 1)
+  if train.schedule == "cosine":
+    warmup = min(int(train.warmup_epochs), epochs - 1)
 
     def cosine(epoch):
       if epoch < warmup:  # linear: base/(w+1), 2 base/(w+1), ... below base
@@ -36,28 +34,19 @@ def lr_schedule(cfg):
       progress = (epoch - warmup) / max(1, epochs - warmup)
       return 0.5 * base * (1 + math.cos(math.pi * progress))
     return cosine
-  raise ValueError(f"schedule={name!r}: choose one of {', '.join(SCHEDULES)}")
+  raise ValueError(f"schedule={train.schedule!r}: choose one of "
+                   f"{', '.join(SCHEDULES)}")
 
 
-def optimizer(cfg):
+def optimizer(train):
   """Adam or SGD (momentum 0.9); with ema > 0, Keras keeps an exponential
   moving average of the weights and fit ends by copying it into the model."""
-  lr = float(cfg.get("learning_rate", 1e-3))
-  ema = float(cfg.get("ema", 0.0))
+  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
+  lr, ema = float(train.learning_rate), float(train.ema)
   averaging = dict(use_ema=True, ema_momentum=ema) if ema else {}
-  name = cfg.get("optimizer", "adam")
-  if name == "adam":
+  if train.optimizer == "adam":
     return keras.optimizers.Adam(lr, **averaging)
-  if name == "sgd":
+  if train.optimizer == "sgd":
     return keras.optimizers.SGD(lr, momentum=0.9, **averaging)
-  raise ValueError(f"optimizer={name!r}: choose one of {', '.join(OPTIMIZERS)}")
-
-
-def loss(cfg):
-  """The regression loss, on the normalised target."""
-  name = cfg.get("loss", "mse")
-  if name == "mse":
-    return keras.losses.MeanSquaredError()
-  if name == "huber":  # delta 1: one standard deviation of the target
-    return keras.losses.Huber(delta=1.0)
-  raise ValueError(f"loss={name!r}: choose one of {', '.join(LOSSES)}")
+  raise ValueError(f"optimizer={train.optimizer!r}: choose one of "
+                   f"{', '.join(OPTIMIZERS)}")

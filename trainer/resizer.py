@@ -10,13 +10,15 @@ Unlike the reference notebooks, the residual blocks are chained (block i feeds
 block i+1); the notebooks start every block from the bottleneck, so only the
 last one reaches the output.
 """
-from trainer.keras_lib import keras, layers
+# pylint: disable=import-outside-toplevel
+# Importing this module loads no TensorFlow: the CLI reads the choices.
 
 INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest")
 
 
 def conv_block(x, filters, kernel_size, activation=True, name=None):
   """Conv (no bias: BatchNorm follows) -> BatchNorm -> optional LeakyReLU(0.2)."""
+  from trainer.keras_lib import layers
   x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False,
                     name=f"{name}_conv")(x)
   x = layers.BatchNormalization(name=f"{name}_bn")(x)
@@ -26,6 +28,7 @@ def conv_block(x, filters, kernel_size, activation=True, name=None):
 
 
 def residual_block(x, filters, name):
+  from trainer.keras_lib import layers
   shortcut = x
   x = conv_block(x, filters, 3, name=f"{name}_a")
   x = conv_block(x, filters, 3, activation=False, name=f"{name}_b")
@@ -35,6 +38,7 @@ def residual_block(x, filters, name):
 def learnable_resizer(target_size, filters=16, num_res_blocks=1,
                       interpolation="bilinear", name="learnable_resizer"):
   """Returns a Keras model mapping [B, H, W, 3] images to [B, *target_size, 3]."""
+  from trainer.keras_lib import keras, layers
   if interpolation not in INTERPOLATIONS:
     raise ValueError(f"interpolation={interpolation!r}: choose one of "
                      f"{', '.join(INTERPOLATIONS)}")

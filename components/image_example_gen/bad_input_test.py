@@ -235,7 +235,7 @@ def test_local_run_survives_the_corpus_and_caches(corpus, tmp_path):
     LocalDagRunner().run(tfx_pipeline.Pipeline(
         "corpus", str(tmp_path / "root"), components=[ImageExampleGen(
             input_base=str(corpus["data"]), input_config=input_config,
-            output_config=output_config)],
+            output_config=output_config, max_pixels=40_000_000)],
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             str(tmp_path / "metadata.sqlite"))))

@@ -17,9 +17,6 @@ from tfx import types
 
 from components.image_example_gen import executor, input_folder, labels_csv
 
-DEFAULT_MAX_PIXELS = 40_000_000  # ~ a 7300x5500 photo; bombs declare far more
-
-
 class IngestReport(artifact.Artifact):
   """rejected.jsonl (one line per rejected file) and summary.json (counts)."""
   # On Vertex the type name is both a KFP schema title (`module.Class`, one
@@ -77,11 +74,12 @@ class ImageExampleGen(FileBasedExampleGen):
 
   def __init__(self, input_base: str,
                input_config: example_gen_pb2.Input,
+               max_pixels: int,
                output_config: Optional[example_gen_pb2.Output] = None,
-               max_pixels: int = DEFAULT_MAX_PIXELS,
                labels: Optional[str] = None, target: Optional[str] = None,
                task: str = "auto"):
-    """labels: a CSV of image paths and targets instead of class folders
+    """max_pixels: the pipeline's --max-pixels (pipeline/config.py).
+    labels: a CSV of image paths and targets instead of class folders
     (components/image_example_gen/labels_csv.py)."""
     executor.check_max_pixels(max_pixels)  # fail when the DAG is built
     # FileBasedExampleGen.__init__ builds its own spec, so build ours here.

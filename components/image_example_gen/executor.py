@@ -51,6 +51,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+import tasks
 from components.image_example_gen import input_folder, labels_csv
 from trainer import features
 from trainer.text import escape, label_problem
@@ -226,11 +227,12 @@ def _too_big(declared: str, max_pixels: int) -> str:
           "decompression bomb); raise max_pixels if the image is genuine")
 
 
-def make_example(image: Ingested, label, rel_path: str) -> tf.train.Example:
-  """label: a class name, or a float regression target."""
-  target = (features.TARGET, tf.train.Feature(float_list=tf.train.FloatList(
-      value=[label]))) if isinstance(label, float) else (
-          features.LABEL, _bytes(label.encode("utf-8")))
+def make_example(image: Ingested, label, rel_path: str,
+                 task: str = "") -> tf.train.Example:
+  """label: the target as the task (its name; "": the default) stores it: a
+  class name, a number."""
+  kind = tasks.named(task)
+  target = kind.example_feature(label)
   return tf.train.Example(features=tf.train.Features(feature={
       features.IMAGE: _bytes(image.encoded),
       target[0]: target[1],
@@ -319,7 +321,7 @@ class _DecodeFn(beam.DoFn):
   finished bytes to the split's file (readers take a file of concatenated
   members as one stream). One chunk decodes while the previous chunk's
   results go downstream, and Beam handles a chunk, not each file, so its
-  per-element cost (bench/RESULTS.md 1) is paid once per FILES_PER_ELEMENT
+  per-element cost is paid once per FILES_PER_ELEMENT
   files. Each chunk's outputs carry its own timestamp and window, and
   chunking changes no record: the same examples, splits and outcomes as one
   file at a time. Every input split goes through the same pool, so a run
@@ -335,6 +337,8 @@ class _DecodeFn(beam.DoFn):
     """inputs: (split root, its output split), or one (root, None) that is
     hash split by split_config."""
     self._labels = labels
+    # Class folders label for the default task; a CSV for its own.
+    self._task = labels.task if labels is not None else ""
     self._input_base = input_base
     self._inputs = list(inputs)
     self._max_pixels = max_pixels
@@ -454,7 +458,7 @@ class _DecodeFn(beam.DoFn):
       else:
         reason = str(e)
       return {**outcome, "status": "rejected", "reason": reason}, "", None
-    example = make_example(image, label, rel_path)
+    example = make_example(image, label, rel_path, self._task)
     if row_split is not None:  # the labels CSV's split column
       split = row_split
     elif split is None:
@@ -684,7 +688,8 @@ class Executor(BaseExampleGenExecutor):
                       "'duplicates' in %s): %s", len(conflicts),
                       posixpath.join(report.uri, SUMMARY_FILE), conflicts[:5])
     check_dataset(summary, input_base, roots,
-                  csv_labels.task if csv_labels else "classification")
+                  csv_labels.task if csv_labels else "",
+                  csv=csv_labels is not None)
 
 
 def _read_json_lines(pattern: str) -> List[Dict[str, Any]]:
@@ -754,9 +759,10 @@ def write_report(report_dir: str, folders: List[str],
 
 
 def check_dataset(summary: Dict[str, Any], input_base: str,
-                  roots: Sequence[str] = ("",),
-                  task: str = "classification") -> None:
-  """Fails on data that can't train a classifier, naming folder and fix.
+                  roots: Sequence[str] = ("",), task: str = "",
+                  csv: bool = False) -> None:
+  """Fails on data that can't train a model of `task` (its name; "": the
+  default task), naming folder and fix.
 
   roots: the split roots, the training one first (one "" for a flat folder).
   Folder names are printed escaped (trainer.text.escape).
@@ -768,40 +774,13 @@ def check_dataset(summary: Dict[str, Any], input_base: str,
     raise DatasetError(
         f"no usable image under {input_base} ({seen}). Put JPEG or PNG files "
         "in <data>/<class>/ folders, or name them in the labels CSV.")
-  if task == "regression":
-    for split, n in summary["splits"].items():
-      if n == 0:
-        raise DatasetError(
-            f"split '{split}' got no examples from {input_base}: add images "
-            "or rows, or change the split ratio or the CSV's split column.")
-    return
-  labels = {key.rsplit("/", 1)[-1] for key in summary["classes"]}
-  if len(labels) < 2:
-    raise DatasetError(
-        f"only one class folder ({_names(sorted(labels))}) under "
-        f"{input_base}: a classifier needs at least two. Add a folder per class.")
-  empty = [k for k, n in summary["classes"].items() if n["ingested"] == 0]
-  if empty:
-    raise DatasetError(
-        "class folder(s) with no usable image under "
-        f"{input_base}: {_names(empty)}. Add images or remove the folder; "
-        "the rejected output says why each file was refused.")
-  if len(roots) > 1:  # the model can only predict classes it trained on
-    train = f"{roots[0]}/"
-    trained = {k[len(train):] for k in summary["classes"] if k.startswith(train)}
-    eval_only = [k for k in summary["classes"] if not k.startswith(train)
-                 and k.rsplit("/", 1)[-1] not in trained]
-    if eval_only:
-      raise DatasetError(
-          f"class folder(s) under {input_base} with no {train} counterpart: "
-          f"{_names(eval_only)}. Add {train}<class>/ images for each, or "
-          "remove the folder.")
+  kind = tasks.named(task)
+  problem = kind.dataset_problem(summary, input_base, roots)
+  if problem:
+    raise DatasetError(problem)
+  fix = ("add images or rows, or change the split ratio or the CSV's split "
+         "column" if csv else "add images or change the split ratio")
   for split, n in summary["splits"].items():
     if n == 0:
       raise DatasetError(
-          f"split '{split}' got no examples from {input_base}: add images or "
-          "change the split ratio.")
-
-
-def _names(names: Sequence[str]) -> str:
-  return ", ".join(escape(n) for n in names)
+          f"split '{split}' got no examples from {input_base}: {fix}.")

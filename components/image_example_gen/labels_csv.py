@@ -4,7 +4,8 @@ folder, with a target column and an optional split column.
 Read through tf.io.gfile (the CSV may be on gs://). Problems with the file as
 a whole (encoding, delimiter, missing columns) raise LabelsError at once,
 naming the file, the row and the fix; problems with single rows (duplicates,
-empty or non-numeric regression targets, class names that can't be labels,
+empty targets or ones the task can't read (not a number, a class name that
+can't be a label),
 image paths that don't name a file under the data folder, unknown splits)
 become per-row rejections, so every row is either used or listed with a
 reason. Text from the file is escaped (trainer.text.escape) in every message.
@@ -14,20 +15,20 @@ import dataclasses
 import hashlib
 import io
 import itertools
-import math
 import posixpath
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
+import tasks
 from trainer.text import escape, label_problem
 
 PATH_COLUMNS = ("image", "path", "file", "filename")  # accepted, in this order
 SPLIT_COLUMN = "split"
 TRAIN_SPLITS = ("train",)
 EVAL_SPLITS = ("validation", "eval")
-TASKS = ("auto", "classification", "regression")
+TASKS = (tasks.AUTO,) + tasks.names()
 
 
 class LabelsError(ValueError):
@@ -50,20 +51,13 @@ class Labels:
   has_split: bool
   rows: Dict[str, Row]                    # by image path
   rejected: List[Tuple[str, str]]         # (where, reason)
-  task: str                               # classification | regression
+  task: str                               # the task's name (tasks/)
   # Images whose (first) row was rejected: path -> that row's reason.
   rejected_paths: Dict[str, str] = dataclasses.field(default_factory=dict)
 
   def value(self, row):
-    """The target as stored: float for regression, str for classification."""
-    return float(row.target) if self.task == "regression" else row.target
-
-
-def _is_number(text):
-  try:
-    return math.isfinite(float(text))
-  except ValueError:
-    return False
+    """The target as the task stores it (a class name, a number)."""
+    return tasks.get(self.task).parse_target(row.target)
 
 
 # `gs:`, `http:`, `file:`, a Windows drive `C:`: RFC 3986's scheme syntax.
@@ -140,7 +134,7 @@ def read_header(path):
   return [h.strip() for h in header], text
 
 
-def read_labels(path, target=None, task="auto"):
+def read_labels(path, target=None, task=tasks.AUTO):
   """Parses the whole CSV; see the module docstring."""
   if task not in TASKS:
     raise LabelsError(f"--task: {task!r}; choose one of {', '.join(TASKS)}")
@@ -208,30 +202,21 @@ def _names(columns) -> str:
   return ", ".join(escape(c) for c in columns)
 
 
-NUMERIC_SHARE = 0.9  # of non-empty targets, for "auto" to mean regression
-
-
-def infer_task(rows, task="auto"):
-  """Numbers in (nearly) every non-empty target: regression, whose few
-  non-numeric targets are then rejected rows; otherwise classification."""
-  if task != "auto":
+def infer_task(rows, task=tasks.AUTO):
+  """The task's name: as given, else the one the targets ask for
+  (tasks.infer: e.g. numbers in nearly every row)."""
+  if task != tasks.AUTO:
     return task
-  targets = [r.target for r in rows if r.target]
-  numeric = [t for t in targets if _is_number(t)]
-  return "regression" if targets and len(numeric) >= NUMERIC_SHARE * len(
-      targets) else "classification"
+  return tasks.infer(r.target for r in rows).name
 
 
 def _row_problem(row, task):
   image = escape(row.path)
   if not row.target:
     return f"row {row.number}: empty target for {image}"
-  if task == "regression" and not _is_number(row.target):
-    return (f"row {row.number}: target '{escape(row.target)}' for {image} is "
-            "not a number")
-  problem = label_problem(row.target) if task == "classification" else ""
-  if problem:  # TF Transform's vocabulary would drop or split the class
-    return f"row {row.number}: {image}: {problem}"
+  problem = tasks.get(task).target_problem(row.target, image)
+  if problem:
+    return f"row {row.number}: {problem}"
   if row.split is not None and row.split not in TRAIN_SPLITS + EVAL_SPLITS:
     return (f"row {row.number}: split '{escape(row.split)}' for {image} is "
             f"not used (train, {' or '.join(EVAL_SPLITS)})")

@@ -2,10 +2,10 @@
 
 A candidate replaces the model in production unless it is significantly worse
 than production by more than `tolerance` — a non-inferiority check on the
-paired table of Evaluator_production (both models on the same eval examples):
-blocked when the upper end of the interval of (candidate - production) top-1 is
-below -tolerance. Its top-1 must also clear the floor ModelSelector resolved
-and recorded on the model (gate/floor.py). TFX
+paired metric of Evaluator_production (both models on the same eval
+examples): blocked when the upper end of the interval of (candidate -
+production) is below -tolerance. Its score must also clear the floor
+ModelSelector resolved and recorded on the model. TFX
 has no check that the candidate *is* the production model (a rerun that reuses
 cached training would push a second copy), so this adds one, by content
 fingerprint.
@@ -18,12 +18,11 @@ from tfx.types import standard_artifacts
 from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
+import tasks
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
                                                  FLOOR, SELECTED,
-                                                 read_comparison,
-                                                 regression_rmse)
+                                                 read_comparison, score)
 from components.production_evaluator.executor import evaluated
-from gate import floor as top1_floor
 from gate import stats
 
 DECISION = "decision"  # custom property on the output blessing
@@ -46,12 +45,9 @@ def decide(candidate_fp, production_fp, above_floor, comparison, tolerance,
 
 def clears_floor(model, evaluation_uri, model_name, task):
   """The candidate's score in `evaluation_uri` (as `model_name`) against the
-  floor ModelSelector recorded: top-1 >= it, or for regression RMSE below it."""
-  threshold = model.get_float_custom_property(FLOOR)
-  if task == "regression":
-    return regression_rmse(evaluation_uri, model_name)[0] < threshold
-  return top1_floor.clears(top1_floor.overall_top1(evaluation_uri)[model_name],
-                           threshold)
+  floor ModelSelector recorded, as the task compares them."""
+  return tasks.named(task).clears(score(evaluation_uri, model_name, task),
+                                model.get_float_custom_property(FLOOR))
 
 
 @component
@@ -65,7 +61,7 @@ def PushDecision(
     tolerance: Parameter[float] = 0.0,
     confidence: Parameter[float] = 0.95,
     push_equal: Parameter[int] = 0,
-    task: Parameter[str] = "classification"):
+    task: Parameter[str] = ""):
   """production_evaluation: Evaluator_production's, which evaluates only
   with a model in production (evaluated()); without it the floor is checked
   on the candidate's score in the learned-vs-bilinear `evaluation` (the same

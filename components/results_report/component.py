@@ -13,6 +13,7 @@ import tensorflow_model_analysis as tfma
 from tfx.types import standard_artifacts
 from tfx.v1.dsl.components import InputArtifact, Parameter, component
 
+import tasks
 from components.image_example_gen.component import IngestReport
 from components.image_example_gen.executor import SUMMARY_FILE
 from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
@@ -21,10 +22,10 @@ from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
 from components.production_evaluator.executor import evaluated
 from components.push_decision.component import DECISION
 from components.results_report import figures
-from gate import stats, tfma_metric
-from gate.tfma_metric import MAE, MSE, TOP1, TOP5, TOP_K
+from gate import stats
+from gate.tfma_metric import TOP1
 from trainer import features
-from trainer.task import MODEL_INFO
+from trainer.training import MODEL_INFO
 
 
 def load_metrics(evaluation_uri):
@@ -44,72 +45,39 @@ def load_metrics(evaluation_uri):
   return overall, per_class
 
 
-def load_confusion_matrices(evaluation_uri, class_names):
-  """{model: [[count of true i predicted j]]} on the overall slice."""
-  n = len(class_names)
-  matrices = {}
-  for plots in tfma.load_plots(evaluation_uri):
-    if plots.slice_key.single_slice_keys:
-      continue
-    for kv in plots.plot_keys_and_values:
-      if not kv.value.HasField("multi_class_confusion_matrix_at_thresholds"):
-        continue
-      matrix = [[0] * n for _ in range(n)]
-      at = kv.value.multi_class_confusion_matrix_at_thresholds.matrices[0]
-      for e in at.entries:
-        if 0 <= e.actual_class_id < n and 0 <= e.predicted_class_id < n:
-          matrix[e.actual_class_id][e.predicted_class_id] = int(
-              e.num_weighted_examples)
-      matrices[kv.key.model_name] = matrix
-  return matrices
-
-
 class Scores:
-  """The headline score of each model as the reason states it: top-1
-  (higher is better) or, for regression, RMSE in the target's units."""
+  """The headline score of each model as the reason states it, in the
+  task's words (tasks/: a top-1, an RMSE)."""
 
-  def __init__(self, values, regression):
-    self.values, self.regression = values, regression
+  def __init__(self, values, task):
+    self.values, self.task = values, task
 
   def __getitem__(self, name):
     return self.values[name]
 
   def text(self, name):
-    v = self.values[name]
-    return f"RMSE {v:.4g}" if self.regression else f"{v:.4f}"
+    return self.task.text(self.values[name])
 
   def under(self, name, floor):
-    return self.values[name] >= floor if self.regression else \
-        self.values[name] < floor
-
-  def floor_text(self, floor):
-    return (f"the floor RMSE {floor:.4g} (default: predicting the training "
-            "mean)" if self.regression else f"the floor {floor:.4f}")
-
-  def margin_text(self, margin):
-    return (f"an MSE of {margin:.4g}" if self.regression
-            else f"{100 * margin:+.1f} points")
+    return not self.task.clears(self.values[name], floor)
 
 
 def _selection_why(outcome, comparison, scores, floor, min_gain):
+  task = scores.task
   learned, bilinear = scores.text("learned"), scores.text("bilinear")
   evidence = stats.describe(comparison)
   if outcome == AHEAD:
-    clears = ("beats " if scores.regression else "clears ") + \
-        scores.floor_text(floor)
     return (f"the learned resizer ({learned}) is ahead of bilinear "
-            f"({bilinear}) by more than {scores.margin_text(min_gain)} at "
+            f"({bilinear}) by more than {task.margin_text(min_gain)} at "
             f"{100 * comparison.confidence:.0f}% confidence ({evidence}) and "
-            f"{clears}")
+            f"{task.clears_verb()} {task.floor_text(floor)}")
   if outcome == UNDER_FLOOR:
-    return (f"the learned resizer ({learned}) does not beat "
-            f"{scores.floor_text(floor)}" if scores.regression else
-            f"the learned resizer ({learned}) is under the floor {floor:.4f}")
+    return task.under_floor_clause(learned, floor)
   if comparison.upper < 0:
     verdict = "bilinear is significantly better"
   elif comparison.lower > 0:
     verdict = (f"the learned resizer is ahead, but not by more than "
-               f"{scores.margin_text(min_gain)}")
+               f"{task.margin_text(min_gain)}")
   else:
     verdict = "no significant difference"
   return (f"{verdict} (learned {learned} vs bilinear {bilinear}: "
@@ -119,18 +87,17 @@ def _selection_why(outcome, comparison, scores, floor, min_gain):
 def explain(selected, selection, scores, floor, min_gain, tolerance,
             production, decision):
   """One sentence: what was pushed and why, with the evidence. `scores`: a
-  Scores, or {model: top-1} for classification."""
+  Scores, or {model: top-1} of the default task."""
   if not isinstance(scores, Scores):
-    scores = Scores(scores, regression=False)
+    scores = Scores(scores, tasks.default())
+  task = scores.task
   comparison = stats.Comparison.from_dict(selection)
   why = _selection_why(selection["outcome"], comparison, scores, floor,
                        min_gain)
   prod = production.get("comparison")
-  tolerance_text = (f"an MSE of {tolerance:.4g}" if scores.regression
-                    else f"{100 * tolerance:.1f} points")
+  tolerance_text = task.tolerance_text(tolerance)
   if prod is not None:
-    prod_text = production["production_score_text"] if scores.regression \
-        else f"{production['production_top1']:.4f}"
+    prod_text = task.production_text(production)
     prod_evidence = stats.describe(stats.Comparison.from_dict(prod))
   if decision == "push":
     where = ("it is the first model in production" if prod is None else
@@ -146,35 +113,23 @@ def explain(selected, selection, scores, floor, min_gain, tolerance,
             f"is significantly worse than production ({prod_text}) by more "
             f"than {tolerance_text} ({prod_evidence}).")
   if scores.under("learned", floor) and scores.under(selected, floor):
-    what = ("neither beats " + scores.floor_text(floor) if scores.regression
-            else f"both under the floor {floor:.4f}")
-    return (f"nothing pushed: learned ({scores.text('learned')}) and "
-            f"bilinear ({scores.text('bilinear')}): {what}." if
-            scores.regression else
-            f"nothing pushed: learned ({scores.text('learned')}) and bilinear "
-            f"({scores.text('bilinear')}) are {what}.")
+    return (f"nothing pushed: learned ({scores.text('learned')}) and bilinear "
+            f"({scores.text('bilinear')})" + task.both_under_clause(floor))
   return (f"nothing pushed: {why}, and the candidate {selected} ({candidate}) "
-          f"does not clear {scores.floor_text(floor)}.")
+          f"does not clear {task.floor_text(floor)}.")
 
 
-def _model_results(name, info, overall, per_class, regression, num_classes):
-  metrics = dict(overall[name])
-  if num_classes <= TOP_K:  # every label is in the top k: always 1.0
-    metrics.pop(TOP5, None)
-  m = {"params": info["params"], "trainable_params": info["trainable_params"],
-       "metrics": metrics, "history": info["history"]}
-  if regression:
-    m.update(rmse=overall[name][MSE] ** 0.5, mae=overall[name][MAE],
-             # in standard deviations of the (transformed) training targets
-             train_sample_rmse_normalized=info.get("train_sample_rmse"))
-  else:
-    m.update(top1=metrics[TOP1], top5=metrics.get(TOP5),
-             # Inference-mode top-1 on a sample of the training split: far
-             # above eval is overfitting, far below a broken inference mode.
-             train_sample_top1=info.get("train_sample_top1"),
-             per_class_recall=per_class.get(name, {}),
-             confusion_matrix=info.get("confusion_matrix"))
-  return m
+def _task(record):
+  """The task of results.json or a model_info.json (the default task for
+  records written before they named it)."""
+  return tasks.get(record.get("task") or tasks.default().name)
+
+
+def _model_results(name, info, overall, per_class, task, num_classes):
+  return {"params": info["params"],
+          "trainable_params": info["trainable_params"],
+          "history": info["history"],
+          **task.model_results(name, info, overall, per_class, num_classes)}
 
 
 def build_results(summary, infos, evaluation, production_evaluation, selected,
@@ -184,35 +139,23 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   ModelSelector); top-5 is reported only above 5."""
   overall, per_class = evaluation
   prod_overall, _ = production_evaluation
-  regression = infos["learned"].get("task") == "regression"
-  models = {name: _model_results(name, info, overall, per_class, regression,
+  task = _task(infos["learned"])
+  models = {name: _model_results(name, info, overall, per_class, task,
                                  num_classes)
             for name, info in infos.items()}
   # Without a production model Evaluator_production evaluates nothing: then
   # the candidate's metrics are those of the learned-vs-bilinear evaluation,
   # on the same eval examples.
   candidate_metrics = prod_overall.get("candidate") or overall[selected]
-  production_metrics = prod_overall.get("production", {})
   production = {"candidate": selected, "comparison": production_comparison,
-                "decision": decision}
-  if regression:
-    thresholds = {**thresholds, "mean_predictor_rmse":
-                  overall["learned"][tfma_metric.CONSTANT_SE] ** 0.5,
-                  "floor_means": "the RMSE a model must stay below"}
-    rmse = lambda m: m[MSE] ** 0.5 if MSE in m else None  # noqa: E731
-    production.update(candidate_rmse=rmse(candidate_metrics),
-                      production_rmse=rmse(production_metrics))
-    production["production_score_text"] = (
-        f"RMSE {production['production_rmse']:.4g}"
-        if production["production_rmse"] is not None else None)
-    scores = Scores({n: m["rmse"] for n, m in models.items()}, True)
-  else:
-    production.update(candidate_top1=candidate_metrics.get(TOP1),
-                      production_top1=production_metrics.get(TOP1))
-    scores = Scores({n: m["top1"] for n, m in models.items()}, False)
+                "decision": decision,
+                **task.production_results(candidate_metrics,
+                                          prod_overall.get("production", {}))}
+  thresholds = {**thresholds, **task.thresholds(overall)}
+  scores = Scores({n: task.headline(m) for n, m in models.items()}, task)
   pushed = selected if pushed_path else None
   return {
-      "task": "regression" if regression else "classification",
+      "task": task.name,
       "models": models,
       "class_names": infos["learned"]["class_names"],
       "selected": selected,
@@ -233,15 +176,15 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   }
 
 
+
+
 def _comparison_rows(results):
-  regression = results.get("task") == "regression"
-  unit = "MSE reduction" if regression else "difference (points)"
-  rows = [f"| gate | {unit} | interval | p | test | eval images |",
-          "|---|---|---|---|---|---|"]
+  task = _task(results)
+  rows = [f"| gate | {task.difference_unit} | interval | p | test | eval "
+          "images |", "|---|---|---|---|---|---|"]
   gates = [("learned vs bilinear", results["selection"]),
            ("candidate vs production", results["production"]["comparison"])]
-  # Points of top-1 to one decimal; MSE in the target's units.
-  num = (lambda v: f"{v:+.4g}") if regression else (lambda v: f"{100 * v:+.1f}")
+  num = task.difference_text
   for name, c in gates:
     if c is None:
       rows.append(f"| {name} | no model in production | | | | |")
@@ -254,25 +197,15 @@ def _comparison_rows(results):
 
 
 def results_table(results):
-  """The seed's table (model, parameters in millions, top-1; RMSE and MAE
-  for regression), the paired comparisons behind both gates, the reason."""
-  regression = results.get("task") == "regression"
-  if regression:
-    rows = ["| model | parameters (M) | RMSE (eval) | MAE (eval) |",
-            "|---|---|---|---|"]
-  else:
-    rows = ["| model | parameters (M) | top-1 (eval) | top-1 (train sample) |",
-            "|---|---|---|---|"]
+  """The seed's table (model, parameters in millions, the task's scores),
+  the paired comparisons behind both gates, the reason."""
+  task = _task(results)
+  rows = list(task.table_header())
   for name in ("learned", "bilinear"):
     m = results["models"][name]
     pushed = " (pushed)" if results["pushed"] == name else ""
-    if regression:
-      cells = f"{m['rmse']:.4g} | {m['mae']:.4g}"
-    else:
-      train = m.get("train_sample_top1")
-      train = "" if train is None else f"{100 * train:.2f}%"
-      cells = f"{100 * m['top1']:.2f}% | {train}"
-    rows.append(f"| {name}{pushed} | {m['params'] / 1e6:.3f} | {cells} |")
+    rows.append(f"| {name}{pushed} | {m['params'] / 1e6:.3f} | "
+                f"{task.table_cells(m)} |")
   text = "\n".join(rows) + "\n\n" + "\n".join(_comparison_rows(results))
   text += "\n\n" + results["reason"] + "\n"
   if results.get("power_note"):
@@ -312,12 +245,8 @@ def ResultsReport(
         standard_artifacts.ModelEvaluation] = None):
   infos = {"learned": _read_json(os.path.join(learned_run.uri, MODEL_INFO)),
            "bilinear": _read_json(os.path.join(bilinear_run.uri, MODEL_INFO))}
-  regression = infos["learned"].get("task") == "regression"
-  if not regression:
-    matrices = load_confusion_matrices(evaluation.uri,
-                                       infos["learned"]["class_names"])
-    for name, info in infos.items():
-      info["confusion_matrix"] = matrices.get(name)
+  task = _task(infos["learned"])
+  task.prepare_infos(evaluation.uri, infos)
   pushed = pushed_model.get_int_custom_property("pushed") == 1
   results = build_results(
       summary=_read_json(os.path.join(ingest_report.uri, SUMMARY_FILE)),
@@ -344,13 +273,11 @@ def ResultsReport(
          json.dumps(results, indent=2, sort_keys=True))
   _write(os.path.join(report_dir, "results.md"),
          "# Learned resizer vs bilinear\n\n" + results_table(results))
-  figures.training_curves(infos, os.path.join(report_dir, "training.png"))
-  if regression:
-    truth, predictions = figures.eval_targets_and_predictions(
-        examples.uri, {"learned": learned_model.uri,
-                       "bilinear": bilinear_model.uri})
-    figures.predicted_vs_true(truth, predictions,
-                              os.path.join(report_dir, "predicted.png"))
+  figures.training_curves(infos, task.score,
+                          os.path.join(report_dir, "training.png"))
+  model_uris = {"learned": learned_model.uri, "bilinear": bilinear_model.uri}
+  for name in task.figures:
+    figures.FIGURES[name](examples.uri, model_uris, report_dir)
   figures.resized_grid(examples, learned_model.uri, learned_run.uri,
                        infos["learned"], input_size,
                        os.path.join(report_dir, "resized.png"))

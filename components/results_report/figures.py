@@ -20,7 +20,7 @@ from trainer import features  # noqa: E402
 from trainer.keras_lib import keras  # noqa: E402
 from trainer.preprocessing import decode_and_resize  # noqa: E402
 from trainer.resizer import learnable_resizer  # noqa: E402
-from trainer.task import RESIZER_WEIGHTS  # noqa: E402
+from trainer.training import RESIZER_WEIGHTS  # noqa: E402
 
 HEADER = 18       # px of column titles above the grid
 COLUMNS = ("original", "bilinear", "learned (min-max)")
@@ -41,7 +41,7 @@ def eval_images(examples_uri, input_size, max_rows=MAX_ROWS):
   for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(
       64):
     feats = tf.train.Example.FromString(record.numpy()).features.feature
-    # One per class first; regression examples have no class.
+    # One per class first; examples of a numeric target have no class.
     label = (feats[features.LABEL].bytes_list.value[0]
              if features.LABEL in feats else None)
     (rest if label in seen else firsts).append(
@@ -109,12 +109,10 @@ def resized_grid(examples, learned_model_uri, learned_run_uri, info,
   _save(grid, path)
 
 
-def training_curves(infos, path):
-  """Loss and accuracy (regression: RMSE of the normalised target) per
-  epoch, train and eval, for both models."""
+def training_curves(infos, score, path):
+  """Loss and the task's score (Keras's name: accuracy, or the RMSE of the
+  normalised target) per epoch, train and eval, for both models."""
   fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-  first = next(iter(infos.values()))["history"]
-  score = "accuracy" if "accuracy" in first else "rmse"
   for ax, metric in zip(axes, ("loss", score)):
     for name, info in infos.items():
       history = info["history"]
@@ -150,7 +148,8 @@ def eval_targets_and_predictions(examples_uri, model_uris, limit=1000):
 
 
 def predicted_vs_true(truth, predictions, path):
-  """Regression: one scatter per model, the diagonal is a perfect model."""
+  """A numeric target: one scatter per model, the diagonal is a perfect
+  model."""
   fig, axes = plt.subplots(1, len(predictions), figsize=(5 * len(predictions),
                                                          4.6), dpi=100)
   low = min([truth.min(initial=0)] + [p.min(initial=0)
@@ -182,3 +181,15 @@ def _save(image, path):
   image.save(buf, format="PNG")
   with tf.io.gfile.GFile(path, "wb") as f:
     f.write(buf.getvalue())
+
+
+def predicted_figure(examples_uri, model_uris, report_dir):
+  """predicted.png: each model's predictions against the true targets."""
+  truth, predictions = eval_targets_and_predictions(examples_uri, model_uris)
+  predicted_vs_true(truth, predictions,
+                    os.path.join(report_dir, "predicted.png"))
+
+
+# The figures a task asks for by name (tasks/ Task.figures), beside the
+# common ones: (examples URI, {model: URI}, report folder) -> written.
+FIGURES = {"predicted": predicted_figure}

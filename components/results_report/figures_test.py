@@ -12,12 +12,16 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import tasks
 from components.results_report import figures
 from tests.helpers import jpeg_bytes
 from trainer import features
 from trainer.model import ModelSpec, build_model
 from trainer.preprocessing import decode_and_resize
-from trainer.task import RESIZER_WEIGHTS
+from trainer.training import RESIZER_WEIGHTS
+
+CLASSIFICATION = tasks.get("classification")
+
 
 SIZE = 32
 COLORS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
@@ -55,7 +59,8 @@ def _read_png(path):
     return np.asarray(Image.open(io.BytesIO(f.read())).convert("RGB"))
 
 
-SPEC = ModelSpec(num_classes=3, input_size=SIZE, target_size=SIZE // 2)
+SPEC = ModelSpec(head=CLASSIFICATION.head(3), input_size=SIZE,
+                 target_size=SIZE // 2)
 INFO = {"target_size": SIZE // 2,
         "resizer_config": {"filters": SPEC.filters,
                            "num_res_blocks": SPEC.res_blocks,

@@ -15,9 +15,11 @@ from trainer import features
 
 
 def examples(classes, image=None):
-  """One tf.Example per class name, as ImageExampleGen writes them."""
+  """One tf.Example per class name (or number: a numeric target), as
+  ImageExampleGen writes them."""
   image = image or inspect_image(jpeg_bytes(), max_pixels=10_000)
-  return [make_example(image, label, f"{label}/{i}.jpg")
+  return [make_example(image, label, f"{label}/{i}.jpg",
+                       "regression" if isinstance(label, float) else "")
           for i, label in enumerate(classes)]
 
 
