@@ -90,6 +90,7 @@ ALLOWED_OPS = (
     "Round",
     "Rsqrt",
     "ScaleAndTranslate",
+    "ScatterNd",
     "Select",
     "SelectV2",
     "SerializeTensor",
@@ -118,6 +119,7 @@ ALLOWED_OPS = (
     "Transpose",
     "VarHandleOp",
     "VarIsInitializedOp",
+    "Where",
 )
 # Checkpoint I/O: only in the traced save and restore functions of saver_def.
 SAVER_OPS = ("MergeV2Checkpoints", "RestoreV2", "SaveV2", "ShardedFilename")
