@@ -117,6 +117,7 @@ ALLOWED_OPS = (
     "TensorListStack",
     "Tile",
     "Transpose",
+    "Unpack",
     "VarHandleOp",
     "VarIsInitializedOp",
     "Where",

@@ -7,6 +7,10 @@ image (a decompression bomb). `read` gives each image's declared size, or a
 problem when its header can't be read; it never raises, whatever the bytes.
 `refusals` turns that into one error per image against a pixel limit.
 Pure TensorFlow ops, so a served model carries it without project code.
+
+A batch is read at once: a JPEG or GIF walk steps through all its images
+together, a few bytes of each a step; PNG and BMP sizes sit at fixed
+offsets.
 """
 from typing import NamedTuple
 
@@ -49,13 +53,15 @@ _JPEG_JUNK_WINDOW = 4096
 # cap bounds the walk of a hostile file made of tiny blocks.
 MAX_GIF_STEPS = 16384
 _GIF_RUN = 256
+_GIF_STRIDE = 256  # a full sub-block: its size byte and 255 bytes
 # A GIF colour table's bytes by the flags byte before it: present when bit 7
 # is set, of 2^(bits 0-2 + 1) RGB entries.
 _COLOUR_TABLE_BYTES = [3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
                        for flags in range(256)]
 
+
 # In the graph a problem is its index here (0: none); a walk's state is one
-# of these, or _RUNNING while it goes on.
+# of these, or negative while it goes on.
 _PROBLEMS = ("", EMPTY, UNKNOWN, NO_SIZE, JPEG_TRUNCATED, JPEG_NO_FRAME,
              JPEG_BAD_MARKER, JPEG_TOO_MANY.format(MAX_JPEG_SEGMENTS),
              PNG_NO_IHDR, PNG_TOO_WIDE, GIF_TRUNCATED, GIF_BAD_BLOCK,
@@ -63,6 +69,18 @@ _PROBLEMS = ("", EMPTY, UNKNOWN, NO_SIZE, JPEG_TRUNCATED, JPEG_NO_FRAME,
              BMP_BAD_WIDTH)
 _CODE = {problem: code for code, problem in enumerate(_PROBLEMS)}
 _DONE, _RUNNING = _CODE[""], -1
+# A GIF block by its first byte: an image descriptor (2C) or an extension
+# (21) goes on, the trailer (3B) ends the GIF.
+_GIF_BLOCKS = [_RUNNING if byte in (0x2C, 0x21) else
+               _DONE if byte == 0x3B else _CODE[GIF_BAD_BLOCK]
+               for byte in range(256)]
+# What a GIF step reads, from where it starts: the size bytes of _GIF_RUN
+# full sub-blocks in a row, then bytes 1 to 9 of a block; and the fields of
+# a block there: its first byte, an image descriptor's width, height and
+# flags.
+_GIF_READ = [k * _GIF_STRIDE for k in range(_GIF_RUN)] + list(range(1, 10))
+_GIF_BLOCK_FIELDS = [(_GIF_READ.index(offset), size, False)
+                     for offset, size in ((0, 1), (5, 2), (7, 2), (9, 1))]
 
 
 def _jpeg_marker(marker):
@@ -81,6 +99,9 @@ def _jpeg_marker(marker):
 
 
 _JPEG_MARKERS = tuple(zip(*map(_jpeg_marker, range(256))))
+# libjpeg's next_marker: a marker is an FF followed by anything but 00 or
+# FF (so the zero padding past the data ends none).
+_ENDS_MARKER = [0 < byte < 0xFF for byte in range(256)]
 
 
 class Header(NamedTuple):
@@ -165,13 +186,11 @@ def _skip_junk(data, n, pos, junk):
   window = _JPEG_JUNK_WINDOW
   some = _subset(junk)
   start = tf.minimum(pos, n)
-  raw = tf.gather(tf.strings.substr(data, start, tf.where(
-      junk, tf.constant(window, tf.int64), 0)), some)
-  b = tf.io.decode_raw(raw, tf.uint8, fixed_length=window)
-  # libjpeg's next_marker: an FF followed by anything but 00 or FF. The
-  # zero padding past the data ends no marker.
-  is_marker = tf.equal(b[:, :-1], 0xFF) & tf.not_equal(b[:, 1:], 0) & \
-      tf.not_equal(b[:, 1:], 0xFF)
+  raw = tf.gather(tf.strings.substr(data, start, _select(
+      [(junk, window)], 0)), some)
+  b = tf.cast(tf.io.decode_raw(raw, tf.uint8, fixed_length=window), tf.int32)
+  is_marker = tf.equal(b[:, :-1], 0xFF) & tf.gather(
+      tf.constant(_ENDS_MARKER), b[:, 1:])
   first = tf.argmax(tf.cast(is_marker, tf.int32), 1, output_type=tf.int64)
   skip = _select([(tf.reduce_any(is_marker, 1), first),
                   (tf.gather(n - start, some) < window, -1)], window - 1)
@@ -185,20 +204,20 @@ def _jpeg(data, n, active):
   frames; a marker libjpeg refuses there is a problem.
 
   The inner loop reads a marker at a time; an image with none where one
-  should be stops it until the outer loop has skipped its junk."""
+  should be waits there until the outer loop has skipped its junk."""
   junk, truncated = _RUNNING - 1, _CODE[JPEG_TRUNCATED]
-  needs, outcomes, has_length = (tf.constant(column, tf.int64)
-                                 for column in _JPEG_MARKERS)
-  # libjpeg's next_marker: an FF followed by anything but 00 or FF.
-  follows = tf.constant([0 < byte < 0xFF for byte in range(256)])
 
   def marker_step(pos, segments, status):
     """Reads the marker at `pos` (FF, marker, a segment's length); leaves
     `pos` at the frame header or where the junk starts."""
+    # Made here: a loop carries what it captures through every step.
+    needs, outcomes, has_length = (tf.constant(column, tf.int64)
+                                   for column in _JPEG_MARKERS)
     running = tf.equal(status, _RUNNING)
     b = _bytes(data, n, pos, 4)
     marker = b[:, 1]
-    here = tf.equal(b[:, 0], 0xFF) & tf.gather(follows, marker)
+    here = tf.equal(b[:, 0], 0xFF) & tf.gather(tf.constant(_ENDS_MARKER),
+                                               marker)
     segments += tf.cast(here, tf.int64)
     status = tf.where(running, _select([
         (~here, junk),
@@ -212,7 +231,7 @@ def _jpeg(data, n, active):
     return (tf.where(tf.equal(status, _RUNNING), pos + advance, pos),
             segments, status)
 
-  def junk_step(pos, segments, status):
+  def walk_then_skip(pos, segments, status):
     pos, segments, status = tf.while_loop(
         lambda *state: tf.reduce_any(tf.equal(state[-1], _RUNNING)),
         marker_step, (pos, segments, status))
@@ -223,7 +242,8 @@ def _jpeg(data, n, active):
 
   zero = _full(n, 0)
   pos, _, status = tf.while_loop(
-      lambda *state: tf.reduce_any(tf.equal(state[-1], _RUNNING)), junk_step,
+      lambda *state: tf.reduce_any(tf.equal(state[-1], _RUNNING)),
+      walk_then_skip,
       (zero + 2, zero, _select([(active, _RUNNING)], zero)))
   # SOFn: FF Cn, length, precision, height, width.
   size = _fields(_bytes(data, n, pos, 9), [(5, 2, True), (7, 2, True)])
@@ -239,62 +259,68 @@ def _gif(data, n, flags, screen_width, screen_height):
   how encoders write image data, and the sub-block after it. `data` holds
   GIFs only: every step reads _GIF_RUN bytes of each.
   """
-  stride = 256  # a full sub-block: its size byte and 255 bytes
-  run = tf.range(_GIF_RUN, dtype=tf.int64) * stride
   too_many = _CODE[GIF_TOO_MANY.format(MAX_GIF_STEPS)]
   truncated = _CODE[GIF_TRUNCATED]
-  colour_tables = tf.constant(_COLOUR_TABLE_BYTES, tf.int64)
+  # While a GIF is walked, its status says what the next step reads.
+  at_block, in_chain = _RUNNING, _RUNNING - 1
+  data = data[:, None]  # each step reads many single bytes of each
 
-  def step(pos, mode, steps, frames, widest, tallest, status):
-    running = tf.equal(status, _RUNNING)
+  def step(steps, pos, frames, widest, tallest, status):
+    # Made here, as in _jpeg's loop.
+    colour_tables = tf.constant(_COLOUR_TABLE_BYTES, tf.int64)
+    block_kinds = tf.constant(_GIF_BLOCKS, tf.int64)
+    running = status < 0
+    # The size bytes of a run of full sub-blocks from `pos`, then bytes 1
+    # to 9 of a block: past the data they read 0.
+    at = tf.minimum(pos[:, None] + tf.constant(_GIF_READ, tf.int64),
+                    n[:, None])
+    b = tf.cast(tf.squeeze(tf.io.decode_raw(tf.strings.substr(
+        data, at, _full(at, 1)), tf.uint8, fixed_length=1), 2), tf.int64)
+    kind, frame_w, frame_h, table_flags = tf.unstack(
+        _fields(b, _GIF_BLOCK_FIELDS), axis=1)
+    over = steps > MAX_GIF_STEPS
+
     # A block: an image descriptor (2C, 9 more bytes, a local colour table,
     # the LZW code size byte) or an extension (21, its label), then
-    # sub-blocks.
-    b = _bytes(data, n, pos, 10)
-    is_frame, is_ext = tf.equal(b[:, 0], 0x2C), tf.equal(b[:, 0], 0x21)
+    # sub-blocks; 3B ends the GIF.
+    is_frame = tf.equal(kind, 0x2C)
+    kind_status = tf.gather(block_kinds, kind)
     block_status = _select([
-        (pos >= n, truncated), (tf.equal(b[:, 0], 0x3B), _DONE),
-        (is_frame & (pos + 10 > n), truncated),
-        (~is_frame & ~is_ext, _CODE[GIF_BAD_BLOCK]),
-        (steps > MAX_GIF_STEPS, too_many)], _RUNNING)
+        ((pos >= n) | (is_frame & (pos + 10 > n)), truncated),
+        (tf.not_equal(kind_status, _RUNNING), kind_status),
+        (over, too_many)], in_chain)
     block_end = pos + tf.where(
-        is_frame, 11 + tf.gather(colour_tables, b[:, 9]), 2)
-    size = _fields(b, [(5, 2, False), (7, 2, False)])
+        is_frame, 11 + tf.gather(colour_tables, table_flags), 2)
+
     # Sub-blocks: skips the run of full ones from `pos`, and the one after
     # it; a size 0 ends the chain and a block follows.
-    at = pos[:, None] + run
-    inside = at < n[:, None]
-    clipped = tf.minimum(at, n[:, None])
-    sizes = tf.cast(tf.io.decode_raw(tf.strings.substr(
-        data[:, None], clipped, _full(clipped, 1)), tf.uint8,
-                                     fixed_length=1)[:, :, 0], tf.int64)
-    full = tf.pad(tf.cast(inside & tf.equal(sizes, 255), tf.int32),
-                  [[0, 0], [0, 1]])
+    full = tf.cast(tf.equal(b, 255), tf.int32) * tf.constant(
+        [1] * _GIF_RUN + [0] * (len(_GIF_READ) - _GIF_RUN), tf.int32)
     length = tf.argmin(full, 1, output_type=tf.int64)  # full ones in a row
-    last = pos + length * stride
-    last_size = tf.gather(tf.pad(sizes, [[0, 0], [0, 1]]), length,
-                          batch_dims=1)
+    last = pos + length * _GIF_STRIDE
+    last_size = tf.gather(b, tf.minimum(length, _GIF_RUN - 1), batch_dims=1)
     end_of_run = length < _GIF_RUN  # else: the run goes on at `last`
     chain_status = _select([(end_of_run & (last >= n), truncated),
-                            (steps > MAX_GIF_STEPS, too_many)], _RUNNING)
+                            (over, too_many),
+                            (end_of_run & tf.equal(last_size, 0), at_block)],
+                           in_chain)
     chain_end = tf.where(end_of_run, last + 1 + last_size, last)
-    chain_mode = _select([(end_of_run & tf.equal(last_size, 0), 0)], 1)
 
-    block = tf.equal(mode, 0)
-    frame = block & is_frame & running
-    return (tf.where(block, block_end, chain_end),
-            tf.where(block, _full(mode, 1), chain_mode), steps + 1,
+    block = tf.equal(status, at_block)
+    frame = block & is_frame
+    return (steps + 1, tf.where(block, block_end, chain_end),
             frames + tf.cast(frame, tf.int64),
-            tf.where(frame, tf.maximum(widest, size[:, 0]), widest),
-            tf.where(frame, tf.maximum(tallest, size[:, 1]), tallest),
+            tf.where(frame, tf.maximum(widest, frame_w), widest),
+            tf.where(frame, tf.maximum(tallest, frame_h), tallest),
             tf.where(running, tf.where(block, block_status, chain_status),
                      status))
 
   zero = _full(n, 0)
-  start = 13 + tf.gather(colour_tables, flags)  # header, screen, table
-  _, _, _, frames, widest, tallest, status = tf.while_loop(
-      lambda *state: tf.reduce_any(tf.equal(state[-1], _RUNNING)), step,
-      (start, zero, zero, zero, zero, zero, zero + _RUNNING))
+  # Past the header, the screen descriptor and the global colour table.
+  start = 13 + tf.gather(tf.constant(_COLOUR_TABLE_BYTES, tf.int64), flags)
+  _, _, frames, widest, tallest, status = tf.while_loop(
+      lambda *state: tf.reduce_any(state[-1] < 0), step,
+      (tf.constant(0, tf.int64), start, zero, zero, zero, zero + at_block))
   done = tf.equal(status, _DONE)
   problem = _select([(n < 13, truncated),
                      (done & tf.equal(frames, 0), _CODE[NO_SIZE]),
