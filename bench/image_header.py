@@ -3,16 +3,17 @@
 Times trainer/image_header.py's `read` (traced as a served model runs it:
 one tf.function with input_signature [None] string, warmed for each batch
 size) and tf.io.decode_image of the same images (one tf.function per batch,
-map_fn over its images), at batch 32 and 256. JPEG: the validation photos
+map_fn over its images), at batch 1, 32 and 256. JPEG: the validation photos
 as they are; PNG, GIF and BMP: the first --convert of them re-encoded with
 PIL in memory. Each figure is the fastest of --repeats passes over all the
-images of that format, in microseconds per image.
-Target: header read well under 100 us per typical JPEG at both batch sizes,
+images of that format, in microseconds per image; the call of a trivial
+tf.function, included in each, is printed first.
+Target: header read well under 100 us per typical JPEG at batch 32 and 256,
 and no slower than the previous module on PNG, GIF and BMP.
 
 usage: .venv/bin/python bench/image_header.py [--data DIR] [--limit N]
        [--module PATH (another image_header.py, e.g. an older commit's)]
-       [--batch-sizes 32,256] [--formats JPEG,PNG,GIF,BMP] [--convert 64]
+       [--batch-sizes 1,32,256] [--formats JPEG,PNG,GIF,BMP] [--convert 64]
        [--repeats 5] [--no-decode]
 """
 import argparse
@@ -82,7 +83,7 @@ def main():
                       help="the first N validation JPEGs (0: all)")
   parser.add_argument("--module", default=os.path.join(
       REPO, "trainer", "image_header.py"))
-  parser.add_argument("--batch-sizes", default="32,256")
+  parser.add_argument("--batch-sizes", default="1,32,256")
   parser.add_argument("--formats", default="JPEG,PNG,GIF,BMP")
   parser.add_argument("--convert", type=int, default=64,
                       help="JPEGs re-encoded for each other format")
@@ -103,8 +104,11 @@ def main():
     return tf.map_fn(lambda x: tf.size(tf.io.decode_image(x, channels=3)),
                      encoded, fn_output_signature=tf.int32)
 
-  print(f"{machine()}; module {os.path.relpath(args.module, REPO)}; "
-        f"TensorFlow {tf.__version__}; fastest of {args.repeats}")
+  call = tf.function(tf.strings.length, autograph=False,
+                     input_signature=spec)
+  call_us = per_image_us(call, found[next(iter(found))], 1, args.repeats)
+  print(f"{machine()}; TensorFlow {tf.__version__}; module {args.module}; "
+        f"fastest of {args.repeats}; a trivial call: {call_us:.1f} us")
   print(f"{'format':6s} {'images':>6s} {'KB':>5s} {'batch':>5s} "
         f"{'header us':>9s} {'decode us':>9s} {'ratio':>6s}")
   for fmt, images in found.items():
