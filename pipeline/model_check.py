@@ -90,6 +90,7 @@ ALLOWED_OPS = (
     "Round",
     "Rsqrt",
     "ScaleAndTranslate",
+    "ScatterNd",
     "Select",
     "SelectV2",
     "SerializeTensor",
@@ -116,8 +117,10 @@ ALLOWED_OPS = (
     "TensorListStack",
     "Tile",
     "Transpose",
+    "Unpack",
     "VarHandleOp",
     "VarIsInitializedOp",
+    "Where",
 )
 # Checkpoint I/O: only in the traced save and restore functions of saver_def.
 SAVER_OPS = ("MergeV2Checkpoints", "RestoreV2", "SaveV2", "ShardedFilename")

@@ -230,3 +230,55 @@ def test_a_problem_is_refused_with_the_fix():
   assert image_header.refusals(header, LIMIT).numpy()[0].decode() == (
       "not a JPEG, PNG, GIF or BMP image; send a complete JPEG, PNG, GIF or "
       "BMP file")
+
+
+def _mixed_batch():
+  """Every format, readable or not, with junk and garbage between."""
+  images = list(_real_encodings().values())
+  jpeg, gif = images[0], _gif((9, 7), 3)
+  sof = jpeg.index(b"\xff\xc0")
+  rng = np.random.default_rng(1)
+  return images + [
+      b"", b"GIF8", jpeg[:sof], gif[:-1],
+      _insert_after_soi(jpeg, bytes(5000) + b"\xff\xff"),  # junk, fill
+      _insert_after_soi(jpeg, bytes(5000))[:sof + 4000],  # junk to the end
+      _insert_after_soi(jpeg, b"\xff\xd0" * 1100)] + [
+          rng.bytes(int(n)) for n in rng.integers(1, 300, 8)]
+
+
+def test_a_batch_gives_each_image_what_it_gives_alone():
+  """Images read together share no state: mixed formats, lengths and
+  problems, in two orders."""
+  images = _mixed_batch()
+  alone = [_read([image])[0] for image in images]
+  assert _read(images) == alone
+  assert _read(images[::-1]) == alone[::-1]
+  assert {r["problem"] for r in alone} >= {
+      "", image_header.EMPTY, image_header.UNKNOWN,
+      image_header.JPEG_TRUNCATED, image_header.GIF_TRUNCATED,
+      image_header.JPEG_TOO_MANY.format(image_header.MAX_JPEG_SEGMENTS)}
+
+
+def _graph_steps(images):
+  """How many graph nodes reading `images` runs (the loops' nodes once a
+  step), as the session's full trace counts them."""
+  graph = tf.Graph()
+  with graph.as_default():
+    encoded = tf.compat.v1.placeholder(tf.string, [None])
+    header = image_header.read(encoded)
+  trace = tf.compat.v1.RunMetadata()
+  with tf.compat.v1.Session(graph=graph) as session:
+    session.run(header, {encoded: images}, run_metadata=trace,
+                options=tf.compat.v1.RunOptions(
+                    trace_level=tf.compat.v1.RunOptions.FULL_TRACE))
+  return sum(len(device.node_stats) for device in trace.step_stats.dev_stats)
+
+
+def test_a_batch_is_read_at_once_not_image_by_image():
+  """What the served model runs for a batch doesn't grow with its images:
+  one walk for all of them, each step vectorised over the batch."""
+  images = [_encode(_noise(9, 7), fmt) for fmt in ("JPEG", "PNG", "BMP")]
+  images.append(_gif((9, 7), 2))
+  steps = _graph_steps(images)
+  assert steps > 0
+  assert _graph_steps(images * 8) == steps

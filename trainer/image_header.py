@@ -7,6 +7,10 @@ image (a decompression bomb). `read` gives each image's declared size, or a
 problem when its header can't be read; it never raises, whatever the bytes.
 `refusals` turns that into one error per image against a pixel limit.
 Pure TensorFlow ops, so a served model carries it without project code.
+
+A batch is read at once: a JPEG or GIF walk steps through all its images
+together, a few bytes of each a step; PNG and BMP sizes sit at fixed
+offsets.
 """
 from typing import NamedTuple
 
@@ -41,16 +45,63 @@ UNREADABLE = "{}; send a complete " + FORMATS + " file"
 # (EXIF, XMP, ICC chunks, tables). The cap bounds the scan of a hostile file
 # made of tiny segments.
 MAX_JPEG_SEGMENTS = 1024
-_JPEG_WINDOW = 4096  # bytes read a step: fill bytes and junk skip in bulk
+# Junk between JPEG segments is looked through this many bytes a step, only
+# in the images that have some.
+_JPEG_JUNK_WINDOW = 4096
 # GIF steps (blocks, and sub-blocks other than runs of full ones, which one
 # step skips _GIF_RUN at a time): encoders write a few blocks a frame. The
 # cap bounds the walk of a hostile file made of tiny blocks.
 MAX_GIF_STEPS = 16384
 _GIF_RUN = 256
+_GIF_STRIDE = 256  # a full sub-block: its size byte and 255 bytes
 # A GIF colour table's bytes by the flags byte before it: present when bit 7
 # is set, of 2^(bits 0-2 + 1) RGB entries.
 _COLOUR_TABLE_BYTES = [3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
                        for flags in range(256)]
+
+
+# In the graph a problem is its index here (0: none); a walk's state is one
+# of these, or negative while it goes on.
+_PROBLEMS = ("", EMPTY, UNKNOWN, NO_SIZE, JPEG_TRUNCATED, JPEG_NO_FRAME,
+             JPEG_BAD_MARKER, JPEG_TOO_MANY.format(MAX_JPEG_SEGMENTS),
+             PNG_NO_IHDR, PNG_TOO_WIDE, GIF_TRUNCATED, GIF_BAD_BLOCK,
+             GIF_TOO_MANY.format(MAX_GIF_STEPS), BMP_TRUNCATED,
+             BMP_BAD_WIDTH)
+_CODE = {problem: code for code, problem in enumerate(_PROBLEMS)}
+_DONE, _RUNNING = _CODE[""], -1
+# A GIF block by its first byte: an image descriptor (2C) or an extension
+# (21) goes on, the trailer (3B) ends the GIF.
+_GIF_BLOCKS = [_RUNNING if byte in (0x2C, 0x21) else
+               _DONE if byte == 0x3B else _CODE[GIF_BAD_BLOCK]
+               for byte in range(256)]
+# What a GIF step reads, from where it starts: the size bytes of _GIF_RUN
+# full sub-blocks in a row, then bytes 1 to 9 of a block; and the fields of
+# a block there: its first byte, an image descriptor's width, height and
+# flags.
+_GIF_READ = [k * _GIF_STRIDE for k in range(_GIF_RUN)] + list(range(1, 10))
+_GIF_BLOCK_FIELDS = [(_GIF_READ.index(offset), size, False)
+                     for offset, size in ((0, 1), (5, 2), (7, 2), (9, 1))]
+
+
+def _jpeg_marker(marker):
+  """(bytes its step needs, status after it, whether a length follows) of a
+  marker before the frame header, as libjpeg reads it."""
+  if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+    return 9, _DONE, 0  # SOFn: FF Cn, length, precision, height, width
+  if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn, TEM
+    return 2, _RUNNING, 0
+  if marker in (0xD8, 0xD9, 0xDA):  # SOI, EOI, SOS
+    return 2, _CODE[JPEG_NO_FRAME], 0
+  # DHT (C4), DAC (CC) and the others libjpeg skips; JPG (C8) is refused.
+  if marker in (0xC4, 0xCC, 0xDB, 0xDC, 0xDD, 0xFE) or 0xE0 <= marker <= 0xEF:
+    return 4, _RUNNING, 1
+  return 2, _CODE[JPEG_BAD_MARKER], 0
+
+
+_JPEG_MARKERS = tuple(zip(*map(_jpeg_marker, range(256))))
+# libjpeg's next_marker: a marker is an FF followed by anything but 00 or
+# FF (so the zero padding past the data ends none).
+_ENDS_MARKER = [0 < byte < 0xFF for byte in range(256)]
 
 
 class Header(NamedTuple):
@@ -64,229 +115,269 @@ class Header(NamedTuple):
   problem: tf.Tensor
 
 
-def _bytes(data, pos, count):
-  """`count` bytes of `data` from `pos` as int64, zero-padded past its end."""
-  start = tf.minimum(pos, tf.cast(tf.strings.length(data), tf.int64))
-  raw = tf.strings.substr(data, start, tf.constant(count, tf.int64))
+def _full(like, value):
+  """int64 `value`s in the shape of `like`."""
+  return tf.fill(tf.shape(like), tf.constant(value, tf.int64))
+
+
+def _bytes(data, n, pos, count):
+  """[B, count] int64: `count` bytes of each of `data` ([B] strings of
+  lengths `n`) from `pos`, zero-padded past its end."""
+  start = tf.minimum(pos, n)  # Substr refuses a start past the end
+  raw = tf.strings.substr(data, start, _full(start, count))
   return tf.cast(tf.io.decode_raw(raw, tf.uint8, fixed_length=count),
                  tf.int64)
 
 
-def _be(b, i, size):
-  value = tf.constant(0, tf.int64)
-  for k in range(size):
-    value = value * 256 + b[i + k]
-  return value
-
-
-def _le(b, i, size):
-  value = tf.constant(0, tf.int64)
-  for k in reversed(range(size)):
-    value = value * 256 + b[i + k]
-  return value
-
-
-def _any(value, options):
-  return tf.reduce_any(tf.equal(value, tf.constant(options, tf.int64)))
-
-
-def _checked(width, height, frames, problem=None):
-  """Sizes, or NO_SIZE when one is 0; `problem` (a string tensor) wins."""
-  problem = tf.constant("") if problem is None else problem
-  problem = tf.where((problem == "") & ((width <= 0) | (height <= 0)),
-                     NO_SIZE, problem)
-  readable = problem == ""
-  zero = tf.constant(0, tf.int64)
-  return (tf.where(readable, width, zero), tf.where(readable, height, zero),
-          tf.where(readable, frames, zero), problem)
-
-
-def _png(data, n, head, active):
-  del data, active
-  readable = (n >= 24) & tf.reduce_all(
-      tf.equal(head[12:16], tf.constant(list(b"IHDR"), tf.int64)))
-  width, height = _be(head, 16, 4), _be(head, 20, 4)
-  problem = tf.where(readable, tf.where(
-      (width >= 2 ** 31) | (height >= 2 ** 31), PNG_TOO_WIDE, ""),
-      PNG_NO_IHDR)
-  return _checked(width, height, tf.constant(1, tf.int64), problem)
-
-
-def _bmp(data, n, head, active):
-  del data, active
-  width, height = _le(head, 18, 4), _le(head, 22, 4)
-  width = tf.where(width >= 2 ** 31, width - 2 ** 32, width)  # int32 fields
-  height = tf.where(height >= 2 ** 31, height - 2 ** 32, height)
-  problem = tf.where(n < 26, BMP_TRUNCATED,
-                     tf.where(width < 0, BMP_BAD_WIDTH, ""))
-  # A negative height is a top-down image of |height| rows.
-  return _checked(width, tf.abs(height), tf.constant(1, tf.int64), problem)
+def _fields(b, fields):
+  """[B, len(fields)]: the unsigned integers of [B, W] bytes `b`, one per
+  (offset, size, big-endian?) field, in one matrix product."""
+  weights = [[0] * len(fields) for _ in range(b.shape[1])]
+  for j, (offset, size, big) in enumerate(fields):
+    for k in range(size):
+      weights[offset + k][j] = 256 ** (size - 1 - k if big else k)
+  return tf.matmul(b, tf.constant(weights, tf.int64))
 
 
 def _select(cases, default):
   """The value of the first true condition of [(condition, value)], else
-  `default`."""
-  result = tf.convert_to_tensor(default)
+  `default`, elementwise."""
+  result = tf.convert_to_tensor(default, tf.int64)
   for condition, value in reversed(cases):
-    result = tf.where(condition, tf.convert_to_tensor(value, result.dtype),
+    result = tf.where(condition, tf.convert_to_tensor(value, tf.int64),
                       result)
   return result
 
 
-def _jpeg(data, n, head, active):
+def _subset(mask):
+  """Indices ([K]) of the true elements of `mask` ([B])."""
+  return tf.where(mask)[:, 0]
+
+
+def _spread(indices, values, like):
+  """[B] with `values` ([K]) at `indices`, 0 elsewhere; `like` is [B]."""
+  return tf.scatter_nd(indices[:, None], values, tf.shape(like, tf.int64))
+
+
+def _png(n, fields):
+  width, height = fields["png width"], fields["png height"]
+  problem = _select([
+      ((n < 24) | tf.not_equal(fields["ihdr"], int.from_bytes(b"IHDR", "big")),
+       _CODE[PNG_NO_IHDR]),
+      ((width >= 2 ** 31) | (height >= 2 ** 31), _CODE[PNG_TOO_WIDE])], _DONE)
+  return width, height, _full(n, 1), problem
+
+
+def _bmp(n, fields):
+  width, height = fields["bmp width"], fields["bmp height"]
+  width = tf.where(width >= 2 ** 31, width - 2 ** 32, width)  # int32 fields
+  height = tf.where(height >= 2 ** 31, height - 2 ** 32, height)
+  problem = _select([(n < 26, _CODE[BMP_TRUNCATED]),
+                     (width < 0, _CODE[BMP_BAD_WIDTH])], _DONE)
+  # A negative height is a top-down image of |height| rows.
+  return width, tf.abs(height), _full(n, 1), problem
+
+
+def _skip_junk(data, n, pos, junk):
+  """[B]: how far each `junk` image's next marker is from `pos`, at most
+  _JPEG_JUNK_WINDOW - 1 bytes (to look on from there), or -1 when it has
+  none before its end. Only those images' windows are read (0 for the
+  others)."""
+  window = _JPEG_JUNK_WINDOW
+  some = _subset(junk)
+  start = tf.minimum(pos, n)
+  raw = tf.gather(tf.strings.substr(data, start, _select(
+      [(junk, window)], 0)), some)
+  b = tf.cast(tf.io.decode_raw(raw, tf.uint8, fixed_length=window), tf.int32)
+  is_marker = tf.equal(b[:, :-1], 0xFF) & tf.gather(
+      tf.constant(_ENDS_MARKER), b[:, 1:])
+  first = tf.argmax(tf.cast(is_marker, tf.int32), 1, output_type=tf.int64)
+  skip = _select([(tf.reduce_any(is_marker, 1), first),
+                  (tf.gather(n - start, some) < window, -1)], window - 1)
+  return _spread(some, skip, pos)
+
+
+def _jpeg(data, n, active):
   """Walks the marker segments after SOI to the first frame header (SOFn),
   as libjpeg reads them: junk and fill bytes before a marker are skipped,
   RSTn and TEM have no length, DHT (C4), JPG (C8) and DAC (CC) are not
-  frames; a marker libjpeg refuses there is a problem."""
-  del head
-  window = _JPEG_WINDOW
-  index = tf.range(window - 1, dtype=tf.int64)
-  running, done = tf.constant(""), tf.constant("done")
+  frames; a marker libjpeg refuses there is a problem.
 
-  def step(pos, segments, width, height, status):
-    del width, height, status  # read anew from each step's window
-    b = _bytes(data, pos, window)
-    valid = tf.clip_by_value(n - pos, 0, window)
-    # libjpeg's next_marker: an FF followed by anything but 00 or FF.
-    is_marker = ((b[:-1] == 0xFF) & (b[1:] != 0) & (b[1:] != 0xFF)
-                 & (index + 1 < valid))
-    found = tf.reduce_any(is_marker)
-    first = tf.argmax(tf.cast(is_marker, tf.int32), output_type=tf.int64)
-    here = found & tf.equal(first, 0)  # else: skip to the marker first
-    marker = b[1]
-    sof = ((marker >= 0xC0) & (marker <= 0xCF)
-           & ~_any(marker, [0xC4, 0xC8, 0xCC]))
-    bare = ((marker >= 0xD0) & (marker <= 0xD7)) | tf.equal(marker, 0x01)
-    segment = _any(marker, [0xC4, 0xCC, 0xDB, 0xDC, 0xDD, 0xFE]) | (
-        (marker >= 0xE0) & (marker <= 0xEF))
+  The inner loop reads a marker at a time; an image with none where one
+  should be waits there until the outer loop has skipped its junk."""
+  junk, truncated = _RUNNING - 1, _CODE[JPEG_TRUNCATED]
+
+  def marker_step(pos, segments, status):
+    """Reads the marker at `pos` (FF, marker, a segment's length); leaves
+    `pos` at the frame header or where the junk starts."""
+    # Made here: a loop carries what it captures through every step.
+    needs, outcomes, has_length = (tf.constant(column, tf.int64)
+                                   for column in _JPEG_MARKERS)
+    running = tf.equal(status, _RUNNING)
+    b = _bytes(data, n, pos, 4)
+    marker = b[:, 1]
+    here = tf.equal(b[:, 0], 0xFF) & tf.gather(tf.constant(_ENDS_MARKER),
+                                               marker)
     segments += tf.cast(here, tf.int64)
-    status = _select([
-        (~found & (valid < window), JPEG_TRUNCATED),
+    status = tf.where(running, _select([
+        (~here, junk),
         (segments > MAX_JPEG_SEGMENTS,
-         JPEG_TOO_MANY.format(MAX_JPEG_SEGMENTS)),
-        (~here, running),
-        (sof & (valid < 9), JPEG_TRUNCATED),
-        (sof, done),
-        (bare, running),
-        (_any(marker, [0xD8, 0xD9, 0xDA]), JPEG_NO_FRAME),  # SOI, EOI, SOS
-        (~segment, JPEG_BAD_MARKER),
-        (valid < 4, JPEG_TRUNCATED)], running)
+         _CODE[JPEG_TOO_MANY.format(MAX_JPEG_SEGMENTS)]),
+        (n - pos < tf.gather(needs, marker), truncated)],
+        tf.gather(outcomes, marker)), status)
     # A length below 2 skips only itself, as libjpeg's skip_variable does.
-    advance = _select([(~found, window - 1), (~here, first), (bare, 2)],
-                      2 + tf.maximum(_be(b, 2, 2), 2))
-    # SOFn: FF Cn, length, precision, height, width.
-    return pos + advance, segments, _be(b, 7, 2), _be(b, 5, 2), status
+    advance = 2 + tf.gather(has_length, marker) * tf.maximum(
+        b[:, 2] * 256 + b[:, 3], 2)
+    return (tf.where(tf.equal(status, _RUNNING), pos + advance, pos),
+            segments, status)
 
-  zero = tf.constant(0, tf.int64)
-  _, _, width, height, status = tf.while_loop(
-      lambda *state: tf.equal(state[-1], running), step,
-      (tf.constant(2, tf.int64), zero, zero, zero,
-       tf.where(active, running, done)))
-  return _checked(width, height, tf.constant(1, tf.int64),
-                  tf.where(tf.equal(status, done), "", status))
+  def walk_then_skip(pos, segments, status):
+    pos, segments, status = tf.while_loop(
+        lambda *state: tf.reduce_any(tf.equal(state[-1], _RUNNING)),
+        marker_step, (pos, segments, status))
+    in_junk = tf.equal(status, junk)
+    skip = _skip_junk(data, n, pos, in_junk)
+    return (pos + tf.maximum(skip, 0), segments, tf.where(in_junk, _select(
+        [(skip < 0, truncated)], _RUNNING), status))
+
+  zero = _full(n, 0)
+  pos, _, status = tf.while_loop(
+      lambda *state: tf.reduce_any(tf.equal(state[-1], _RUNNING)),
+      walk_then_skip,
+      (zero + 2, zero, _select([(active, _RUNNING)], zero)))
+  # SOFn: FF Cn, length, precision, height, width.
+  size = _fields(_bytes(data, n, pos, 9), [(5, 2, True), (7, 2, True)])
+  return size[:, 1], size[:, 0], _full(n, 1), status
 
 
-def _gif(data, n, head, active):
+def _gif(data, n, flags, screen_width, screen_height):
   """Logical screen size and image descriptors (frames), counted by walking
   every block and sub-block to the trailer, as giflib reads the whole file
   before TensorFlow allocates.
 
   One step reads a block, or a run of full (255-byte) sub-blocks, which is
-  how encoders write image data, and the sub-block after it.
+  how encoders write image data, and the sub-block after it. `data` holds
+  GIFs only: every step reads _GIF_RUN bytes of each.
   """
-  stride = 256  # a full sub-block: its size byte and 255 bytes
-  run = tf.range(_GIF_RUN, dtype=tf.int64) * stride
-  running, done = tf.constant(""), tf.constant("done")
-  too_many = GIF_TOO_MANY.format(MAX_GIF_STEPS)
+  too_many = _CODE[GIF_TOO_MANY.format(MAX_GIF_STEPS)]
+  truncated = _CODE[GIF_TRUNCATED]
+  # While a GIF is walked, its status says what the next step reads.
+  at_block, in_chain = _RUNNING, _RUNNING - 1
+  data = data[:, None]  # each step reads many single bytes of each
 
-  def colour_table(flags):  # bytes of a global or local colour table
-    return tf.gather(tf.constant(_COLOUR_TABLE_BYTES, tf.int64), flags)
+  def step(steps, pos, frames, widest, tallest, status):
+    # Made here, as in _jpeg's loop.
+    colour_tables = tf.constant(_COLOUR_TABLE_BYTES, tf.int64)
+    block_kinds = tf.constant(_GIF_BLOCKS, tf.int64)
+    running = status < 0
+    # The size bytes of a run of full sub-blocks from `pos`, then bytes 1
+    # to 9 of a block: past the data they read 0.
+    at = tf.minimum(pos[:, None] + tf.constant(_GIF_READ, tf.int64),
+                    n[:, None])
+    b = tf.cast(tf.squeeze(tf.io.decode_raw(tf.strings.substr(
+        data, at, _full(at, 1)), tf.uint8, fixed_length=1), 2), tf.int64)
+    kind, frame_w, frame_h, table_flags = tf.unstack(
+        _fields(b, _GIF_BLOCK_FIELDS), axis=1)
+    over = steps > MAX_GIF_STEPS
 
-  def block(pos, steps):
-    """An image descriptor (2C, 9 more bytes, a local colour table, the LZW
-    code size byte) or an extension (21, its label), then sub-blocks."""
-    b = _bytes(data, pos, 10)
-    is_frame, is_ext = tf.equal(b[0], 0x2C), tf.equal(b[0], 0x21)
-    status = _select([(pos >= n, GIF_TRUNCATED), (tf.equal(b[0], 0x3B), done),
-                      (is_frame & (pos + 10 > n), GIF_TRUNCATED),
-                      (~is_frame & ~is_ext, GIF_BAD_BLOCK),
-                      (steps > MAX_GIF_STEPS, too_many)], running)
-    next_pos = pos + tf.where(is_frame, 11 + colour_table(b[9]), 2)
-    frame_w = tf.where(is_frame, _le(b, 5, 2), 0)
-    frame_h = tf.where(is_frame, _le(b, 7, 2), 0)
-    return (next_pos, tf.constant(1, tf.int64), tf.cast(is_frame, tf.int64),
-            frame_w, frame_h, status)
+    # A block: an image descriptor (2C, 9 more bytes, a local colour table,
+    # the LZW code size byte) or an extension (21, its label), then
+    # sub-blocks; 3B ends the GIF.
+    is_frame = tf.equal(kind, 0x2C)
+    kind_status = tf.gather(block_kinds, kind)
+    block_status = _select([
+        ((pos >= n) | (is_frame & (pos + 10 > n)), truncated),
+        (tf.not_equal(kind_status, _RUNNING), kind_status),
+        (over, too_many)], in_chain)
+    block_end = pos + tf.where(
+        is_frame, 11 + tf.gather(colour_tables, table_flags), 2)
 
-  def sub_blocks(pos, steps):
-    """Skips the run of full sub-blocks from `pos`, and the one after it:
-    a size 0 ends the chain and a block follows."""
-    at = tf.minimum(pos + run, n)
-    sizes = tf.io.decode_raw(tf.strings.substr(data, at, tf.ones_like(at)),
-                             tf.uint8, fixed_length=1)[:, 0]
-    full = (pos + run < n) & tf.equal(sizes, 255)
-    length = tf.argmin(tf.cast(tf.concat([full, [False]], 0), tf.int32),
-                       output_type=tf.int64)  # full sub-blocks in a row
-    last = pos + length * stride
-    size = tf.cast(tf.gather(tf.pad(sizes, [[0, 1]]), length), tf.int64)
+    # Sub-blocks: skips the run of full ones from `pos`, and the one after
+    # it; a size 0 ends the chain and a block follows.
+    full = tf.cast(tf.equal(b, 255), tf.int32) * tf.constant(
+        [1] * _GIF_RUN + [0] * (len(_GIF_READ) - _GIF_RUN), tf.int32)
+    length = tf.argmin(full, 1, output_type=tf.int64)  # full ones in a row
+    last = pos + length * _GIF_STRIDE
+    last_size = tf.gather(b, tf.minimum(length, _GIF_RUN - 1), batch_dims=1)
     end_of_run = length < _GIF_RUN  # else: the run goes on at `last`
-    status = _select([(end_of_run & (last >= n), GIF_TRUNCATED),
-                      (steps > MAX_GIF_STEPS, too_many)], running)
-    next_pos = tf.where(end_of_run, last + 1 + size, last)
-    mode = tf.where(end_of_run & tf.equal(size, 0), 0, 1)
-    zero = tf.constant(0, tf.int64)
-    return next_pos, tf.cast(mode, tf.int64), zero, zero, zero, status
+    chain_status = _select([(end_of_run & (last >= n), truncated),
+                            (over, too_many),
+                            (end_of_run & tf.equal(last_size, 0), at_block)],
+                           in_chain)
+    chain_end = tf.where(end_of_run, last + 1 + last_size, last)
 
-  def step(pos, mode, steps, frames, widest, tallest, status):
-    del status
-    pos, mode, frame, frame_w, frame_h, status = tf.cond(
-        tf.equal(mode, 0), lambda: block(pos, steps),
-        lambda: sub_blocks(pos, steps))
-    return (pos, mode, steps + 1, frames + frame, tf.maximum(widest, frame_w),
-            tf.maximum(tallest, frame_h), status)
+    block = tf.equal(status, at_block)
+    frame = block & is_frame
+    return (steps + 1, tf.where(block, block_end, chain_end),
+            frames + tf.cast(frame, tf.int64),
+            tf.where(frame, tf.maximum(widest, frame_w), widest),
+            tf.where(frame, tf.maximum(tallest, frame_h), tallest),
+            tf.where(running, tf.where(block, block_status, chain_status),
+                     status))
 
-  zero = tf.constant(0, tf.int64)
-  start = 13 + colour_table(head[10])  # header, screen descriptor, table
-  _, _, _, frames, widest, tallest, status = tf.while_loop(
-      lambda *state: tf.equal(state[-1], running), step,
-      (start, zero, zero, zero, zero, zero, tf.where(active, running, done)))
-  problem = _select([(n < 13, GIF_TRUNCATED),
-                     (tf.equal(status, done) & tf.equal(frames, 0), NO_SIZE),
-                     (tf.equal(status, done), "")], status)
+  zero = _full(n, 0)
+  # Past the header, the screen descriptor and the global colour table.
+  start = 13 + tf.gather(tf.constant(_COLOUR_TABLE_BYTES, tf.int64), flags)
+  _, _, frames, widest, tallest, status = tf.while_loop(
+      lambda *state: tf.reduce_any(state[-1] < 0), step,
+      (tf.constant(0, tf.int64), start, zero, zero, zero, zero + at_block))
+  done = tf.equal(status, _DONE)
+  problem = _select([(n < 13, truncated),
+                     (done & tf.equal(frames, 0), _CODE[NO_SIZE]),
+                     (done, _DONE)], status)
   # TensorFlow allocates each frame at the largest frame's size, giflib
   # holds every frame's own pixels: the screen's size at least.
-  return _checked(tf.maximum(_le(head, 6, 2), widest),
-                  tf.maximum(_le(head, 8, 2), tallest), frames, problem)
+  return (tf.maximum(screen_width, widest),
+          tf.maximum(screen_height, tallest), frames, problem)
 
 
-# As tf.io.decode_image tells the formats apart.
-_READERS = ((_jpeg, b"\xff\xd8\xff"), (_png, b"\x89PNG\r\n\x1a\n"),
-            (_gif, b"GIF8"), (_bmp, b"BM"))
-
-
-def _one(data):
-  n = tf.cast(tf.strings.length(data), tf.int64)
-  head = _bytes(data, tf.constant(0, tf.int64), 32)
-  # Every reader is built and the image's magic picks the answer (the other
-  # loops stop at once): under tf.switch_case the loops would run as called
-  # functions, which is slower. No magic has a 0 byte, so the zero padding
-  # of a short file fakes none.
-  zero = tf.constant(0, tf.int64)
-  answer = (zero, zero, zero, tf.where(tf.equal(n, 0), EMPTY, UNKNOWN))
-  for reader, magic in _READERS:
-    active = tf.reduce_all(tf.equal(head[:len(magic)],
-                                    tf.constant(list(magic), tf.int64)))
-    answer = tuple(tf.where(active, mine, other) for mine, other in zip(
-        reader(data, n, head, active), answer))
-  return answer
+# As tf.io.decode_image tells the formats apart. No magic has a 0 byte, so
+# the zero padding of a short file fakes none.
+_MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n", "GIF": b"GIF8",
+          "BMP": b"BM"}
+# The fields read at fixed offsets of the first 32 bytes.
+_HEAD = {"png width": (16, 4, True), "png height": (20, 4, True),
+         "ihdr": (12, 4, True), "bmp width": (18, 4, False),
+         "bmp height": (22, 4, False), "gif width": (6, 2, False),
+         "gif height": (8, 2, False)}
 
 
 def read(encoded):
   """Header of each encoded image in `encoded` ([B] strings)."""
   encoded = tf.convert_to_tensor(encoded, tf.string)
-  width, height, frames, problem = tf.map_fn(
-      _one, encoded, fn_output_signature=(tf.int64, tf.int64, tf.int64,
-                                          tf.string))
-  return Header(width, height, frames, width * height * frames, problem)
+  n = tf.cast(tf.strings.length(encoded), tf.int64)
+  zero = _full(n, 0)
+  head = _bytes(encoded, n, zero, 32)
+  values = _fields(head, list(_HEAD.values()))
+  fields = {name: values[:, i] for i, name in enumerate(_HEAD)}
+  is_format = {name: tf.reduce_all(tf.equal(
+      head[:, :len(magic)], tf.constant(list(magic), tf.int64)), 1)
+               for name, magic in _MAGIC.items()}
+
+  def walk_gifs():
+    """The GIFs are walked on their own: a step reads much of each."""
+    gifs = _subset(is_format["GIF"])
+    return tuple(_spread(gifs, value, n) for value in _gif(*(
+        tf.gather(value, gifs) for value in (
+            encoded, n, head[:, 10], fields["gif width"],
+            fields["gif height"]))))
+
+  gif = tf.cond(tf.reduce_any(is_format["GIF"]), walk_gifs,
+                lambda: (zero,) * 4)
+  answers = {"JPEG": _jpeg(encoded, n, is_format["JPEG"]),
+             "PNG": _png(n, fields), "GIF": gif, "BMP": _bmp(n, fields)}
+  unknown = _select([(tf.equal(n, 0), _CODE[EMPTY])], _CODE[UNKNOWN])
+  width, height, frames, problem = (
+      _select([(is_format[name], value[i]) for name, value in answers.items()
+               ], default)
+      for i, default in enumerate((zero, zero, zero, unknown)))
+  problem = _select([(tf.equal(problem, _DONE) & ((width <= 0) | (height <= 0)),
+                      _CODE[NO_SIZE])], problem)
+  readable = tf.equal(problem, _DONE)
+  width, height, frames = (tf.where(readable, value, zero)
+                           for value in (width, height, frames))
+  return Header(width, height, frames, width * height * frames,
+                tf.gather(tf.constant(_PROBLEMS), problem))
 
 
 def _fill(template, *parts):
