@@ -132,8 +132,11 @@ def test_a_bomb_in_a_batch_is_refused_and_the_rest_answered(exported,
   if task == "regression":
     assert sorted(batch) == ["error", "prediction", "training_mean"]
     assert np.isnan(batch["prediction"][1])
-    np.testing.assert_array_equal(batch["prediction"][[0, 2]],
-                                  [a["prediction"][0] for a in alone])
+    # Kernels may sum in another order for another batch size: the same
+    # answer to float32 rounding, not bit for bit.
+    np.testing.assert_allclose(batch["prediction"][[0, 2]],
+                               [a["prediction"][0] for a in alone],
+                               rtol=1e-6, atol=1e-6)
     assert len(set(batch["training_mean"].tolist())) == 1  # all rows
   else:
     assert sorted(batch) == ["class_names", "error", "probabilities",
@@ -143,8 +146,9 @@ def test_a_bomb_in_a_batch_is_refused_and_the_rest_answered(exported,
     names = alone[0]["class_names"][0].tolist()
     assert sorted(names) == [b"blue", b"red"]
     assert batch["class_names"].tolist() == [names] * 3
-    np.testing.assert_array_equal(batch["probabilities"][[0, 2]],
-                                  [a["probabilities"][0] for a in alone])
+    np.testing.assert_allclose(batch["probabilities"][[0, 2]],
+                               [a["probabilities"][0] for a in alone],
+                               rtol=1e-6, atol=1e-6)
     assert batch["top_class"][[0, 2]].tolist() == [
         a["top_class"][0] for a in alone]
   # The limit, recorded for clients.
