@@ -156,3 +156,30 @@ def test_errors_quoting_a_path_escape_its_control_characters(tmp_path,
   err = capsys.readouterr().err
   assert "\x1b" not in err
   assert f"--data: {tmp_path}/da\\x1b[31mta is not a folder" in err
+
+
+def test_the_cli_starts_without_tensorflow(tmp_path):
+  """--help of every command, and submit, load no TensorFlow, TFX or Beam:
+  the typed config, the tasks and the choice lists are plain Python."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  pipeline_file = tmp_path / "p.json"
+  pipeline_file.write_text('{"displayName": "x"}')
+  script = (
+      "import sys\n"
+      "from pipeline import cli\n"
+      "for argv in (['--help'], ['run', '--help'], ['compile', '--help'],\n"
+      "             ['submit', '--help'], ['predict', '--help']):\n"
+      "  try:\n"
+      "    cli.main(argv)\n"
+      "  except SystemExit:\n"
+      "    pass\n"
+      f"cli.main(['submit', '--pipeline', {str(pipeline_file)!r},\n"
+      "          '--project', 'p', '--region', 'r'])\n"
+      "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam')\n"
+      "             if m in sys.modules))\n")
+  root = __file__.rsplit("/tests/", 1)[0]
+  out = subprocess.run([sys.executable, "-c", script], cwd=root, check=True,
+                       capture_output=True, text=True, timeout=300,
+                       env={"PATH": "/usr/bin:/bin", "NO_GCE_CHECK": "True"})
+  assert out.stdout.strip().splitlines()[-1] == "[]"
