@@ -206,6 +206,9 @@ TOP1 = "sparse_categorical_accuracy"  # SparseCategoricalAccuracy
 TOP5 = "sparse_top_k_categorical_accuracy"  # SparseTopKCategoricalAccuracy
 TOP_K = 5                                   # ... with this k
 MAE = "mean_absolute_error"
+# This module's paired (diff) metrics: TFMA files them under the candidate.
+PAIRED = frozenset({EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY, SQ_EXAMPLES,
+                    SQ_DIFF_SUM, SQ_DIFF_SUMSQ})
 
 
 def overall_metrics(evaluation_uri):
@@ -216,15 +219,13 @@ def overall_metrics(evaluation_uri):
   Without a baseline TFX drops the baseline spec and TFMA files the lone
   model's metrics under the empty name.
   """
-  paired = {EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY, SQ_EXAMPLES, SQ_DIFF_SUM,
-            SQ_DIFF_SUMSQ}
   values = {}
   for metrics in tfma.load_metrics(evaluation_uri):
     if metrics.slice_key.single_slice_keys:
       continue
     for kv in metrics.metric_keys_and_values:
       if not kv.value.HasField("double_value") or (
-          kv.key.is_diff and kv.key.name not in paired):
+          kv.key.is_diff and kv.key.name not in PAIRED):
         continue
       values.setdefault(kv.key.model_name, {})[kv.key.name] = \
           kv.value.double_value.value

@@ -8,9 +8,10 @@ from unittest import mock
 
 from tfx import v1 as tfx
 
+from components.results_report.component import RESULTS_FILE
 from pipeline import output_folder
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import create_pipeline_with_lines
 from pipeline.progress import Progress, observe_steps
 
 
@@ -41,14 +42,14 @@ def run(config: PipelineConfig,
   with output_folder.lock(config.output):
     output_folder.mark(config.output)
     preflight(config)
-    dag = create_pipeline(config)
+    dag, lines = create_pipeline_with_lines(config)
     steps = observe_steps(progress) if progress else contextlib.nullcontext()
     if progress:
-      progress.total_steps = len(dag.components)
+      progress.total_steps, progress.lines = len(dag.components), lines
     # TFX's BaseBeamExecutor parses sys.argv with absl flags (its
     # b/174174381): a caller's `-v` (pytest, scripts) would be read as
     # --verbosity. Our own options already live in `config`.
     with mock.patch.object(sys, "argv", sys.argv[:1]), steps:
       tfx.orchestration.LocalDagRunner().run(dag)
-    with open(os.path.join(config.report_dir, "results.json")) as f:
+    with open(os.path.join(config.report_dir, RESULTS_FILE)) as f:
       return json.load(f)

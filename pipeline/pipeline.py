@@ -7,6 +7,8 @@ Evaluator_production (vs the model in production, via a Resolver) ->
 PushDecision -> Pusher -> ResultsReport
 """
 import contextlib
+import os
+from typing import Dict, Tuple
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -18,12 +20,15 @@ from components.image_example_gen import ImageExampleGen
 from components.model_selector import ModelSelector
 from components.model_selector.component import IN_PRODUCTION
 from components.production_evaluator import ProductionEvaluator
+from components.production_evaluator.executor import NO_BASELINE
 from components.push_decision import PushDecision
 from components.results_report import ResultsReport
+from components.results_report.component import RESULTS_FILE
 from components.schema_curator import CuratedSchemaGen
 from components.validation_gate import ValidationGate
 from pipeline import data_layout
 from pipeline.config import PipelineConfig
+from pipeline.progress import StepLines
 
 PREPROCESSING_FN = "pipeline.transform_module.preprocessing_fn"
 RUN_FN = "pipeline.trainer_module.run_fn"
@@ -140,7 +145,22 @@ def _only_with_a_model_in_production(config: PipelineConfig, model_selector):
                       .custom_property(IN_PRODUCTION) == 1)
 
 
+def _production_model_line(outputs) -> str:
+  models = outputs.get("model", [])
+  return (f"model in production: {models[0].uri}" if models
+          else "no model in production yet")
+
+
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+  """The DAG every runner runs."""
+  return create_pipeline_with_lines(config)[0]
+
+
+def create_pipeline_with_lines(config: PipelineConfig
+                               ) -> Tuple[tfx.dsl.Pipeline,
+                                          Dict[str, StepLines]]:
+  """The pipeline, and by node id the progress lines of the steps whose
+  meaning is the DAG's, not their outputs' (pipeline/progress.py)."""
   csv = bool(config.data.labels)
   # With a labels CSV the folders don't matter: every file under the data
   # folder is matched to its row; the CSV's split column, else a hash split.
@@ -172,6 +192,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       # bytes would add a pass over every image and tell nothing new.
       disable_statistics=True)
   transform.add_upstream_node(validation_gate)  # no training on bad data
+  # It fails on anomalies, and has no output to say so otherwise.
+  lines = {validation_gate.id: StepLines(done=lambda _: "no anomalies")}
 
   trainers = {resizer: make_trainer(config, resizer, transform, schema_gen)
               for resizer in ("learned", "bilinear")}
@@ -194,6 +216,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
           type=tfx.types.standard_artifacts.ModelBlessing,
           producer_component_id="PushDecision", output_key="blessing"),
   ).with_id("ProductionModelResolver")
+  lines[production_model.id] = StepLines(done=_production_model_line)
   model_selector = ModelSelector(
       learned_model=trainers["learned"].outputs["model"],
       bilinear_model=trainers["bilinear"].outputs["model"],
@@ -213,6 +236,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         baseline_model=production_model.outputs["model"],
         eval_config=eval_config("candidate", "production", config.task),
     ).with_id("Evaluator_production")
+  lines[production_evaluator.id] = StepLines(skipped=f"skipped: {NO_BASELINE}")
   push_decision = PushDecision(
       model=model_selector.outputs["model"],
       production_evaluation=production_evaluator.outputs["evaluation"],
@@ -239,8 +263,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
       report_dir=config.report_dir, min_gain=config.eval.min_gain,
       production_tolerance=config.eval.production_tolerance,
       confidence=config.eval.confidence, input_size=config.model.input_size)
+  # Its outputs are files, not artifacts.
+  lines[report.id] = StepLines(
+      done=lambda _: f"wrote {os.path.join(config.report_dir, RESULTS_FILE)}")
 
-  return tfx.dsl.Pipeline(
+  dag = tfx.dsl.Pipeline(
       pipeline_name=config.name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator,
@@ -255,3 +282,4 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               config.metadata_path)),
       beam_pipeline_args=config.beam_pipeline_args())
+  return dag, lines

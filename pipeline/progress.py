@@ -11,14 +11,21 @@ portable orchestrator's own entry point rather than matching log messages, and
 the results are read afterwards from what the step recorded in MLMD (its
 execution state, output artifacts and their custom properties), the same
 records a rerun's cache and the Vertex console use.
+
+What a finished step's line says comes from the step, never from its name
+here: the result its component recorded on an output (components/result.py),
+else a line by the type of its outputs, else "done"; where the DAG gives a
+step its meaning (a resolver, a conditional), the pipeline declares the line
+with the node (StepLines).
 """
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import sys
 import time
-from typing import Dict, List, Optional, TextIO, Tuple
+from typing import Callable, Dict, List, Optional, TextIO, Tuple
 
 from trainer.text import escape
 
@@ -70,6 +77,16 @@ class _EpochLines(logging.Handler):
     self.progress.say(f"{step}: {record.getMessage()}")
 
 
+@dataclasses.dataclass(frozen=True)
+class StepLines:
+  """A step's lines where the DAG, not its outputs, says what it did;
+  declared with the nodes (pipeline/pipeline.py)."""
+  # Its line once finished, from every output ({key: [artifact]}, resolved
+  # ones included); None: what its own outputs say (result_line).
+  done: Optional[Callable[[Dict[str, List]], str]] = None
+  skipped: str = "skipped"  # when its conditional was false
+
+
 class Progress:
   """Prints the steps of one run and remembers which one failed."""
 
@@ -77,6 +94,7 @@ class Progress:
                clock=time.perf_counter):
     self.config = config
     self.total_steps = 0  # set by the runner once the DAG is built
+    self.lines: Dict[str, StepLines] = {}  # likewise, by node id
     self.out = out
     self.clock = clock
     self.current: Optional[str] = None
@@ -102,15 +120,18 @@ class Progress:
   def finished(self, node_id: str, execution_id: Optional[int]) -> None:
     seconds = self.clock() - self._started_step
     self.current = None
+    lines = self.lines.get(node_id, StepLines())
     if execution_id is None:  # a false conditional or no inputs to run on
       self.counts["skipped"] += 1
-      phrase = skipped_phrase(node_id)
+      phrase = lines.skipped
     else:
-      state, outputs = read_execution(self.config.metadata_path, execution_id)
+      state, produced, resolved = read_execution(self.config.metadata_path,
+                                                 execution_id)
       cached = state == "CACHED"
       self.counts["cached" if cached else "ran"] += 1
       try:
-        phrase = result_phrase(node_id, outputs, self.config)
+        phrase = (lines.done({**produced, **resolved}) if lines.done
+                  else result_line(produced))
       except Exception as e:  # pylint: disable=broad-except
         # The summary line is a courtesy: never fail a finished step over it.
         logging.debug("no summary for %s: %s", node_id, e)
@@ -138,10 +159,13 @@ def _first_line(error: BaseException) -> str:
 
 
 def read_execution(metadata_path: str, execution_id: int):
-  """(state name, {output key: [MLMD artifact]}) of one execution."""
+  """(state name, {output key: [TFX artifact]} the execution produced (or, when
+  cached, reused), {output key: [TFX artifact]} it resolved: other steps'
+  artifacts, as a resolver passes them on)."""
   # pylint: disable=import-outside-toplevel
   from ml_metadata.metadata_store import metadata_store
   from ml_metadata.proto import metadata_store_pb2
+  from tfx.types import artifact_utils
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
   config.sqlite.connection_mode = (
@@ -149,26 +173,22 @@ def read_execution(metadata_path: str, execution_id: int):
   store = metadata_store.MetadataStore(config)
   [execution] = store.get_executions_by_id([execution_id])
   state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
-  outputs_of = (metadata_store_pb2.Event.OUTPUT,
-                metadata_store_pb2.Event.INTERNAL_OUTPUT)
-  keys: Dict[int, str] = {}
+  produced, resolved = {}, {}
+  outputs_of = {metadata_store_pb2.Event.OUTPUT: produced,
+                metadata_store_pb2.Event.INTERNAL_OUTPUT: resolved}
+  keys: Dict[int, Tuple[Dict, str]] = {}
   for event in store.get_events_by_execution_ids([execution_id]):
     if event.type in outputs_of and event.path.steps:
-      keys[event.artifact_id] = event.path.steps[0].key
-  outputs: Dict[str, List] = {}
-  for artifact in store.get_artifacts_by_id(list(keys)):
-    outputs.setdefault(keys[artifact.id], []).append(artifact)
-  return state, outputs
-
-
-def _string(artifact, name: str) -> str:
-  return artifact.custom_properties[name].string_value \
-      if name in artifact.custom_properties else ""
-
-
-def _int(artifact, name: str) -> Optional[int]:
-  return artifact.custom_properties[name].int_value \
-      if name in artifact.custom_properties else None
+      keys[event.artifact_id] = (outputs_of[event.type],
+                                 event.path.steps[0].key)
+  artifacts = store.get_artifacts_by_id(list(keys))
+  types = {t.id: t for t in store.get_artifact_types_by_id(
+      list({a.type_id for a in artifacts}))}
+  for artifact in artifacts:
+    outputs, key = keys[artifact.id]
+    outputs.setdefault(key, []).append(
+        artifact_utils.deserialize_artifact(types[artifact.type_id], artifact))
+  return state, produced, resolved
 
 
 def _read_json(path: str):
@@ -177,100 +197,43 @@ def _read_json(path: str):
     return json.load(f)
 
 
-def skipped_phrase(node_id: str) -> str:
-  if node_id == "Evaluator_production":
-    return "skipped: no model in production to compare with"
-  return "skipped"
-
-
-def _scores(evaluation_uri: str) -> Tuple[str, Dict[str, float]]:
-  """(the score's name, {model: score}) of the task whose score the
-  evaluation holds."""
+def _training_line(model_run) -> str:
+  """The task's score from a run_fn's model_info.json, and its epochs."""
   # pylint: disable=import-outside-toplevel
   import tasks
-  from gate.tfma_metric import overall_metrics
-  overall = overall_metrics(evaluation_uri)
-  for task in tasks.all_tasks():
-    scores = {name: task.score_of(m) for name, m in overall.items()}
-    if scores and all(v is not None for v in scores.values()):
-      return task.score_label, scores
-  return "score", {}
+  from trainer.training import MODEL_INFO
+  info = _read_json(os.path.join(model_run.uri, MODEL_INFO))
+  epochs = len(info["history"].get("loss", []))
+  score = tasks.named(info.get("task") or "").trainer_phrase(info)
+  return f"{score} after {epochs} epoch{'' if epochs == 1 else 's'}"
 
 
-_OUTCOMES = {"ahead": "the learned resizer is ahead",
-             "not_significant": "no significant difference",
-             "under_floor": "the learned model is under the floor"}
-_DECISIONS = {"push": "push",
-              "not_blessed": "don't push: the candidate is under the floor",
-              "same_as_production": "don't push: the candidate is the model "
-                                    "already in production",
-              "worse_than_production": "don't push: significantly worse than "
-                                       "production"}
-
-
-def result_phrase(node_id: str, outputs, config) -> str:
-  """One phrase saying what a finished step produced."""
+def _lines_by_type() -> Dict[str, Callable]:
+  """Artifact type name -> its line, for steps that record no result."""
   # pylint: disable=import-outside-toplevel
-  first = {key: artifacts[0] for key, artifacts in outputs.items()
-           if artifacts}
-  if node_id == "ImageExampleGen":
-    from components.image_example_gen.executor import SUMMARY_FILE
-    summary = _read_json(os.path.join(first["rejected"].uri, SUMMARY_FILE))
-    splits = ", ".join(f"{n:,} {s}" for s, n in sorted(
-        summary.get("splits", {}).items(), reverse=True))
-    return (f"{summary['ingested']:,} ingested, {summary['rejected']:,} "
-            f"rejected" + (f" ({splits})" if splits else ""))
-  if node_id == "CuratedSchemaGen":
-    import tensorflow_data_validation as tfdv
-    from components.schema_curator.component import SCHEMA_FILE
-    from trainer import features
-    schema = tfdv.load_schema_text(os.path.join(first["schema"].uri,
-                                                SCHEMA_FILE))
-    classes = list(tfdv.get_domain(schema, features.LABEL).value)
-    shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
-    return f"{len(classes)} classes ({shown})"
-  if node_id == "ValidationGate":
-    return "no anomalies"
-  if node_id.startswith("Trainer_"):
-    import tasks
-    from trainer.training import MODEL_INFO
-    info = _read_json(os.path.join(first["model_run"].uri, MODEL_INFO))
-    epochs = len(info["history"].get("loss", []))
-    score = tasks.get(info.get("task") or tasks.default().name).trainer_phrase(
-        info)
-    return f"{score} after {epochs} epoch{'' if epochs == 1 else 's'}"
-  if node_id in ("Evaluator", "Evaluator_production"):
-    # The floor and the comparison are judged by ModelSelector/PushDecision.
-    metric, scores = _scores(first["evaluation"].uri)
-    # Without a baseline TFMA files the lone model under the empty name.
-    ordered = sorted(scores.items(),  # the baseline last
-                     key=lambda kv: kv[0] in ("bilinear", "production"))
-    return f"{metric} " + ", ".join(f"{name or 'candidate'} {value:.3f}"
-                                    for name, value in ordered)
-  if node_id == "ModelSelector":
-    from gate import stats
-    model = first["model"]
-    comparison = json.loads(_string(model, "comparison") or "null")
-    why = _OUTCOMES.get(comparison and comparison.get("outcome"), "")
-    evidence = (stats.describe(stats.Comparison.from_dict(comparison))
-                if comparison else "")
-    detail = "; ".join(p for p in (why, evidence) if p)
-    return _string(model, "selected") + (f" ({detail})" if detail else "")
-  if node_id == "ProductionModelResolver":
-    models = outputs.get("model", [])
-    if not models:
-      return "no model in production yet"
-    return f"model in production: {models[0].uri}"
-  if node_id == "PushDecision":
-    decision = _string(first["blessing"], "decision")
-    return _DECISIONS.get(decision, decision)
-  if node_id == "Pusher":
-    pushed = first.get("pushed_model")
-    if pushed is not None and _int(pushed, "pushed") == 1:
-      return f"pushed to {_string(pushed, 'pushed_destination')}"
-    return "nothing pushed"
-  if node_id == "ResultsReport":
-    return f"wrote {os.path.join(config.report_dir, 'results.json')}"
+  from tfx.types import standard_artifacts
+  from components import result
+  return {
+      standard_artifacts.ModelEvaluation.TYPE_NAME:
+          lambda evaluation: result.evaluation_line(evaluation.uri),
+      standard_artifacts.ModelRun.TYPE_NAME: _training_line,
+  }
+
+
+def result_line(outputs: Dict[str, List]) -> str:
+  """What a finished step's own outputs ({key: [TFX artifact]}) say: the
+  result its component recorded on one, else a line made from the first
+  output of a type that has one, else "done"."""
+  from components import result  # pylint: disable=import-outside-toplevel
+  artifacts = [a for key in sorted(outputs) for a in outputs[key]]
+  for artifact in artifacts:
+    recorded = result.recorded(artifact)
+    if recorded:
+      return recorded
+  by_type = _lines_by_type()
+  for artifact in artifacts:
+    if artifact.type_name in by_type:
+      return by_type[artifact.type_name](artifact) or "done"
   return "done"
 
 

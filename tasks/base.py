@@ -3,7 +3,7 @@ differs between classification and regression.
 
 Every stage names the method it needs, in the order data flows:
   ingest      claims, target_problem, parse_target, example_feature,
-              dataset_problem, curate_schema
+              dataset_problem, curate_schema, schema_line
   Transform   transform, class_names
   Trainer     head, label_key, prepare_label, compile, score, short,
               serving_outputs, trainer_phrase
@@ -68,6 +68,11 @@ class Task:
 
   def curate_schema(self, base, statistics: Dict[str, Any]):
     """The base schema made this task's, from each split's statistics."""
+    raise NotImplementedError
+
+  def schema_line(self, schema) -> str:
+    """What a curated schema says of the target, in one line (the schema
+    step's result: the classes, a numeric target's range)."""
     raise NotImplementedError
 
   # Transform and Trainer.

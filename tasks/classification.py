@@ -10,6 +10,8 @@ from trainer import features
 from trainer.model import Head
 from trainer.text import label_problem
 
+SHOWN_CLASSES = 5  # named in the schema step's line; the rest are "..."
+
 
 @dataclasses.dataclass
 class Settings:
@@ -85,6 +87,13 @@ class Classification(Task):
     del domain.value[:]
     domain.value.extend(classes)
     return base
+
+  def schema_line(self, schema):
+    import tensorflow_data_validation as tfdv
+    classes = list(tfdv.get_domain(schema, features.LABEL).value)
+    shown = ", ".join(classes[:SHOWN_CLASSES]) + (
+        ", ..." if len(classes) > SHOWN_CLASSES else "")
+    return f"{len(classes)} classes ({shown})"
 
   # Transform and Trainer.
   def transform(self, inputs, batch, settings):

@@ -110,6 +110,11 @@ class Regression(Task):
     target.shape.dim.add(size=1)
     return base
 
+  def schema_line(self, schema):
+    import tensorflow_data_validation as tfdv
+    domain = tfdv.get_feature(schema, features.TARGET).float_domain
+    return f"numeric target from {domain.min:g} to {domain.max:g}"
+
   # Transform and Trainer.
   def transform(self, inputs, batch, settings):
     """The target z-scored with the training split's mean and deviation,

@@ -10,12 +10,18 @@ import os
 import re
 import subprocess
 import sys
+import tokenize
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2
+from tfx.types import standard_artifacts
 
-from pipeline import cli, progress
-from pipeline.config import PipelineConfig
+from components import result
+from gate import tfma_metric
+from pipeline import cli, pipeline, progress
+from pipeline.config import DataConfig, PipelineConfig
+from tests.helpers import artifact, write_evaluation
+from trainer.training import MODEL_INFO
 
 
 class _Clock:
@@ -26,21 +32,18 @@ class _Clock:
     return self.now
 
 
-def _artifact(uri="", **properties):
-  artifact = metadata_store_pb2.Artifact(uri=uri)
-  for name, value in properties.items():
-    if isinstance(value, int):
-      artifact.custom_properties[name].int_value = value
-    else:
-      artifact.custom_properties[name].string_value = value
-  return artifact
+def _pipeline_config(tmp_path):
+  """A config whose pipeline can be built without listing a data folder."""
+  return PipelineConfig(output=str(tmp_path), data=DataConfig(
+      path=str(tmp_path / "data"), layout="flat"))
 
 
 def test_step_lines_durations_skips_and_the_total(tmp_path):
   out, clock = io.StringIO(), _Clock()
-  config = PipelineConfig(output=str(tmp_path))
+  config = _pipeline_config(tmp_path)
   report = progress.Progress(config, out=out, clock=clock)
   report.total_steps = 15
+  report.lines = pipeline.create_pipeline_with_lines(config)[1]
   report.started("Evaluator_production")
   clock.now += 0.04
   report.finished("Evaluator_production", None)  # its conditional was false
@@ -61,32 +64,152 @@ def test_step_lines_durations_skips_and_the_total(tmp_path):
   assert report.summary() == "total 1 min 25 s (1 skipped, 1 failed)"
 
 
-def test_gate_phrases_come_from_the_artifacts_custom_properties():
-  comparison = {"n": 1000, "candidate_only": 40, "baseline_only": 25,
-                "difference": 0.015, "lower": -0.012, "upper": 0.042,
-                "p_value": 0.31, "confidence": 0.95, "detectable": 0.03,
-                "test": "exact McNemar (paired, two-sided)", "margin": 0.0,
-                "outcome": "not_significant"}
-  selector = {"model": [_artifact(selected="bilinear",
-                                  comparison=json.dumps(comparison))]}
-  assert progress.result_phrase("ModelSelector", selector, None) == (
-      "bilinear (no significant difference; +1.5 points, 95% CI "
-      "-1.2…+4.2, p = 0.31, 1000 eval images)")
-  decisions = {"push": "push",
-               "same_as_production": "don't push: the candidate is the model "
-                                     "already in production"}
-  for decision, phrase in decisions.items():
-    outputs = {"blessing": [_artifact(decision=decision, blessed=1)]}
-    assert progress.result_phrase("PushDecision", outputs, None) == phrase
-  pushed = {"pushed_model": [_artifact(pushed=1,
-                                       pushed_destination="/o/serving/17")]}
-  assert progress.result_phrase("Pusher", pushed, None) == \
-      "pushed to /o/serving/17"
-  assert progress.result_phrase(
-      "Pusher", {"pushed_model": [_artifact(pushed=0)]}, None) == \
-      "nothing pushed"
-  assert progress.result_phrase("ProductionModelResolver", {}, None) == \
-      "no model in production yet"
+def _finished(tmp_path, node_id, outputs=None, resolved=None,
+              state=metadata_store_pb2.Execution.COMPLETE, lines=None):
+  """The line Progress prints for `node_id` once its execution, recorded in
+  a fresh MLMD store with these output artifacts ({key: [TFX artifact]};
+  `resolved`: passed on, as a resolver does), finished."""
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=import-outside-toplevel
+  config = PipelineConfig(output=str(tmp_path / "out"))
+  os.makedirs(config.output, exist_ok=True)
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = config.metadata_path
+  store = metadata_store.MetadataStore(connection)
+  execution = metadata_store_pb2.Execution(
+      type_id=store.put_execution_type(
+          metadata_store_pb2.ExecutionType(name="node")),
+      last_known_state=state)
+  pairs = []
+  for events, kind in ((outputs, metadata_store_pb2.Event.OUTPUT),
+                       (resolved, metadata_store_pb2.Event.INTERNAL_OUTPUT)):
+    for key, artifacts in (events or {}).items():
+      for made in artifacts:
+        mlmd = made.mlmd_artifact
+        mlmd.type_id = store.put_artifact_type(made.artifact_type)
+        event = metadata_store_pb2.Event(type=kind)
+        event.path.steps.add().key = key
+        pairs.append((mlmd, event))
+  execution_id, _, _ = store.put_execution(execution, pairs, [])
+  out, clock = io.StringIO(), _Clock()
+  report = progress.Progress(config, out=out, clock=clock)
+  report.lines = lines or {}
+  report.started(node_id)
+  clock.now += 2.5
+  report.finished(node_id, execution_id)
+  [line] = out.getvalue().splitlines()[1:]
+  assert line.startswith(f"{node_id}: ") and line.endswith(" — 2.5 s"), line
+  return line[len(node_id) + 2:-len(" — 2.5 s")]
+
+
+def _with_result(cls, text, uri="/a"):
+  made = artifact(cls, uri)
+  if text is not None:
+    result.record(made, text)
+  return made
+
+
+@pytest.mark.parametrize("node_id", ["PushDecision", "Gatekeeper_v2"])
+def test_a_recorded_result_is_printed_whatever_the_step_is_called(tmp_path,
+                                                                  node_id):
+  outputs = {"blessing": [_with_result(standard_artifacts.ModelBlessing,
+                                       "don't push: reasons")],
+             "other": [_with_result(standard_artifacts.Examples, None)]}
+  assert _finished(tmp_path, node_id, outputs) == "don't push: reasons"
+  assert _finished(tmp_path / "again", node_id, outputs,
+                   state=metadata_store_pb2.Execution.CACHED) == \
+      "cached, don't push: reasons"
+
+
+def test_a_resolved_artifact_s_result_is_another_step_s(tmp_path):
+  """A resolver passes on artifacts whose result their producer recorded."""
+  resolved = {"model": [_with_result(standard_artifacts.Model,
+                                     "learned (the learned resizer is ahead)")]}
+  assert _finished(tmp_path, "LatestModel", resolved=resolved) == "done"
+
+
+@pytest.mark.parametrize("top1, metrics, expected", [
+    # A baseline: the candidate first, whatever its name.
+    ({"bilinear": 0.701, "zebra": 0.7124}, None,
+     "top-1 zebra 0.712, bilinear 0.701"),
+    # No baseline: TFMA files the lone model under the empty name.
+    ({}, {"": {tfma_metric.MSE: 6.25}}, "RMSE candidate 2.500"),
+])
+def test_an_evaluation_without_a_result_prints_each_model_s_score(
+    tmp_path, top1, metrics, expected):
+  uri = str(tmp_path / "evaluation")
+  write_evaluation(uri, top1, metrics=metrics,
+                   paired={"zebra": (10, 1, 1)} if top1 else None)
+  outputs = {"blessing": [artifact(standard_artifacts.ModelBlessing, "/b")],
+             "evaluation": [artifact(standard_artifacts.ModelEvaluation, uri)]}
+  assert _finished(tmp_path, "Judge", outputs) == expected
+
+
+@pytest.mark.parametrize("task, info, expected", [
+    ("classification", {"eval_top1": 0.6666, "history": {"loss": [2, 1]}},
+     "eval top-1 0.667 after 2 epochs"),
+    ("regression", {"eval_rmse": 1.5, "history": {"loss": [2]}},
+     "eval RMSE 1.500 (normalised target) after 1 epoch"),
+])
+def test_a_model_run_without_a_result_prints_the_task_s_score(tmp_path, task,
+                                                              info, expected):
+  run_dir = tmp_path / "model_run"
+  run_dir.mkdir()
+  (run_dir / MODEL_INFO).write_text(json.dumps({**info, "task": task}))
+  outputs = {"model": [artifact(standard_artifacts.Model, "/m")],
+             "model_run": [artifact(standard_artifacts.ModelRun,
+                                    str(run_dir))]}
+  assert _finished(tmp_path, "Fit", outputs) == expected
+
+
+def test_a_step_without_a_result_or_a_described_output_is_done(tmp_path):
+  examples = {"examples": [artifact(standard_artifacts.Examples, "/e")]}
+  assert _finished(tmp_path, "Ingest", examples) == "done"
+  assert _finished(tmp_path / "none", "Gate", {}) == "done"
+  # An unreadable output is no failure of the step: its line is "done".
+  missing = {"model_run": [artifact(standard_artifacts.ModelRun,
+                                    str(tmp_path / "gone"))]}
+  assert _finished(tmp_path / "missing", "Fit", missing) == "done"
+
+
+def test_the_dag_s_own_lines_come_first(tmp_path):
+  outputs = {"model": [_with_result(standard_artifacts.Model, "learned")]}
+  lines = {"Latest": progress.StepLines(
+      done=lambda o: f"in production: {o['model'][0].uri}")}
+  assert _finished(tmp_path, "Latest", resolved=outputs, lines=lines) == \
+      "in production: /a"
+  out, clock = io.StringIO(), _Clock()
+  report = progress.Progress(PipelineConfig(output=str(tmp_path)), out=out,
+                             clock=clock)
+  report.lines = {"Check": progress.StepLines(skipped="skipped: no reason")}
+  for node_id in ("Check", "Other"):
+    report.started(node_id)
+    report.finished(node_id, None)
+  assert out.getvalue().splitlines()[1::2] == [
+      "Check: skipped: no reason — 0.0 s", "Other: skipped — 0.0 s"]
+
+
+def test_the_pipeline_declares_the_lines_of_its_dag_steps(tmp_path):
+  dag, lines = pipeline.create_pipeline_with_lines(_pipeline_config(tmp_path))
+  assert set(lines) <= {c.id for c in dag.components}
+  resolver = lines["ProductionModelResolver"].done
+  assert resolver({}) == "no model in production yet"
+  assert resolver({"model": [artifact(standard_artifacts.Model, "/p/7")]}) == \
+      "model in production: /p/7"
+  assert lines["Evaluator_production"].skipped == \
+      "skipped: no model in production to compare with"
+  assert lines["ResultsReport"].done({}) == \
+      f"wrote {tmp_path / 'report' / 'results.json'}"
+
+
+def test_progress_names_no_node_of_the_pipeline(tmp_path):
+  """Not in its code nor its strings (comments may cite TFX's classes)."""
+  dag = pipeline.create_pipeline(_pipeline_config(tmp_path))
+  with open(progress.__file__, encoding="utf-8") as f:
+    source = " ".join(t.string for t in tokenize.generate_tokens(f.readline)
+                      if t.type != tokenize.COMMENT)
+  named = [c.id for c in dag.components
+           if re.search(rf"\b{re.escape(c.id)}\b", source)]
+  assert len(dag.components) == 15 and named == []
 
 
 @pytest.fixture(autouse=True)

@@ -27,12 +27,28 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from components import result
+
 SAVED_MODEL = "saved_model.pb"
+
+
+def pushed_line(pushed) -> str:
+  """'pushed to <destination>' or 'nothing pushed': the step's result, from
+  what the push recorded on the PushedModel `pushed`."""
+  if pushed.get_int_custom_property("pushed"):
+    return f"pushed to {pushed.get_string_custom_property('pushed_destination')}"
+  return "nothing pushed"
 
 
 class Executor(pusher_executor.Executor):
 
   def Do(self, input_dict, output_dict, exec_properties):
+    model_push = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+    self._push(input_dict, output_dict, exec_properties, model_push)
+    result.record(model_push, pushed_line(model_push))
+
+  def _push(self, input_dict, output_dict, exec_properties, model_push):
     destination = pusher_pb2.PushDestination()
     proto_utils.json_to_proto(
         exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
@@ -42,8 +58,6 @@ class Executor(pusher_executor.Executor):
       return
     base = destination.filesystem.base_directory
     self._log_startup(input_dict, output_dict, exec_properties)
-    model_push = artifact_utils.get_single_instance(
-        output_dict[standard_component_specs.PUSHED_MODEL_KEY])
     if not self.CheckBlessing(input_dict):
       self._MarkNotPushed(model_push)
       return

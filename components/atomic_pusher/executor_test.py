@@ -11,6 +11,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import proto_utils
 
 from components.atomic_pusher import executor as atomic
+from components.result import recorded
 from tests.helpers import artifact, ram_root, write_model
 
 SECOND = 1_700_000_000.25  # the clock every push of a same-second test reads
@@ -49,6 +50,7 @@ def test_blessed_model_lands_whole_under_a_numbered_version(tmp_path):
               "variables.data-00000-of-00001").read_bytes()) == 1000
   assert pushed.get_int_custom_property("pushed") == 1
   assert pushed.get_string_custom_property("pushed_destination") == str(version)
+  assert recorded(pushed) == f"pushed to {version}"
 
 
 def test_an_interrupted_copy_leaves_no_loadable_version(tmp_path, monkeypatch):
@@ -73,6 +75,7 @@ def test_unblessed_model_is_not_pushed(tmp_path):
   pushed = _push(tmp_path, blessed=0)
   assert not (tmp_path / "serving").exists()
   assert pushed.get_int_custom_property("pushed") == 0
+  assert recorded(pushed) == "nothing pushed"
 
 
 def _push_model(root, base, graph):

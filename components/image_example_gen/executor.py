@@ -52,6 +52,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 import tasks
+from components import result
 from components.image_example_gen import input_folder, labels_csv
 from trainer import features
 from trainer.text import escape, label_problem
@@ -681,6 +682,7 @@ class Executor(BaseExampleGenExecutor):
     report.set_int_custom_property("seen", summary["seen"])
     report.set_int_custom_property("ingested", summary["ingested"])
     report.set_int_custom_property("rejected", summary["rejected"])
+    result.record(report, summary_line(summary))
     conflicts = [d["paths"] for d in summary["duplicates"]
                  if len(d["classes"]) > 1]
     if conflicts:
@@ -756,6 +758,14 @@ def write_report(report_dir: str, folders: List[str],
     json.dump(summary, f, indent=2, sort_keys=True)
   tf.io.gfile.rmtree(posixpath.join(report_dir, "_outcomes"))
   return summary
+
+
+def summary_line(summary: Dict[str, Any]) -> str:
+  """'24 ingested, 0 rejected (16 train, 8 eval)': the step's result."""
+  splits = ", ".join(f"{n:,} {split}" for split, n in sorted(
+      summary.get("splits", {}).items(), reverse=True))
+  return (f"{summary['ingested']:,} ingested, {summary['rejected']:,} rejected"
+          + (f" ({splits})" if splits else ""))
 
 
 def check_dataset(summary: Dict[str, Any], input_base: str,

@@ -28,7 +28,9 @@ from components.image_example_gen.component import (ImageExampleGen,
                                                     ImageInputProcessor)
 from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
                                                    DatasetError, Executor,
-                                                   check_dataset, inspect_image)
+                                                   check_dataset, inspect_image,
+                                                   summary_line)
+from components.result import recorded
 from pipeline.data_layout import example_gen_configs
 from tests.bad_inputs import write_bad_inputs
 from tests.helpers import (feature, jpeg_bytes, png_bomb, read_examples,
@@ -143,6 +145,8 @@ def test_split_layout_lists_every_file_outside_the_splits(tmp_path):
   assert summary["seen"] == len(on_disk) == 18 + len(reasons)
   assert summary["seen"] == summary["ingested"] + summary["rejected"]
   assert report.get_int_custom_property("rejected") == 13
+  # The step's result, as the progress line prints it.
+  assert recorded(report) == "18 ingested, 13 rejected (12 train, 6 eval)"
   assert summary["not_read"] == {"": 3, "eval": 3, "extras": 1, "test": 6}
   # Only the read splits' class folders count as classes.
   assert sorted(summary["classes"]) == [
@@ -186,6 +190,14 @@ def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
   ingested = len(splits["train"]) + len(splits["eval"])
   assert ingested == n and summary["rejected"] == 3
   assert summary["seen"] == ingested + len(rejected) == n + 3
+
+
+def test_the_summary_line_counts_with_thousands_separators():
+  assert summary_line({"ingested": 12_345, "rejected": 2,
+                       "splits": {"eval": 2_345, "train": 10_000}}) == (
+      "12,345 ingested, 2 rejected (10,000 train, 2,345 eval)")
+  assert summary_line({"ingested": 0, "rejected": 7, "splits": {}}) == \
+      "0 ingested, 7 rejected"
 
 
 def test_pixel_limit_refuses_a_decompression_bomb_before_decoding(tmp_path):

@@ -22,6 +22,7 @@ from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
 import tasks
+from components import result
 from gate import stats, tfma_metric
 
 SELECTED = "selected"        # custom property: "learned" | "bilinear"
@@ -35,6 +36,9 @@ NUM_CLASSES = "num_classes"  # custom property: classes the floor was set from
 IN_PRODUCTION = "in_production"
 # Why the selection came out as it did (COMPARISON["outcome"]).
 AHEAD, NOT_SIGNIFICANT, UNDER_FLOOR = "ahead", "not_significant", "under_floor"
+OUTCOMES = {AHEAD: "the learned resizer is ahead",
+            NOT_SIGNIFICANT: "no significant difference",
+            UNDER_FLOOR: "the learned model is under the floor"}
 
 
 def score(evaluation_uri, model_name, task):
@@ -66,6 +70,12 @@ def select(above_floor, comparison, min_gain):
   if stats.superior(comparison, min_gain):
     return "learned", AHEAD
   return "bilinear", NOT_SIGNIFICANT
+
+
+def result_line(name, outcome, comparison):
+  """'learned (the learned resizer is ahead; +4.0 points, 95% CI ..., p =
+  ..., 100 eval images)': the step's result."""
+  return f"{name} ({OUTCOMES[outcome]}; {stats.describe(comparison)})"
 
 
 def read_comparison(evaluation_uri, model_name, confidence,
@@ -107,3 +117,4 @@ def ModelSelector(
   model.set_int_custom_property(IN_PRODUCTION,
                                 int(production_model is not None))
   model.set_int_custom_property(NUM_CLASSES, num_classes)
+  result.record(model, result_line(name, outcome, comparison))

@@ -15,7 +15,10 @@ from components.model_selector.component import (AHEAD, COMPARISON,
                                                  FINGERPRINT, FLOOR,
                                                  NUM_CLASSES, NOT_SIGNIFICANT,
                                                  SELECTED, UNDER_FLOOR,
-                                                 ModelSelector, fingerprint)
+                                                 ModelSelector, fingerprint,
+                                                 result_line)
+from components.result import recorded
+from gate import stats
 from tests.helpers import (artifact, ram_root, write_evaluation,
                            write_label_vocab, write_model)
 
@@ -90,3 +93,25 @@ def test_a_configured_floor_wins_over_chance():
   assert json.loads(model.get_string_custom_property(COMPARISON))[
       "outcome"] == NOT_SIGNIFICANT
   assert model.get_float_custom_property(FLOOR) == 0.0
+
+
+def test_the_selection_and_its_evidence_are_the_step_s_result():
+  ahead = recorded(run_selector(0.7))
+  # 45 vs 5 of 100 images: 40 points ahead.
+  assert ahead.startswith("learned (the learned resizer is ahead; +40.0 "
+                          "points, 95% CI +"), ahead
+  assert ahead.endswith(", 100 eval images)"), ahead
+  under = recorded(run_selector(0.7, floor=0.75))
+  assert under.startswith("bilinear (the learned model is under the floor; "
+                          "+40.0 points"), under
+
+
+def test_the_result_line_names_the_outcome_and_states_the_test():
+  comparison = stats.Comparison.from_dict(
+      {"n": 1000, "candidate_only": 40, "baseline_only": 25,
+       "difference": 0.015, "lower": -0.012, "upper": 0.042, "p_value": 0.31,
+       "confidence": 0.95, "detectable": 0.03,
+       "test": "exact McNemar (paired, two-sided)"})
+  assert result_line("bilinear", NOT_SIGNIFICANT, comparison) == (
+      "bilinear (no significant difference; +1.5 points, 95% CI "
+      "-1.2…+4.2, p = 0.31, 1000 eval images)")

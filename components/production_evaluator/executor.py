@@ -21,6 +21,8 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils
 
+from components import result
+
 # Custom property on the output evaluation: why nothing was evaluated.
 NOT_EVALUATED = "not_evaluated"
 NO_BASELINE = "no model in production to compare with"
@@ -40,14 +42,16 @@ class Executor(evaluator_executor.Executor):
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
+    evaluation = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.EVALUATION_KEY])
     if input_dict.get(standard_component_specs.BASELINE_MODEL_KEY):
       super().Do(input_dict, output_dict, exec_properties)
+      result.record(evaluation, result.evaluation_line(evaluation.uri))
       return
     logging.info("Evaluator_production: %s; nothing evaluated (the floor is "
                  "checked on the learned-vs-bilinear evaluation)", NO_BASELINE)
-    artifact_utils.get_single_instance(
-        output_dict[standard_component_specs.EVALUATION_KEY]
-    ).set_string_custom_property(NOT_EVALUATED, NO_BASELINE)
+    evaluation.set_string_custom_property(NOT_EVALUATED, NO_BASELINE)
+    result.record(evaluation, f"nothing evaluated: {NO_BASELINE}")
     # As TFX's Evaluator marks a failed validation: nothing may read a
     # skipped evaluation's blessing as a pass.
     for blessing in output_dict.get(standard_component_specs.BLESSING_KEY, []):

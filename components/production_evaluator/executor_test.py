@@ -17,7 +17,16 @@ from components.production_evaluator import ProductionEvaluator
 from components.production_evaluator.executor import (NO_BASELINE,
                                                       NOT_EVALUATED, Executor,
                                                       evaluated)
-from tests.helpers import artifact, ram_root, write_model
+from components.result import recorded
+from tests.helpers import artifact, ram_root, write_evaluation, write_model
+
+
+def _writes_an_evaluation(self, inputs, outputs, exec_properties):
+  """What TFX's Evaluator leaves: both models' metrics."""
+  del self, inputs, exec_properties
+  write_evaluation(outputs["evaluation"][0].uri,
+                   {"production": 0.75, "candidate": 0.8},
+                   paired={"candidate": (20, 2, 1)})
 
 
 def run(with_baseline):
@@ -37,8 +46,8 @@ def run(with_baseline):
       "blessing": [artifact(standard_artifacts.ModelBlessing,
                             f"{root}/blessing")]}
   executor = ProductionEvaluator.EXECUTOR_SPEC.executor_class()
-  with mock.patch.object(evaluator_executor.Executor, "Do",
-                         autospec=True) as tfx_do:
+  with mock.patch.object(evaluator_executor.Executor, "Do", autospec=True,
+                         side_effect=_writes_an_evaluation) as tfx_do:
     executor.Do(inputs, outputs, {"eval_config": "{}"})
   return tfx_do, executor, inputs, outputs
 
@@ -50,6 +59,8 @@ def test_without_a_baseline_nothing_is_evaluated():
   assert evaluation.get_string_custom_property(NOT_EVALUATED) == NO_BASELINE
   assert not tf.io.gfile.exists(evaluation.uri)
   assert evaluated(evaluation) is None
+  assert recorded(evaluation) == (
+      "nothing evaluated: no model in production to compare with")
   # Never a pass: the production resolver follows blessed=1 blessings.
   assert blessing.get_int_custom_property("blessed") == 0
   assert tf.io.gfile.listdir(blessing.uri) == ["NOT_BLESSED"]
@@ -62,6 +73,8 @@ def test_with_a_baseline_tfx_evaluates():
   [evaluation] = outputs["evaluation"]
   assert not evaluation.has_custom_property(NOT_EVALUATED)
   assert evaluated(evaluation) is evaluation
+  # The candidate first: the paired metrics are filed under it.
+  assert recorded(evaluation) == "top-1 candidate 0.800, production 0.750"
 
 
 def test_a_skipped_step_is_no_evaluation():

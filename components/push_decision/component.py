@@ -19,6 +19,7 @@ from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
 import tasks
+from components import result
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
                                                  FLOOR, SELECTED,
                                                  read_comparison, score)
@@ -28,6 +29,13 @@ from gate import stats
 DECISION = "decision"  # custom property on the output blessing
 PUSH, NOT_BLESSED, SAME_AS_PRODUCTION, WORSE_THAN_PRODUCTION = (
     "push", "not_blessed", "same_as_production", "worse_than_production")
+# Each decision as the step's result.
+DECISIONS = {PUSH: "push",
+             NOT_BLESSED: "don't push: the candidate is under the floor",
+             SAME_AS_PRODUCTION: "don't push: the candidate is the model "
+                                 "already in production",
+             WORSE_THAN_PRODUCTION: "don't push: significantly worse than "
+                                    "production"}
 
 
 def decide(candidate_fp, production_fp, above_floor, comparison, tolerance,
@@ -95,6 +103,7 @@ def PushDecision(
   blessing.set_int_custom_property("current_model_id", model.id)
   blessing.set_string_custom_property("current_model", model.uri)
   blessing.set_string_custom_property(DECISION, decision)
+  result.record(blessing, DECISIONS[decision])
   if comparison is not None:
     blessing.set_string_custom_property(COMPARISON, json.dumps(
         {**comparison.as_dict(), "margin": -tolerance}))

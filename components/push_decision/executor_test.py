@@ -16,6 +16,7 @@ from components.push_decision.component import (DECISION, NOT_BLESSED, PUSH,
                                                 SAME_AS_PRODUCTION,
                                                 WORSE_THAN_PRODUCTION,
                                                 PushDecision)
+from components.result import recorded
 from tests.helpers import (artifact, ram_root, write_evaluation,
                            write_model)
 
@@ -86,20 +87,28 @@ def test_the_first_model_above_the_floor_is_pushed(where):
 def test_the_recorded_floor_decides(top1, floor, decision, where):
   _, blessing = decide(top1, floor=floor, where=where)
   assert blessing.get_string_custom_property(DECISION) == decision
+  assert recorded(blessing) == {
+      PUSH: "push",
+      NOT_BLESSED: "don't push: the candidate is under the floor"}[decision]
   assert blessing.get_int_custom_property("blessed") == int(decision == PUSH)
 
 
 def test_against_production():
   _, worse = decide(0.5, production=("fp-prod", 0.8), table=(100, 0, 30))
   assert worse.get_string_custom_property(DECISION) == WORSE_THAN_PRODUCTION
+  assert recorded(worse) == \
+      "don't push: significantly worse than production"
   assert worse.get_int_custom_property("blessed") == 0
   assert json.loads(worse.get_string_custom_property("comparison"))[
       "baseline_only"] == 30
   _, same = decide(0.5, production=("fp-candidate", 0.5), table=(100, 0, 0))
   assert same.get_string_custom_property(DECISION) == SAME_AS_PRODUCTION
+  assert recorded(same) == \
+      "don't push: the candidate is the model already in production"
   _, again = decide(0.5, production=("fp-candidate", 0.5), table=(100, 0, 0),
                     push_equal=1)
   assert again.get_string_custom_property(DECISION) == PUSH
+  assert recorded(again) == "push"
 
 
 def test_the_production_evaluation_must_match_the_production_model():

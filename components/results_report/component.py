@@ -27,6 +27,8 @@ from gate.tfma_metric import TOP1
 from trainer import features
 from trainer.training import MODEL_INFO
 
+RESULTS_FILE = "results.json"  # in report_dir: the run's decision record
+
 
 def load_metrics(evaluation_uri):
   """({model: {metric: value}} overall, {model: {class: top-1}} per class)."""
@@ -269,7 +271,7 @@ def ResultsReport(
                   "production_tolerance": production_tolerance},
       num_classes=selected_model.get_int_custom_property(NUM_CLASSES))
   tf.io.gfile.makedirs(report_dir)
-  _write(os.path.join(report_dir, "results.json"),
+  _write(os.path.join(report_dir, RESULTS_FILE),
          json.dumps(results, indent=2, sort_keys=True))
   _write(os.path.join(report_dir, "results.md"),
          "# Learned resizer vs bilinear\n\n" + results_table(results))

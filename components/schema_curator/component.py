@@ -17,6 +17,7 @@ from tfx.v1.dsl.components import component
 
 import schema as schema_pkg
 import tasks
+from components import result
 
 SCHEMA_FILE = "schema.pbtxt"  # the file name TFX's SchemaGen writes
 
@@ -48,3 +49,4 @@ def CuratedSchemaGen(
       for split in ("train", "eval"))
   curated = curate(base, train_stats, [eval_stats])
   tfdv.write_schema_text(curated, os.path.join(schema.uri, SCHEMA_FILE))
+  result.record(schema, task_of(train_stats).schema_line(curated))

@@ -16,7 +16,8 @@ from tfx.extensions.google_cloud_ai_platform.pusher import \
     executor as cloud_executor
 from tfx.types import artifact_utils, standard_component_specs
 
-from components import atomic_pusher
+from components import atomic_pusher, result
+from components.atomic_pusher.executor import pushed_line
 
 VERTEX_MODEL = "vertex_model"  # PushedModel custom property: the Model resource
 
@@ -49,6 +50,8 @@ class Executor(pusher_executor.Executor):
         VERTEX_MODEL, pushed.get_string_custom_property("pushed_destination"))
     self._MarkPushed(pushed, pushed_destination=serving_path,
                      pushed_version=version)
+    result.record(pushed, f"{pushed_line(pushed)}, deployed to Vertex as "
+                  f"{pushed.get_string_custom_property(VERTEX_MODEL)}")
 
 
 class VertexPusher(pusher_component.Pusher):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
+from components.result import recorded
 from components.vertex_pusher.component import (VERTEX_MODEL, Executor,
                                                 VertexPusher)
 from tests.helpers import FakeVertex, no_network
@@ -78,6 +79,8 @@ def test_blessed_model_is_pushed_to_the_folder_and_deployed(monkeypatch):
   assert pushed.get_string_custom_property("pushed_destination") == serving
   assert pushed.get_string_custom_property(VERTEX_MODEL) == \
       "projects/p/locations/r/models/42"
+  assert recorded(pushed) == (f"pushed to {serving}, deployed to Vertex as "
+                             "projects/p/locations/r/models/42")
 
   assert vertex.named("init") == [{"project": "fake-project",
                                    "location": "europe-west4"}]
@@ -104,4 +107,5 @@ def test_unblessed_model_is_neither_pushed_nor_deployed(monkeypatch):
   assert not tf.io.gfile.exists(destination)
   assert pushed.get_int_custom_property("pushed") == 0
   assert vertex.calls == []
+  assert recorded(pushed) == "nothing pushed"
 
