@@ -35,15 +35,13 @@ from typing import (Any, Deque, Dict, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 import apache_beam as beam
-from apache_beam.io import filebasedsink, filesystem, iobase, tfrecordio
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.io import filebasedsink, filesystem, iobase
 import numpy as np
 import tensorflow as tf
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
-from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen.base_example_gen_executor import (
     BaseExampleGenExecutor)
 from tfx.components.util import examples_utils
@@ -52,6 +50,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 import tasks
+from components import tfx_internals
+from components.tfx_internals import WindowedValue
 from components.image_example_gen import input_folder, labels_csv
 from trainer import features
 from trainer.text import escape, label_problem
@@ -464,7 +464,7 @@ class _DecodeFn(beam.DoFn):
     elif split is None:
       # TFX's own hash split function (on features.IMAGE), as its
       # GenerateExamplesByBeam applied it: the same split for each file.
-      split = self._hash_names[base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
+      split = self._hash_names[tfx_internals.partition_fn(
           example, len(self._buckets), self._buckets, self._split_config)]
     return {
         **outcome, "status": "ingested", "normalized": image.normalized,
@@ -529,7 +529,7 @@ try:
   _CRC32C = google_crc32c.value if google_crc32c.implementation == "c" else None
 except ImportError:
   _CRC32C = None
-_masked_crc32c = tfrecordio._TFRecordUtil._masked_crc32c  # pylint: disable=protected-access
+_masked_crc32c = tfx_internals.masked_crc32c
 
 
 def tfrecord(value: bytes) -> bytes:
@@ -537,7 +537,7 @@ def tfrecord(value: bytes) -> bytes:
   write it (Beam's only switch to a faster crc32c is a process-wide global)."""
   if _CRC32C is None:
     buf = io.BytesIO()
-    tfrecordio._TFRecordUtil.write_record(buf, value)  # pylint: disable=protected-access
+    tfx_internals.write_tfrecord(buf, value)
     return buf.getvalue()
   length = struct.pack("<Q", len(value))
   return b"".join([
@@ -637,7 +637,7 @@ class Executor(BaseExampleGenExecutor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     """BaseExampleGenExecutor.Do, writing splits with _WriteStoredSplit."""
-    self._log_startup(input_dict, output_dict, exec_properties)
+    tfx_internals.log_startup(self, input_dict, output_dict, exec_properties)
     check_max_pixels(exec_properties[MAX_PIXELS_KEY])
     report = artifact_utils.get_single_instance(output_dict[REJECTED_KEY])
     input_base = exec_properties["input_base"]
@@ -654,7 +654,7 @@ class Executor(BaseExampleGenExecutor):
     examples = output_dict[standard_component_specs.EXAMPLES_KEY]
     artifact_utils.get_single_instance(examples).split_names = (
         artifact_utils.encode_split_names(split_names))
-    with self._make_beam_pipeline() as pipeline:
+    with tfx_internals.beam_pipeline(self) as pipeline:
       splits = self.GenerateExamplesByBeam(pipeline, exec_properties)
       for name, split in splits.items():
         _ = split | f"WriteSplit[{name}]" >> _WriteStoredSplit(

@@ -12,7 +12,6 @@ import time
 import apache_beam as beam
 from apache_beam.testing import util as beam_testing
 import pytest
-from apache_beam.io.tfrecordio import _TFRecordUtil  # pylint: disable=protected-access
 from PIL import Image
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -22,6 +21,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 from tfx_bsl.tfxio import dataset_options
 
+from components import tfx_internals
 from components.image_example_gen import IngestReport, input_folder
 from components.image_example_gen import executor as executor_module
 from components.image_example_gen.component import (ImageExampleGen,
@@ -359,7 +359,7 @@ def test_records_are_framed_as_beam_frames_them():
   records = [b"", b"a", os.urandom(23_000), bytes(range(256)) * 300]
   beams = io.BytesIO()
   for record in records:
-    _TFRecordUtil.write_record(beams, record)
+    tfx_internals.write_tfrecord(beams, record)
   ours = b"".join(executor_module.tfrecord(r) for r in records)
   assert ours == beams.getvalue()
   assert len(ours) == sum(len(r) + 16 for r in records)
