@@ -48,8 +48,8 @@ from tfx.utils import proto_utils
 
 from components.image_example_gen import IngestReport
 from components.tfx_internals import beam_executor_argv
-from components.image_example_gen.executor import (
-    Executor, inspect_image, make_example)
+from components.image_example_gen.executor import Executor
+from components.image_example_gen.ingest import inspect_image, make_example
 from pipeline.config import PipelineConfig
 
 DEFAULT_MAX_PIXELS = PipelineConfig().data.max_pixels

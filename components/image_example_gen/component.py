@@ -16,7 +16,8 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx import types
 
 from components import tfx_internals
-from components.image_example_gen import executor, input_folder, labels_csv
+from components.image_example_gen import (executor, ingest, input_folder,
+                                          labels_csv)
 
 class IngestReport(artifact.Artifact):
   """rejected.jsonl (one line per rejected file) and summary.json (counts)."""
@@ -83,7 +84,7 @@ class ImageExampleGen(FileBasedExampleGen):
     """max_pixels: the pipeline's --max-pixels (pipeline/config.py).
     labels: a CSV of image paths and targets instead of class folders
     (components/image_example_gen/labels_csv.py)."""
-    executor.check_max_pixels(max_pixels)  # fail when the DAG is built
+    ingest.check_max_pixels(max_pixels)  # fail when the DAG is built
     # FileBasedExampleGen.__init__ builds its own spec, so build ours here.
     spec = ImageExampleGenSpec(
         input_base=input_base,

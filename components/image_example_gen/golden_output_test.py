@@ -17,7 +17,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from components.image_example_gen import IngestReport
-from components.image_example_gen import executor as executor_module
+from components.image_example_gen import decode_transform
 from components.image_example_gen.executor import Executor
 from pipeline.data_layout import example_gen_configs
 from tests.bad_inputs import encode, exif, picture
@@ -146,7 +146,7 @@ def run(data, labels, out):
 @pytest.mark.parametrize("dataset", [flat, splits, csv_labels])
 def test_output_bytes_are_unchanged(dataset, tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  monkeypatch.setattr(executor_module, "decode_threads", lambda: 2)
+  monkeypatch.setattr(decode_transform, "decode_threads", lambda: 2)
   data, labels = dataset(tmp_path)
   data = data.relative_to(tmp_path)
   labels = labels and labels.relative_to(tmp_path)
