@@ -35,7 +35,6 @@ import statistics
 import sys
 import tempfile
 import time
-from unittest import mock
 
 from common import (add_data_args, cpu_seconds, image_files, machine, quiet,
                     subset)
@@ -48,8 +47,9 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from components.image_example_gen import IngestReport
-from components.image_example_gen.executor import (
-    Executor, inspect_image, make_example)
+from components.tfx_internals import beam_executor_argv
+from components.image_example_gen.executor import Executor
+from components.image_example_gen.ingest import inspect_image, make_example
 from pipeline.config import PipelineConfig
 
 DEFAULT_MAX_PIXELS = PipelineConfig().data.max_pixels
@@ -134,7 +134,7 @@ def run_example_gen(data, out, beam_args):
   report.uri = os.path.join(out, "report")
   start = time.perf_counter()
   # As pipeline/local_runner.py: TFX parses sys.argv + Beam args with absl.
-  with mock.patch.object(sys, "argv", sys.argv[:1]):
+  with beam_executor_argv():
     executor = Executor(BaseBeamExecutor.Context(beam_pipeline_args=beam_args))
     built = time.perf_counter()
     executor.Do({}, {"examples": [examples], "rejected": [report]}, {

@@ -20,9 +20,7 @@ import argparse
 import glob
 import os
 import shutil
-import sys
 import tempfile
-from unittest import mock
 
 from common import add_data_args, machine, quiet, subset
 
@@ -30,6 +28,7 @@ import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.orchestration import pipeline as tfx_pipeline
 
+from components.tfx_internals import beam_executor_argv
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 from trainer import features
@@ -39,7 +38,7 @@ def run_up_to_transform(config):
   upstream: ImageExampleGen, StatisticsGen, CuratedSchemaGen,
   ExampleValidator, ValidationGate); nothing after it runs."""
   options = tfx_pipeline.RunOptions(to_nodes=["Transform"])
-  with mock.patch.object(sys, "argv", sys.argv[:1]):  # as local_runner.run
+  with beam_executor_argv():  # as local_runner.run
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config),
                                            run_options=options)
 

@@ -11,7 +11,7 @@ import os
 import tensorflow as tf
 from tfx.proto import example_gen_pb2
 
-from components.image_example_gen.executor import EVAL_DIRS
+from components.image_example_gen.ingest import EVAL_DIRS
 from pipeline.config import ConfigError
 from trainer import features
 

@@ -2,13 +2,12 @@
 import contextlib
 import json
 import os
-import sys
 from typing import Optional
-from unittest import mock
 
 from tfx import v1 as tfx
 
 from components.results_report.component import RESULTS_FILE
+from components.tfx_internals import beam_executor_argv
 from pipeline import output_folder
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline_with_lines
@@ -46,10 +45,10 @@ def run(config: PipelineConfig,
     steps = observe_steps(progress) if progress else contextlib.nullcontext()
     if progress:
       progress.total_steps, progress.lines = len(dag.components), lines
-    # TFX's BaseBeamExecutor parses sys.argv with absl flags (its
-    # b/174174381): a caller's `-v` (pytest, scripts) would be read as
-    # --verbosity. Our own options already live in `config`.
-    with mock.patch.object(sys, "argv", sys.argv[:1]), steps:
+    # TFX's BaseBeamExecutor parses sys.argv with absl flags: a caller's `-v`
+    # (pytest, scripts) would be read as --verbosity. Our own options already
+    # live in `config`.
+    with beam_executor_argv(), steps:
       tfx.orchestration.LocalDagRunner().run(dag)
     with open(os.path.join(config.report_dir, RESULTS_FILE)) as f:
       return json.load(f)

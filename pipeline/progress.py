@@ -6,7 +6,8 @@ How the steps are observed: LocalDagRunner builds one
 `tfx.orchestration.portable.launcher.Launcher` per node and calls its
 `launch()`, which returns when the node is done (run, cached or skipped) and
 raises when it failed. `observe_steps` swaps in a subclass whose `launch()`
-reports around the original, for the duration of one run. This uses the
+reports around the original, for the duration of one run
+(components/tfx_internals.py, observe_launches). This uses the
 portable orchestrator's own entry point rather than matching log messages, and
 the results are read afterwards from what the step recorded in MLMD (its
 execution state, output artifacts and their custom properties), the same
@@ -241,39 +242,18 @@ def result_line(outputs: Dict[str, List]) -> str:
 def observe_steps(progress: Progress):
   """Reports each step LocalDagRunner launches while inside (see above)."""
   # pylint: disable=import-outside-toplevel
-  from tfx.orchestration.portable import launcher as launcher_module
-  original = launcher_module.Launcher
-
-  class ReportingLauncher(original):
-    """Launcher whose launch() tells `progress` about the step."""
-
-    def __init__(self, *args, **kwargs):
-      super().__init__(*args, **kwargs)
-      node = kwargs.get("pipeline_node", args[0] if args else None)
-      self.node_id = node.node_info.id
-
-    def launch(self):
-      progress.started(self.node_id)
-      try:
-        info = super().launch()
-      except BaseException as e:
-        progress.step_failed(self.node_id, e)
-        raise
-      progress.finished(self.node_id,
-                        getattr(info, "execution_id", None) if info else None)
-      return info
-
+  from components.tfx_internals import observe_launches
   epochs = logging.getLogger(PROGRESS_LOGGER)
   handler = _EpochLines(progress)
   saved = (epochs.level, epochs.propagate)
   epochs.addHandler(handler)
   epochs.setLevel(logging.INFO)
   epochs.propagate = False  # printed once, by the handler
-  launcher_module.Launcher = ReportingLauncher
   try:
-    yield progress
+    with observe_launches(progress.started, progress.finished,
+                          progress.step_failed):
+      yield progress
   finally:
-    launcher_module.Launcher = original
     epochs.removeHandler(handler)
     epochs.level, epochs.propagate = saved
 

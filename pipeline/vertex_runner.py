@@ -33,7 +33,6 @@ def compile_pipeline(config: PipelineConfig, pipeline_file: str) -> dict:
   return job
 
 
-TFX_DRIVER = "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
 IMAGE_DRIVER = "components.image_example_gen.vertex_driver"
 
 
@@ -46,22 +45,11 @@ def use_image_driver(job: dict, task: str = "ImageExampleGen") -> None:
   patterns match, so an image added inside a class folder's subfolder, which
   the executor ingests, would keep it and Vertex would reuse stale examples.
   The project's driver is TFX's with ImageInputProcessor, the local
-  fingerprint; only the module changes, the args (Beam's included) stay.
-  Raises if the compiled command is not TFX's driver (a TFX upgrade changed
-  the compiler).
+  fingerprint. Raises if the compiled command is not TFX's driver (a TFX
+  upgrade changed the compiler).
   """
-  spec = job["pipelineSpec"]
-  component = spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]
-  label = spec["components"][component]["executorLabel"]
-  container = spec["deploymentSpec"]["executors"][label]["container"]
-  hook = container.get("lifecycle", {}).get("preCacheCheck", {})
-  if hook.get("command") != ["python", "-m", TFX_DRIVER]:
-    raise RuntimeError(
-        f"{task}: expected KubeflowV2 to compile TFX's ExampleGen driver "
-        f"({TFX_DRIVER}) as the pre-cache check, found "
-        f"{hook.get('command')}; TFX's compiler changed, update "
-        "pipeline/vertex_runner.py")
-  hook["command"] = ["python", "-m", IMAGE_DRIVER]
+  from components import tfx_internals
+  tfx_internals.use_image_driver(job, IMAGE_DRIVER, task)
 
 
 def submit(pipeline_file: str, project: str, region: str,

@@ -33,8 +33,7 @@ from tfx.utils import proto_utils
 
 import tasks
 from components.image_example_gen.component import ImageInputProcessor
-from components.image_example_gen.executor import (REJECTED_FILE,
-                                                   SUMMARY_FILE)
+from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from components.image_example_gen.input_folder import input_fingerprint
 from components.production_evaluator.executor import NO_BASELINE, NOT_EVALUATED
 from components.validation_gate.anomalies_test import statistics

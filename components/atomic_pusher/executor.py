@@ -27,7 +27,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components import result
+from components import result, tfx_internals
 
 SAVED_MODEL = "saved_model.pb"
 
@@ -57,16 +57,17 @@ class Executor(pusher_executor.Executor):
       super().Do(input_dict, output_dict, exec_properties)
       return
     base = destination.filesystem.base_directory
-    self._log_startup(input_dict, output_dict, exec_properties)
+    tfx_internals.log_startup(self, input_dict, output_dict, exec_properties)
     if not self.CheckBlessing(input_dict):
-      self._MarkNotPushed(model_push)
+      tfx_internals.mark_not_pushed(self, model_push)
       return
     model_path = self.GetModelPath(input_dict)
     push = _push_to_object_store if "://" in base else _push_to_local_disk
     version = push(model_path, base)
     io_utils.copy_dir(model_path, model_push.uri)  # the artifact's archive copy
-    self._MarkPushed(model_push, pushed_destination=os.path.join(base, version),
-                     pushed_version=version)
+    tfx_internals.mark_pushed(self, model_push,
+                              pushed_destination=os.path.join(base, version),
+                              pushed_version=version)
 
 
 def _versions():

@@ -14,8 +14,8 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.image_example_gen.component import (ImageExampleGen,
                                                     ImageInputProcessor)
-from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
-                                                   DatasetError)
+from components.image_example_gen.report import (REJECTED_FILE, SUMMARY_FILE,
+                                                 DatasetError)
 from components.image_example_gen.executor_test import run_example_gen
 from pipeline.data_layout import example_gen_configs
 from tests.bad_inputs import (BAD_CLASS_NAMES, pil_view,

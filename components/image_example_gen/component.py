@@ -15,7 +15,9 @@ from tfx.types import artifact, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx import types
 
-from components.image_example_gen import executor, input_folder, labels_csv
+from components import tfx_internals
+from components.image_example_gen import (executor, ingest, input_folder,
+                                          labels_csv)
 
 class IngestReport(artifact.Artifact):
   """rejected.jsonl (one line per rejected file) and summary.json (counts)."""
@@ -35,7 +37,8 @@ class ImageInputProcessor(input_processor.FileBasedInputProcessor):
   """
 
   def resolve_span_and_version(self) -> Tuple[int, Optional[int]]:
-    self._fingerprint = input_folder.input_fingerprint(self._input_base_uri)
+    tfx_internals.set_input_fingerprint(self, input_folder.input_fingerprint(
+        tfx_internals.input_base_uri(self)))
     return 0, None
 
 
@@ -81,7 +84,7 @@ class ImageExampleGen(FileBasedExampleGen):
     """max_pixels: the pipeline's --max-pixels (pipeline/config.py).
     labels: a CSV of image paths and targets instead of class folders
     (components/image_example_gen/labels_csv.py)."""
-    executor.check_max_pixels(max_pixels)  # fail when the DAG is built
+    ingest.check_max_pixels(max_pixels)  # fail when the DAG is built
     # FileBasedExampleGen.__init__ builds its own spec, so build ours here.
     spec = ImageExampleGenSpec(
         input_base=input_base,
@@ -95,4 +98,4 @@ class ImageExampleGen(FileBasedExampleGen):
         labels_sha256=labels_csv.content_hash(labels) if labels else "",
         examples=types.Channel(type=types.standard_artifacts.Examples),
         rejected=types.Channel(type=IngestReport))
-    super(FileBasedExampleGen, self).__init__(spec=spec)  # pylint: disable=bad-super-call
+    tfx_internals.init_file_based_example_gen(self, spec)

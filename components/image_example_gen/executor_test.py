@@ -12,7 +12,6 @@ import time
 import apache_beam as beam
 from apache_beam.testing import util as beam_testing
 import pytest
-from apache_beam.io.tfrecordio import _TFRecordUtil  # pylint: disable=protected-access
 from PIL import Image
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -22,14 +21,15 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 from tfx_bsl.tfxio import dataset_options
 
+from components import tfx_internals
 from components.image_example_gen import IngestReport, input_folder
-from components.image_example_gen import executor as executor_module
+from components.image_example_gen import beam_io, decode_transform, ingest
 from components.image_example_gen.component import (ImageExampleGen,
                                                     ImageInputProcessor)
-from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
-                                                   DatasetError, Executor,
-                                                   check_dataset, inspect_image,
-                                                   summary_line)
+from components.image_example_gen.executor import Executor
+from components.image_example_gen.ingest import inspect_image
+from components.image_example_gen.report import (REJECTED_FILE, SUMMARY_FILE,
+                                                 DatasetError, check_dataset)
 from components.result import recorded
 from pipeline.data_layout import example_gen_configs
 from tests.bad_inputs import write_bad_inputs
@@ -154,22 +154,24 @@ def test_split_layout_lists_every_file_outside_the_splits(tmp_path):
       for c in ("checker", "horizontal", "vertical")]
 
 
+def input_fingerprint(data, input_config) -> str:
+  """What ImageInputProcessor gives the driver as `data`'s fingerprint."""
+  processor = ImageInputProcessor(str(data), input_config.splits)
+  processor.resolve_span_and_version()
+  return processor.get_input_fingerprint(0, None)
+
+
 def test_fingerprint_sees_files_outside_the_splits(tmp_path):
   data = tmp_path / "data"
   tiny_dataset(data / "train", per_class=2, seed=1)
   tiny_dataset(data / "validation", per_class=1, seed=2)
   input_config, _ = example_gen_configs(str(data))
 
-  def fingerprint():
-    processor = ImageInputProcessor(str(data), input_config.splits)
-    processor.resolve_span_and_version()
-    return processor.get_input_fingerprint(0, None)
-
-  before = fingerprint()
+  before = input_fingerprint(data, input_config)
   # Listed as rejected, so the cached report would be stale without a rerun.
   (data / "test").mkdir()
   (data / "test" / "new.jpg").write_bytes(b"x")
-  assert fingerprint() != before
+  assert input_fingerprint(data, input_config) != before
 
 
 def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
@@ -190,14 +192,6 @@ def test_corrupt_and_non_image_files_are_rejected_with_reasons(tmp_path):
   ingested = len(splits["train"]) + len(splits["eval"])
   assert ingested == n and summary["rejected"] == 3
   assert summary["seen"] == ingested + len(rejected) == n + 3
-
-
-def test_the_summary_line_counts_with_thousands_separators():
-  assert summary_line({"ingested": 12_345, "rejected": 2,
-                       "splits": {"eval": 2_345, "train": 10_000}}) == (
-      "12,345 ingested, 2 rejected (10,000 train, 2,345 eval)")
-  assert summary_line({"ingested": 0, "rejected": 7, "splits": {}}) == \
-      "0 ingested, 7 rejected"
 
 
 def test_pixel_limit_refuses_a_decompression_bomb_before_decoding(tmp_path):
@@ -323,7 +317,7 @@ def test_threaded_decode_gives_the_same_output_as_one_thread(tmp_path,
   data = _messy_data(tmp_path)
   runs = {}
   for threads in (1, 4):
-    monkeypatch.setattr(executor_module, "decode_threads", lambda t=threads: t)
+    monkeypatch.setattr(decode_transform, "decode_threads", lambda t=threads: t)
     splits, summary, rejected, *_ = run_example_gen(data,
                                                     tmp_path / f"o{threads}")
     runs[threads] = (
@@ -340,7 +334,7 @@ def test_threaded_decode_gives_the_same_output_as_one_thread(tmp_path,
 
 def test_decode_runs_files_concurrently_on_the_pool(tmp_path, monkeypatch):
   tiny_dataset(tmp_path / "data", per_class=8, size=32)
-  inspect = executor_module.inspect_image
+  inspect = ingest.inspect_image
   lock = threading.Lock()
   state = {"now": 0, "most": 0, "threads": set()}
 
@@ -356,8 +350,8 @@ def test_decode_runs_files_concurrently_on_the_pool(tmp_path, monkeypatch):
       with lock:
         state["now"] -= 1
 
-  monkeypatch.setattr(executor_module, "decode_threads", lambda: 3)
-  monkeypatch.setattr(executor_module, "inspect_image", slow_inspect)
+  monkeypatch.setattr(decode_transform, "decode_threads", lambda: 3)
+  monkeypatch.setattr(ingest, "inspect_image", slow_inspect)
   splits, summary, *_ = run_example_gen(tmp_path / "data", tmp_path / "o")
   assert summary["ingested"] == len(splits["train"]) + len(splits["eval"]) == 24
   assert state["most"] == 3
@@ -367,12 +361,12 @@ def test_decode_runs_files_concurrently_on_the_pool(tmp_path, monkeypatch):
 
 def test_records_are_framed_as_beam_frames_them():
   """The faster crc32c frames byte for byte what Beam's TFRecord sink does."""
-  assert executor_module._CRC32C is not None  # the fast path is what runs
+  assert beam_io._CRC32C is not None  # the fast path is what runs
   records = [b"", b"a", os.urandom(23_000), bytes(range(256)) * 300]
   beams = io.BytesIO()
   for record in records:
-    _TFRecordUtil.write_record(beams, record)
-  ours = b"".join(executor_module.tfrecord(r) for r in records)
+    tfx_internals.write_tfrecord(beams, record)
+  ours = b"".join(beam_io.tfrecord(r) for r in records)
   assert ours == beams.getvalue()
   assert len(ours) == sum(len(r) + 16 for r in records)
 
@@ -381,8 +375,8 @@ def test_chunks_are_gzip_members_every_reader_joins(tmp_path, monkeypatch):
   """Each chunk's records reach the split file as their own gzip member(s):
   tf.data, Beam (TFX's Beam readers) and Python's gzip read the file of
   concatenated members as one stream, in chunk order."""
-  monkeypatch.setattr(executor_module, "FILES_PER_ELEMENT", 3)
-  monkeypatch.setattr(executor_module, "decode_threads", lambda: 2)
+  monkeypatch.setattr(decode_transform, "FILES_PER_ELEMENT", 3)
+  monkeypatch.setattr(decode_transform, "decode_threads", lambda: 2)
   tiny_dataset(tmp_path / "data", per_class=10, size=32)
   splits, summary, _, _, examples = run_example_gen(tmp_path / "data",
                                                     tmp_path / "o")
@@ -396,7 +390,7 @@ def test_chunks_are_gzip_members_every_reader_joins(tmp_path, monkeypatch):
       path, compression_type="GZIP")]
   assert len(records) == len(splits["train"]) == summary["splits"]["train"]
   with gzip.open(path, "rb") as f:
-    assert f.read() == b"".join(map(executor_module.tfrecord, records))
+    assert f.read() == b"".join(map(beam_io.tfrecord, records))
   with beam.Pipeline() as pipeline:
     counted = (pipeline | beam.io.ReadFromTFRecord(path)
                | beam.combiners.Count.Globally())
@@ -407,7 +401,7 @@ def test_chunks_are_gzip_members_every_reader_joins(tmp_path, monkeypatch):
 def test_split_files_are_gzip_with_no_empty_member(tmp_path):
   """An empty split's file is still gzip; a file with records has no empty
   member, where tf.data would stop reading."""
-  sink = executor_module._StoredGzipTFRecordSink(str(tmp_path / "x"))
+  sink = beam_io.StoredGzipTFRecordSink(str(tmp_path / "x"))
   empty, full = str(tmp_path / "empty.gz"), str(tmp_path / "full.gz")
   sink.close(sink.open(empty))
   with gzip.open(empty, "rb") as f:
@@ -416,7 +410,7 @@ def test_split_files_are_gzip_with_no_empty_member(tmp_path):
   handle = sink.open(full)
   for record in records:
     sink.write_record(handle, [gzip.compress(
-        executor_module.tfrecord(record), compresslevel=0, mtime=0)])
+        beam_io.tfrecord(record), compresslevel=0, mtime=0)])
   sink.close(handle)
   assert [r.numpy() for r in tf.data.TFRecordDataset(
       full, compression_type="GZIP")] == records
@@ -433,12 +427,7 @@ def test_symlinked_folders_leading_out_are_one_entry_not_walked(tmp_path):
   os.symlink(elsewhere / "horizontal", data / "linked_class")
   input_config, _ = example_gen_configs(str(data))
 
-  def fingerprint():
-    processor = ImageInputProcessor(str(data), input_config.splits)
-    processor.resolve_span_and_version()
-    return processor.get_input_fingerprint(0, None)
-
-  before = fingerprint()
+  before = input_fingerprint(data, input_config)
   _, summary, rejected, *_ = run_example_gen(data, tmp_path / "o")
   assert rejected == [
       {"path": "checker/out", "reason": f"symlinked folder to {elsewhere}/"
@@ -453,11 +442,11 @@ def test_symlinked_folders_leading_out_are_one_entry_not_walked(tmp_path):
   assert summary["seen"] == 16 + 2 == summary["ingested"] + summary["rejected"]
   # The fingerprint follows the walk: what is not read doesn't count...
   (elsewhere / "checker" / "new.jpg").write_bytes(b"x")
-  assert fingerprint() == before
+  assert input_fingerprint(data, input_config) == before
   # ...where the link leads does.
   os.remove(data / "checker" / "out")
   os.symlink(elsewhere / "vertical", data / "checker" / "out")
-  assert fingerprint() != before
+  assert input_fingerprint(data, input_config) != before
 
 
 def test_a_split_root_symlinked_out_is_one_entry(tmp_path):

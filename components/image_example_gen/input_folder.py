@@ -4,7 +4,7 @@ The one place that touches the input folder's files. A gs:// folder goes
 through tf.io.gfile. A local one goes through os: tf.io.gfile.listdir and
 walk crash on a file name that isn't UTF-8 and follow symlink loops, the
 symlink checks need lstat and realpath, and tf.io.gfile reads contend with
-each other across the decode pool (bench/RESULTS.md 11). Artifact URIs never
+each other across the decode pool. Artifact URIs never
 come here: they go through tf.io.gfile in the executor.
 """
 import hashlib

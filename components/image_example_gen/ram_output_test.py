@@ -9,8 +9,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from components.image_example_gen import IngestReport
-from components.image_example_gen.executor import (REJECTED_FILE, SUMMARY_FILE,
-                                                   Executor)
+from components.image_example_gen.executor import Executor
+from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from pipeline.data_layout import example_gen_configs
 from tests.helpers import ram_root, tiny_dataset  # also Beam's ram:// view
 

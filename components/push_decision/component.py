@@ -12,14 +12,13 @@ fingerprint.
 """
 import json
 
-from tfx.components.evaluator import executor as evaluator_executor
-from tfx.dsl.components.base import base_executor, executor_spec
+from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
                                    component)
 
 import tasks
-from components import result
+from components import result, tfx_internals
 from components.model_selector.component import (COMPARISON, FINGERPRINT,
                                                  FLOOR, SELECTED,
                                                  read_comparison, score)
@@ -110,7 +109,7 @@ def PushDecision(
 
 
 class Executor(PushDecision.EXECUTOR_SPEC.executor_class,
-               evaluator_executor.Executor):
+               tfx_internals.EvaluatorTypedExecutor):
   """PushDecision's executor, typed as an Evaluator executor for Vertex.
 
   On Vertex, TFX's entrypoint (kubeflow_v2_run_executor) hands executors
@@ -120,10 +119,6 @@ class Executor(PushDecision.EXECUTOR_SPEC.executor_class,
   name, so without it no model would ever be found there. Do() is
   PushDecision's function; locally ids are MLMD's and nothing changes.
   """
-
-  def __init__(self, context=None):
-    # Not a Beam executor: skip BaseBeamExecutor's context checks.
-    base_executor.BaseExecutor.__init__(self, context)  # pylint: disable=non-parent-init-called
 
 
 PushDecision.EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

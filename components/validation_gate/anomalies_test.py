@@ -6,7 +6,7 @@ from tensorflow_data_validation.statistics import stats_impl
 from tfx_bsl.coders import example_coder
 
 import schema as schema_pkg
-from components.image_example_gen.executor import inspect_image, make_example
+from components.image_example_gen.ingest import inspect_image, make_example
 from components.schema_curator.component import curate
 from components.validation_gate.component import describe
 from tests.bad_inputs import encode, exif, picture

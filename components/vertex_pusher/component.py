@@ -16,7 +16,7 @@ from tfx.extensions.google_cloud_ai_platform.pusher import \
     executor as cloud_executor
 from tfx.types import artifact_utils, standard_component_specs
 
-from components import atomic_pusher, result
+from components import atomic_pusher, result, tfx_internals
 from components.atomic_pusher.executor import pushed_line
 
 VERTEX_MODEL = "vertex_model"  # PushedModel custom property: the Model resource
@@ -35,8 +35,9 @@ class Executor(pusher_executor.Executor):
     pushed = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.PUSHED_MODEL_KEY])
     # 1. <push_destination>/<version>/, as the local Pusher does it.
-    atomic_pusher.Executor(self._context).Do(input_dict, output_dict,
-                                             exec_properties)
+    context = tfx_internals.executor_context(self)
+    atomic_pusher.Executor(context).Do(input_dict, output_dict,
+                                       exec_properties)
     if not pushed.get_int_custom_property("pushed"):
       return  # not blessed: nothing is deployed either
     serving_path = pushed.get_string_custom_property("pushed_destination")
@@ -44,12 +45,12 @@ class Executor(pusher_executor.Executor):
     # 2. The cloud Pusher: upload to Vertex, deploy to the endpoint. It records
     # the Vertex model as pushed_destination; keep the path there instead
     # (results.json reports it as pushed_path).
-    cloud_executor.Executor(self._context).Do(input_dict, output_dict,
-                                              exec_properties)
+    cloud_executor.Executor(context).Do(input_dict, output_dict,
+                                        exec_properties)
     pushed.set_string_custom_property(
         VERTEX_MODEL, pushed.get_string_custom_property("pushed_destination"))
-    self._MarkPushed(pushed, pushed_destination=serving_path,
-                     pushed_version=version)
+    tfx_internals.mark_pushed(self, pushed, pushed_destination=serving_path,
+                              pushed_version=version)
     result.record(pushed, f"{pushed_line(pushed)}, deployed to Vertex as "
                   f"{pushed.get_string_custom_property(VERTEX_MODEL)}")
 
