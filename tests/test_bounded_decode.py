@@ -17,7 +17,7 @@ from PIL import Image
 
 from pipeline import cli
 from pipeline.config import PipelineConfig
-from tests.helpers import jpeg_bytes, png_bomb
+from testing.helpers import jpeg_bytes, png_bomb
 from trainer import features
 
 LIMIT = PipelineConfig().data.max_pixels

@@ -3,7 +3,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.config import ConfigError, PipelineConfig, VertexConfig
-from tests.helpers import no_network, tiny_dataset
+from testing.helpers import no_network, tiny_dataset
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import time
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from tests.helpers import tiny_dataset
+from testing.helpers import tiny_dataset
 
 SECRET = "sk-test-5b1f0c9e-do-not-log"
 UPSTREAM = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",

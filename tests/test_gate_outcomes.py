@@ -35,7 +35,7 @@ from components.production_evaluator.executor import Executor as ProdExecutor
 from components.push_decision.component import PushDecision
 from components.results_report.component import ResultsReport
 from pipeline.pipeline import eval_config
-from tests.helpers import artifact, write_label_vocab
+from testing.helpers import artifact, write_label_vocab
 from trainer import features
 from trainer.resizer import learnable_resizer
 from trainer.training import MODEL_INFO, RESIZER_WEIGHTS

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.helpers import png_bomb
+from testing.helpers import png_bomb
 from trainer import image_header
 
 LIMIT = 40_000_000

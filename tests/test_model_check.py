@@ -8,7 +8,7 @@ import tensorflow as tf
 import tasks
 from pipeline import model_check
 from pipeline.config import PipelineConfig, trainer_settings
-from tests.helpers import transform_output
+from testing.helpers import transform_output
 from trainer import backbones, training
 from trainer.export import export
 from trainer.keras_lib import keras

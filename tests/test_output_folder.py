@@ -14,7 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import cli, output_folder
 from pipeline.config import ConfigError, PipelineConfig, VertexConfig
-from tests.helpers import no_network, tiny_dataset
+from testing.helpers import no_network, tiny_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A process that holds the lock until its stdin closes; one line, so the

@@ -19,7 +19,7 @@ from components.model_selector.component import FLOOR, fingerprint
 from components.push_decision.component import clears_floor
 from gate import tfma_metric
 from pipeline import cli, output_folder
-from tests.helpers import read_examples, serve_in_fresh_process, tiny_dataset
+from testing.helpers import read_examples, serve_in_fresh_process, tiny_dataset
 from trainer.training import RESIZER_WEIGHTS
 
 NODES = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import cli
-from tests.helpers import jpeg_bytes, png_bomb
+from testing.helpers import jpeg_bytes, png_bomb
 
 CLASSES = ["red", "green", "blue"]
 

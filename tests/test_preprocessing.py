@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tests.helpers import jpeg_bytes
+from testing.helpers import jpeg_bytes
 from trainer.preprocessing import (bytes_to_pixels, decode_and_resize,
                                    pixels_to_bytes)
 

@@ -20,7 +20,7 @@ from components import result
 from gate import tfma_metric
 from pipeline import cli, pipeline, progress
 from pipeline.config import DataConfig, PipelineConfig
-from tests.helpers import artifact, write_evaluation
+from testing.helpers import artifact, write_evaluation
 from trainer.training import MODEL_INFO
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.demo_data import REGRESSION_LABELS, write_regression_demo_data
-from tests.helpers import serve_in_fresh_process, tiny_dataset
+from testing.helpers import serve_in_fresh_process, tiny_dataset
 
 TINY = ["--backbone", "tiny_cnn", "--input-size", "32", "--target-size", "16",
         "--epochs", "2", "--batch-size", "8", "--bn-recalibration", "64"]

@@ -22,7 +22,7 @@ from components.vertex_pusher.component import VERTEX_MODEL, Executor
 from pipeline import cli, vertex_runner
 from pipeline.config import DataConfig, PipelineConfig, VertexConfig
 from pipeline.pipeline import create_pipeline, make_pusher
-from tests.helpers import no_network
+from testing.helpers import no_network
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "europe-docker.pkg.dev/fake-project/resizer/pipeline:test"

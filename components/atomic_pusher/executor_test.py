@@ -12,7 +12,7 @@ from tfx.utils import proto_utils
 
 from components.atomic_pusher import executor as atomic
 from components.result import recorded
-from tests.helpers import artifact, ram_root, write_model
+from testing.helpers import artifact, ram_root, write_model
 
 SECOND = 1_700_000_000.25  # the clock every push of a same-second test reads
 

@@ -32,8 +32,8 @@ from components.image_example_gen.report import (REJECTED_FILE, SUMMARY_FILE,
                                                  DatasetError, check_dataset)
 from components.result import recorded
 from pipeline.data_layout import example_gen_configs
-from tests.bad_inputs import write_bad_inputs
-from tests.helpers import (feature, jpeg_bytes, png_bomb, read_examples,
+from testing.bad_inputs import write_bad_inputs
+from testing.helpers import (feature, jpeg_bytes, png_bomb, read_examples,
                            tiny_dataset)
 from trainer import features
 

@@ -20,8 +20,8 @@ from components.image_example_gen import IngestReport
 from components.image_example_gen import decode_transform
 from components.image_example_gen.executor import Executor
 from pipeline.data_layout import example_gen_configs
-from tests.bad_inputs import encode, exif, picture
-from tests.helpers import jpeg_bytes, tiny_dataset
+from testing.bad_inputs import encode, exif, picture
+from testing.helpers import jpeg_bytes, tiny_dataset
 
 # sha256 of each output file, relative to the run's output folder, as the
 # code at commit 5bef9da (before ImageExampleGen was split into layers)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from components.image_example_gen import input_folder
 from components.image_example_gen.ingest import FileIngester
-from tests.helpers import jpeg_bytes
+from testing.helpers import jpeg_bytes
 from trainer import features
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(

@@ -12,7 +12,7 @@ from components.image_example_gen import IngestReport
 from components.image_example_gen.executor import Executor
 from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from pipeline.data_layout import example_gen_configs
-from tests.helpers import ram_root, tiny_dataset  # also Beam's ram:// view
+from testing.helpers import ram_root, tiny_dataset  # also Beam's ram:// view
 
 
 def test_examples_and_report_on_ram(tmp_path):

@@ -18,7 +18,7 @@ from components.production_evaluator.executor import (NO_BASELINE,
                                                       NOT_EVALUATED, Executor,
                                                       evaluated)
 from components.result import recorded
-from tests.helpers import artifact, ram_root, write_evaluation, write_model
+from testing.helpers import artifact, ram_root, write_evaluation, write_model
 
 
 def _writes_an_evaluation(self, inputs, outputs, exec_properties):

@@ -17,7 +17,7 @@ from components.push_decision.component import (DECISION, NOT_BLESSED, PUSH,
                                                 WORSE_THAN_PRODUCTION,
                                                 PushDecision)
 from components.result import recorded
-from tests.helpers import (artifact, ram_root, write_evaluation,
+from testing.helpers import (artifact, ram_root, write_evaluation,
                            write_model)
 
 

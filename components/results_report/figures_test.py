@@ -14,7 +14,7 @@ from PIL import Image
 
 import tasks
 from components.results_report import figures
-from tests.helpers import jpeg_bytes
+from testing.helpers import jpeg_bytes
 from trainer import features
 from trainer.model import ModelSpec, build_model
 from trainer.preprocessing import decode_and_resize

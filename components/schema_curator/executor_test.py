@@ -8,7 +8,7 @@ from tfx.types import standard_artifacts
 from components.result import recorded
 from components.schema_curator.component import SCHEMA_FILE, CuratedSchemaGen
 from components.validation_gate.anomalies_test import examples, statistics
-from tests.helpers import ram_root, write_file
+from testing.helpers import ram_root, write_file
 from trainer import features
 
 

@@ -9,8 +9,8 @@ import schema as schema_pkg
 from components.image_example_gen.ingest import inspect_image, make_example
 from components.schema_curator.component import curate
 from components.validation_gate.component import describe
-from tests.bad_inputs import encode, exif, picture
-from tests.helpers import jpeg_bytes
+from testing.bad_inputs import encode, exif, picture
+from testing.helpers import jpeg_bytes
 from trainer import features
 
 

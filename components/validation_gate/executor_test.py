@@ -7,7 +7,7 @@ from tfx.types import standard_artifacts
 from components.validation_gate.component import (ANOMALIES_FILE,
                                                   DataAnomalyError,
                                                   ValidationGate)
-from tests.helpers import ram_root, write_file
+from testing.helpers import ram_root, write_file
 from trainer import features
 
 

@@ -16,7 +16,7 @@ from tfx.types import standard_artifacts
 from components.result import recorded
 from components.vertex_pusher.component import (VERTEX_MODEL, Executor,
                                                 VertexPusher)
-from tests.helpers import FakeVertex, no_network
+from testing.helpers import FakeVertex, no_network
 
 cloud = tfx.extensions.google_cloud_ai_platform
 SERVING_IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import ExifTags, Image, ImageOps
 
-from tests.helpers import png_bomb
+from testing.helpers import png_bomb
 
 BAD_UTF8_NAME = b"latin1-caf\xe9.jpg"  # a name from a legacy zip, not UTF-8
 # Class folder names no label can have (trainer.text.label_problem): TF
