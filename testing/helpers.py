@@ -391,3 +391,40 @@ def serve_in_fresh_process(model_dir, images, cwd):
                          *map(str, images)], cwd=cwd, env=env, check=True,
                         capture_output=True, text=True, timeout=300)
   return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_example_gen(data, out, max_pixels=40_000_000, layout="auto",
+                    labels=None):
+  """Runs ImageExampleGen's executor on `data` into `out`: (examples per
+  split, summary.json, rejected.jsonl rows, the report and examples
+  artifacts)."""
+  # pylint: disable=import-outside-toplevel
+  from tfx.proto import example_gen_pb2
+  from tfx.types import standard_artifacts
+  from tfx.utils import proto_utils
+
+  from components.image_example_gen import IngestReport
+  from components.image_example_gen.executor import Executor
+  from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
+  from pipeline.data_layout import example_gen_configs
+  input_config, output_config = example_gen_configs(str(data), layout)
+  examples = standard_artifacts.Examples()
+  examples.uri = str(out / "examples")
+  report = IngestReport()
+  report.uri = str(out / "report")
+  Executor().Do({}, {"examples": [examples], "rejected": [report]}, {
+      "input_base": str(data),
+      "input_config": proto_utils.proto_to_json(input_config),
+      "output_config": proto_utils.proto_to_json(output_config),
+      "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+      "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+      "max_pixels": max_pixels,
+      **({"labels": str(labels)} if labels else {}),
+  })
+  splits = {s: read_examples(os.path.join(examples.uri, f"Split-{s}"))
+            for s in ("train", "eval")}
+  with open(os.path.join(report.uri, SUMMARY_FILE)) as f:
+    summary = json.load(f)
+  with open(os.path.join(report.uri, REJECTED_FILE)) as f:
+    rejected = [json.loads(line) for line in f]
+  return splits, summary, rejected, report, examples

@@ -73,13 +73,18 @@ def test_application_backbones_save_and_reload(tmp_path, name):
   model = build_model(ModelSpec(head=CLASSIFICATION.head(2), input_size=64,
                                 target_size=32, backbone=name))
   images = tf.random.uniform((2, 64, 64, 3), 0, 255)
-  model.save(str(tmp_path / "m"), save_format="tf")
+  # As trainer/export.py saves: signatures, and no per-layer traces.
+  serve = tf.function(lambda x: {"out": model(x, training=False)},
+                      input_signature=[tf.TensorSpec((None, 64, 64, 3))])
+  model.save(str(tmp_path / "m"), save_format="tf", save_traces=False,
+             signatures={"serving_default": serve})
   reloaded = keras.models.load_model(str(tmp_path / "m"), compile=False)
   np.testing.assert_allclose(reloaded(images).numpy(), model(images).numpy(),
                              atol=1e-5)
   served = tf.saved_model.load(str(tmp_path / "m"))
-  np.testing.assert_allclose(served(images).numpy(), model(images).numpy(),
-                             atol=1e-5)
+  np.testing.assert_allclose(
+      served.signatures["serving_default"](images)["out"].numpy(),
+      model(images).numpy(), atol=1e-5)
 
 
 # --weights PATH: keras.applications no-top files (what users download), a

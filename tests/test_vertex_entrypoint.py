@@ -42,8 +42,8 @@ from components.vertex_pusher.component import VERTEX_MODEL
 from gate.tfma_metric import TOP5
 from pipeline.config import PipelineConfig, VertexConfig
 from testing.helpers import (FakeVertex, copy_tree, jpeg_bytes, no_network,
-                           ram_root, tiny_dataset, write_evaluation,
-                           write_file, write_label_vocab, write_model)
+                             ram_root, tiny_dataset, write_evaluation,
+                             write_file, write_label_vocab, write_model)
 from tests.test_vertex_compile import (ROOT, compile_vertex, executor_class,
                                        param, parse, query_conditions)
 from trainer import features

@@ -16,11 +16,10 @@ from components.image_example_gen.component import (ImageExampleGen,
                                                     ImageInputProcessor)
 from components.image_example_gen.report import (REJECTED_FILE, SUMMARY_FILE,
                                                  DatasetError)
-from components.image_example_gen.executor_test import run_example_gen
 from pipeline.data_layout import example_gen_configs
 from testing.bad_inputs import (BAD_CLASS_NAMES, pil_view,
-                              write_bad_class_folders, write_bad_inputs)
-from testing.helpers import feature, tiny_dataset
+                                write_bad_class_folders, write_bad_inputs)
+from testing.helpers import feature, run_example_gen, tiny_dataset
 from trainer import features
 from trainer.preprocessing import decode_and_resize
 from trainer.text import label_problem

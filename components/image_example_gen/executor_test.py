@@ -2,7 +2,6 @@
 import glob
 import gzip
 import io
-import json
 import os
 import subprocess
 import sys
@@ -17,50 +16,21 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.util import examples_utils, tfxio_utils
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts
-from tfx.utils import proto_utils
 from tfx_bsl.tfxio import dataset_options
 
 from components import tfx_internals
-from components.image_example_gen import IngestReport, input_folder
+from components.image_example_gen import input_folder
 from components.image_example_gen import beam_io, decode_transform, ingest
 from components.image_example_gen.component import (ImageExampleGen,
                                                     ImageInputProcessor)
-from components.image_example_gen.executor import Executor
 from components.image_example_gen.ingest import inspect_image
-from components.image_example_gen.report import (REJECTED_FILE, SUMMARY_FILE,
-                                                 DatasetError, check_dataset)
+from components.image_example_gen.report import DatasetError, check_dataset
 from components.result import recorded
 from pipeline.data_layout import example_gen_configs
 from testing.bad_inputs import write_bad_inputs
-from testing.helpers import (feature, jpeg_bytes, png_bomb, read_examples,
-                           tiny_dataset)
+from testing.helpers import (feature, jpeg_bytes, png_bomb, run_example_gen,
+                             tiny_dataset)
 from trainer import features
-
-
-def run_example_gen(data, out, max_pixels=40_000_000, layout="auto",
-                    labels=None):
-  input_config, output_config = example_gen_configs(str(data), layout)
-  examples = standard_artifacts.Examples()
-  examples.uri = str(out / "examples")
-  report = IngestReport()
-  report.uri = str(out / "report")
-  Executor().Do({}, {"examples": [examples], "rejected": [report]}, {
-      "input_base": str(data),
-      "input_config": proto_utils.proto_to_json(input_config),
-      "output_config": proto_utils.proto_to_json(output_config),
-      "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
-      "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-      "max_pixels": max_pixels,
-      **({"labels": str(labels)} if labels else {}),
-  })
-  splits = {s: read_examples(os.path.join(examples.uri, f"Split-{s}"))
-            for s in ("train", "eval")}
-  with open(os.path.join(report.uri, SUMMARY_FILE)) as f:
-    summary = json.load(f)
-  with open(os.path.join(report.uri, REJECTED_FILE)) as f:
-    rejected = [json.loads(line) for line in f]
-  return splits, summary, rejected, report, examples
 
 
 def filenames(examples):

@@ -12,16 +12,10 @@ import os
 import shutil
 
 import pytest
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts
-from tfx.utils import proto_utils
 
-from components.image_example_gen import IngestReport
 from components.image_example_gen import decode_transform
-from components.image_example_gen.executor import Executor
-from pipeline.data_layout import example_gen_configs
 from testing.bad_inputs import encode, exif, picture
-from testing.helpers import jpeg_bytes, tiny_dataset
+from testing.helpers import jpeg_bytes, run_example_gen, tiny_dataset
 
 # sha256 of each output file, relative to the run's output folder, as the
 # code at commit 5bef9da (before ImageExampleGen was split into layers)
@@ -118,21 +112,8 @@ def csv_labels(root):
 def run(data, labels, out):
   """Runs the executor from the tmp folder on relative paths; returns
   {output file: sha256}."""
-  input_config, output_config = example_gen_configs(
-      str(data), "flat" if labels else "auto")
-  examples = standard_artifacts.Examples()
-  examples.uri = str(out / "examples")
-  report = IngestReport()
-  report.uri = str(out / "report")
-  Executor().Do({}, {"examples": [examples], "rejected": [report]}, {
-      "input_base": str(data),
-      "input_config": proto_utils.proto_to_json(input_config),
-      "output_config": proto_utils.proto_to_json(output_config),
-      "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
-      "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-      "max_pixels": 40_000_000,
-      **({"labels": str(labels)} if labels else {}),
-  })
+  run_example_gen(data, out, layout="flat" if labels else "auto",
+                  labels=labels)
   digests = {}
   for folder, _, names in os.walk(out):
     for name in names:

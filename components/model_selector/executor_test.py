@@ -20,7 +20,7 @@ from components.model_selector.component import (AHEAD, COMPARISON,
 from components.result import recorded
 from gate import stats
 from testing.helpers import (artifact, ram_root, write_evaluation,
-                           write_label_vocab, write_model)
+                             write_label_vocab, write_model)
 
 CLEAR_WIN = (100, 45, 5)  # learned right on 45 images bilinear got wrong, 5 vice versa
 

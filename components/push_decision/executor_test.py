@@ -18,7 +18,7 @@ from components.push_decision.component import (DECISION, NOT_BLESSED, PUSH,
                                                 PushDecision)
 from components.result import recorded
 from testing.helpers import (artifact, ram_root, write_evaluation,
-                           write_model)
+                             write_model)
 
 
 def model_artifact(uri, fp, floor=None, artifact_id=7):
