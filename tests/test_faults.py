@@ -33,12 +33,15 @@ def executions_of_last_run(db):
   return len(runs), states
 
 
+EPOCHS = 20  # enough that the kill lands mid-training
+
+
 def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
   data, out = tmp_path / "data", tmp_path / "out"
   tiny_dataset(data, per_class=8, classes=3)
   cmd = [sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
          "--output", str(out), "--backbone", "tiny_cnn", "--input-size", "64",
-         "--target-size", "32", "--epochs", "60", "--batch-size", "8",
+         "--target-size", "32", "--epochs", str(EPOCHS), "--batch-size", "8",
          "--floor", "0", "--min-gain", "-1"]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   # Credentials in the environment must reach no log and no artifact.
@@ -54,7 +57,7 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
   while not glob.glob(pattern, recursive=True) and time.time() < deadline:
     assert proc.poll() is None, "the run ended before training started"
     time.sleep(0.2)
-  time.sleep(2)  # a few more epochs
+  time.sleep(0.5)  # into a later epoch
   os.killpg(proc.pid, signal.SIGKILL)
   proc.wait()
   assert not (out / "report" / "results.json").exists()
@@ -74,12 +77,12 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
   resumed = [i for i in infos if i["first_epoch"]]
   assert resumed, [i["first_epoch"] for i in infos]
   for info in resumed:
-    assert info["first_epoch"] + info["epochs_run"] == 60
-  # The recorded history still has all 60 epochs: the killed run's, then the
+    assert info["first_epoch"] + info["epochs_run"] == EPOCHS
+  # The recorded history still has all its epochs: the killed run's, then the
   # resumed run's.
   for info in infos:
     assert {k: len(v) for k, v in info["history"].items()} == {
-        k: 60 for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")}
+        k: EPOCHS for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")}
     assert None not in info["history"]["loss"]
   # What the resumed run printed: the upstream steps from the cache, the
   # killed Trainer's epochs numbered on from where it resumed, no noise.
@@ -91,7 +94,7 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
     trainer = f"Trainer_{info['resizer']}: epoch "
     numbers = [int(l[len(trainer):].split("/")[0]) for l in lines
                if l.startswith(trainer)]
-    assert numbers == list(range(info["first_epoch"] + 1, 61))
+    assert numbers == list(range(info["first_epoch"] + 1, EPOCHS + 1))
   noise = ("ArtifactQuery", "Unable to register", "remapper failed",
            "is deprecated", "Tables initialized", "payload_format")
   assert not [l for l in (rerun.stdout + rerun.stderr).splitlines()
