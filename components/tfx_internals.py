@@ -460,6 +460,12 @@ def _probe_vertex_entrypoint_flags():
   _parameters(kubeflow_v2_run_executor.main, "parsed_argv")
 
 
+def parse_vertex_entrypoint_flags(argv: Sequence[str]):
+  """(args, beam_args) of TFX's Vertex step entrypoint, as its `python -m`
+  parses them before main(parsed)."""
+  return kubeflow_v2_run_executor._parse_flags(list(argv))  # pylint: disable=protected-access
+
+
 # ---- Pushers ---------------------------------------------------------------
 
 @_entry(

@@ -186,12 +186,11 @@ def test_the_scan_finds_code_not_comments_or_strings():
 
 
 def _project_files():
-  """Every .py file of the project but tests/ (it drives TFX's Vertex entry
-  points as Vertex's containers do) and the adapter with its test."""
+  """Every .py file of the project but the adapter and its test."""
   own = {os.path.abspath(tfx_internals.__file__), os.path.abspath(__file__)}
   for folder, dirs, files in os.walk(ROOT):
     dirs[:] = [d for d in dirs
-               if not d.startswith(".") and d not in ("tests", "__pycache__")
+               if not d.startswith(".") and d != "__pycache__"
                and not (folder == ROOT and d in ("build", "dist"))]
     for name in files:
       path = os.path.join(folder, name)

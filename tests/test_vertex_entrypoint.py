@@ -32,6 +32,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2
 from tfx.utils import proto_utils
 
 import tasks
+from components import tfx_internals
 from components.image_example_gen.component import ImageInputProcessor
 from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from components.image_example_gen.input_folder import input_fingerprint
@@ -157,7 +158,7 @@ def run_step(compiled, task, inputs, outputs, root, parameters=None,
   assert list(container.command) == [
       "python", "-m",
       "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
-  entrypoint.main(entrypoint._parse_flags(  # pylint: disable=protected-access
+  entrypoint.main(tfx_internals.parse_vertex_entrypoint_flags(
       [entrypoint.__file__] + command_args(container.args, message,
                                            beam_args)))
   return read_output(message)[0]
@@ -222,7 +223,7 @@ def run_driver(compiled, task, outputs, root, parameters=None, module=DRIVER):
   assert list(hook.pre_cache_check.command) == ["python", "-m", DRIVER]
   message = executor_input(compiled, task, {}, outputs, root, parameters)
   driver = importlib.import_module(module)
-  driver.main(driver._parse_flags(  # pylint: disable=protected-access
+  driver.main(tfx_internals.parse_example_gen_driver_flags(
       [driver.__file__] + command_args(hook.pre_cache_check.args, message)))
   # The project's driver swaps TFX's processor class only while it runs.
   assert input_processor.FileBasedInputProcessor.__module__ == \
