@@ -10,10 +10,15 @@ Paths may be local or gs://.
 A SavedModel is a program: before loading one, its graph is checked for ops
 that the models this pipeline exports don't use (pipeline/model_check.py);
 --trust-model skips that. Each file's header is checked with PIL before it is
-sent: one declaring more pixels than the model decodes (its recorded
+decoded: one declaring more pixels than the model decodes (its recorded
 max_pixels, or the pipeline's default for a model that records none) is not
-sent. What the model or a file name says is printed escaped (trainer/text.py).
+sent. A file is then sent as ingest stores it (ingest.inspect_image, the same
+code), so the model sees the pixels it was trained on: JPEG and PNG as they
+are; WebP, BMP, GIF, TIFF and EXIF-rotated photos as ingest's lossless PNG
+of the upright RGB image. A file ingest rejects gets ingest's reason. What
+the model or a file name says is printed escaped (trainer/text.py).
 """
+import contextlib
 import io
 import json
 import sys
@@ -22,6 +27,7 @@ import warnings
 import tensorflow as tf
 from PIL import Image
 
+from components.image_example_gen import ingest
 from pipeline import model_check
 from pipeline.config import DataConfig
 from trainer import image_header, model_dirs
@@ -84,13 +90,20 @@ def max_pixels(model):
   return value
 
 
+@contextlib.contextmanager
+def _no_bomb_warning():
+  """Silences PIL's own bomb warning: the model's limit is the one that
+  applies (refusal)."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    yield
+
+
 def refusal(data, limit):
   """Why `data` is not sent to a model that decodes at most `limit` pixels
   ("" when it is sent), from the header alone: Image.open never decodes."""
   try:
-    with warnings.catch_warnings():
-      # PIL's own bomb warning: the check below is the one that applies.
-      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with _no_bomb_warning():
       with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
         frames = image.n_frames if image.format == "GIF" else 1
@@ -100,7 +113,7 @@ def refusal(data, limit):
     width, height, frames = (int(header.width[0]), int(header.height[0]),
                              int(header.frames[0]))
   except Exception:  # pylint: disable=broad-except
-    return ""  # not an image PIL reads: the model's own check answers
+    return ""  # not an image PIL reads: ingest's check says why
   pixels = width * height * frames
   if pixels <= limit:
     return ""
@@ -162,32 +175,38 @@ def predict(model, paths, top=3):
   """One dict per path, in order: its answer, or {"file", "error"}."""
   results = [{"file": p} for p in paths]
   limit = max_pixels(model)
-  readable = []
+  sendable = []
   for result in results:
     try:
       data = _read(result["file"])
     except (ValueError, tf.errors.OpError) as e:
       result["error"] = getattr(e, "message", None) or str(e)
       continue
-    error = refusal(data, limit)
+    error = refusal(data, limit)  # before any decode
     if error:
       result["error"] = error
-    else:
-      readable.append((result, data))
+      continue
+    try:
+      with _no_bomb_warning():
+        sendable.append((result, ingest.inspect_image(data, limit)))
+    except ValueError as e:  # ingest's own reason for rejecting the file
+      result["error"] = str(e)
   try:  # one batch when every image decodes
-    answers = _answers(model, [data for _, data in readable], top) \
-        if readable else []
+    answers = _answers(model, [image.encoded for _, image in sendable], top) \
+        if sendable else []
   except tf.errors.InvalidArgumentError:
     answers = None
-  for i, (result, data) in enumerate(readable):
+  for i, (result, image) in enumerate(sendable):
     if answers is not None:
       result.update(answers[i])
       continue
     try:  # one by one, to tell which file the model can't decode
-      result.update(_answers(model, [data], top)[0])
+      result.update(_answers(model, [image.encoded], top)[0])
     except tf.errors.InvalidArgumentError:
-      result["error"] = ("not a JPEG or PNG image the model can decode; "
-                         "send JPEG or PNG files")
+      # PIL decoded it; a model this pipeline pushed decodes what ingest stores.
+      result["error"] = (
+          f"the model can't decode it (sent as {image.fmt.upper()}, as ingest "
+          "stores it); give a model this pipeline pushed")
   return results
 
 

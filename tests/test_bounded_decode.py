@@ -15,8 +15,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline import cli
+from components.image_example_gen import ingest
+from pipeline import cli, predict
 from pipeline.config import PipelineConfig
+from testing import bad_inputs
 from testing.helpers import jpeg_bytes, png_bomb
 from trainer import features
 
@@ -255,13 +257,67 @@ def test_predict_refuses_bombs_before_sending_and_answers_the_rest(
     rc = cli.main(["predict", "--model", serving_dir, *paths])
   out, err = capsys.readouterr()
   assert rc == 1
-  assert sent == [3]  # the bombs never left
+  assert sent == [2]  # the bombs and the non-image never left
   answered = [line.split(":")[0] for line in out.splitlines()[1:]]
   assert answered == [paths[0], paths[3]]
   assert err.splitlines() == [
       f"{paths[1]}: error: {BOMB_ERROR}",
       f"{paths[2]}: error: image is 8000x8000 = 64000000 pixels, above this "
       f"model's limit of {LIMIT} (max_pixels); send a smaller image",
-      # The model's own answer for a file PIL can't read.
-      f"{paths[4]}: error: not a JPEG, PNG, GIF or BMP image; send a "
-      "complete JPEG, PNG, GIF or BMP file"]
+      # Ingest's reason for it.
+      f"{paths[4]}: error: {ingest.UNRECOGNISED}"]
+
+
+def _answer(outputs, i):
+  """Row i's answer: a regression's prediction or the class probabilities."""
+  return outputs["prediction"][i] if "prediction" in outputs \
+      else outputs["probabilities"][i]
+
+
+@pytest.mark.parametrize("signature", ["serving_images", "serving_default"])
+def test_the_served_signatures_decode_bmp_and_gif_in_graph(exported,
+                                                           signature):
+  """Each answered as a PNG of the pixels PIL reads from it."""
+  _, serving_dir = exported
+  model = tf.saved_model.load(serving_dir)
+  picture = bad_inputs.picture()
+  bmp = bad_inputs.encode(picture, "BMP")
+  gif = bad_inputs.encode(picture, "GIF")
+  images = [bmp, gif] + [bad_inputs.encode(Image.fromarray(
+      bad_inputs.pil_view(data)), "PNG") for data in (bmp, gif)]
+  outputs = _call(model, signature, images)
+  assert [e.decode() for e in outputs["error"]] == [""] * 4
+  for i in (0, 1):
+    assert not np.isnan(_answer(outputs, i)).any()
+    np.testing.assert_allclose(_answer(outputs, i), _answer(outputs, i + 2),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_predict_answers_each_format_as_the_model_answers_ingests_image(
+    exported, tmp_path):
+  """What predict prints is the served model's answer for what ingest stores
+  for the file."""
+  task, serving_dir = exported
+  model = tf.saved_model.load(serving_dir)
+  corpus = bad_inputs.file_corpus()
+  names = ["small_40x30.jpg", "with space.png", "exif6.jpg", "photo.bmp",
+           "anim.gif", "photo.webp", "rotated.webp", "photo.tiff"]
+  paths = []
+  for name in names:
+    paths.append(str(tmp_path / name))
+    (tmp_path / name).write_bytes(corpus[name])
+  results = predict.predict(model, paths, top=2)
+  stored = [ingest.inspect_image(corpus[name], LIMIT).encoded
+            for name in names]
+  expected = _call(model, "serving_images", stored)
+  for i, (name, result) in enumerate(zip(names, results)):
+    assert "error" not in result, (name, result)
+    if task == "regression":
+      np.testing.assert_allclose(np.ravel(result["prediction"]),
+                                 np.ravel(expected["prediction"][i]),
+                                 rtol=1e-6, atol=1e-6, err_msg=name)
+    else:
+      probs = expected["probabilities"][i]
+      assert result["top_class"] == expected["top_class"][i].decode(), name
+      assert [c["probability"] for c in result["top"]] == pytest.approx(
+          sorted(probs, reverse=True), abs=1e-6), name

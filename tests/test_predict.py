@@ -2,12 +2,16 @@
 models' serving_images interface (the whole DAG's model: test_pipeline_e2e)."""
 import json
 import re
+import types
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import cli
+from components.image_example_gen import ingest
+from pipeline import cli, predict
+from pipeline.config import DataConfig
+from testing import bad_inputs
 from testing.helpers import jpeg_bytes, png_bomb
 
 CLASSES = ["red", "green", "blue"]
@@ -17,17 +21,23 @@ class _ColorModel(tf.Module):
   """Classifies an image by its mean colour, or (regression) returns its mean
   red value: the same signature name and outputs as a pushed model."""
 
-  def __init__(self, regression=False, classes=None):
+  def __init__(self, regression=False, classes=None, jpeg_only=False):
     super().__init__()
     self.regression = regression
     self.classes = classes or CLASSES
+    self.jpeg_only = jpeg_only  # unlike a pushed model
+
+  def _decode(self, image):
+    if self.jpeg_only:  # decode_jpeg would read PNG too
+      window = tf.concat([[0, 0], tf.image.extract_jpeg_shape(image)[:2]], 0)
+      return tf.image.decode_and_crop_jpeg(image, window, channels=3)
+    return tf.io.decode_image(image, channels=3, expand_animations=False)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name="image_bytes")])
   def serve(self, image_bytes):
     means = tf.map_fn(
-        lambda b: tf.reduce_mean(tf.cast(tf.io.decode_image(
-            b, channels=3, expand_animations=False), tf.float32), [0, 1]),
+        lambda b: tf.reduce_mean(tf.cast(self._decode(b), tf.float32), [0, 1]),
         image_bytes, fn_output_signature=tf.TensorSpec([3], tf.float32))
     if self.regression:
       return {"prediction": means[:, :1]}
@@ -39,9 +49,9 @@ class _ColorModel(tf.Module):
 
 
 def _save(path, regression=False, signature="serving_images", classes=None,
-          max_pixels=None):
+          max_pixels=None, jpeg_only=False):
   """max_pixels: recorded as the pushed models record it."""
-  module = _ColorModel(regression, classes)
+  module = _ColorModel(regression, classes, jpeg_only)
   if max_pixels is not None:
     module.max_pixels = tf.function(
         lambda: tf.constant(max_pixels, tf.int64), input_signature=[])
@@ -89,8 +99,7 @@ def test_text_output_lists_top_classes_and_bad_files(serving, images, capsys):
   assert blue.startswith(f"{images['blue']}: blue ")
   assert len(red.split(", ")) == 2  # --top 2
   assert err.strip().splitlines() == [
-      f"{images['text']}: error: not a JPEG or PNG image the model can "
-      "decode; send JPEG or PNG files",
+      f"{images['text']}: error: {ingest.UNRECOGNISED}",
       f"{images['red']}.missing: error: no such file"]
 
 
@@ -281,3 +290,86 @@ def test_a_recorded_limit_that_is_not_a_pixel_count_exits_2(tmp_path, images,
   assert rc == 2 and capsys.readouterr().err.strip() == (
       "resizer-pipeline: error: --model: its max_pixels is not a positive "
       "pixel count; give a model this pipeline pushed")
+
+
+# Files of bad_inputs.file_corpus() in every format ingest accepts: whether
+# ingest keeps the file's bytes (else it stores a PNG of PIL's upright RGB).
+KEPT_BY_INGEST = {
+    "small_40x30.jpg": True, "cmyk.jpg": True, "phone.jpg": True,
+    "palette.png": True, "grey16.png": True, "exif6.jpg": False,
+    "photo.bmp": False, "anim.gif": False, "photo.webp": False,
+    "alpha.webp": False, "rotated.webp": False, "photo.tiff": False,
+    "grey16.tiff": False}
+
+
+def _write(folder, corpus, names):
+  for name in names:
+    (folder / name).write_bytes(corpus[name])
+  return [str(folder / name) for name in names]
+
+
+def test_every_format_ingest_accepts_is_sent_as_ingest_stores_it(tmp_path):
+  corpus = bad_inputs.file_corpus()
+  paths = _write(tmp_path, corpus, KEPT_BY_INGEST)
+  module, sent = _ColorModel(), []
+
+  def spy(image_bytes):
+    sent.append(image_bytes.numpy().tolist())
+    return module.serve(image_bytes)
+
+  results = predict.predict(types.SimpleNamespace(
+      signatures={"serving_images": spy}), paths)
+  assert [r.get("error") for r in results] == [None] * len(paths)
+  [batch] = sent  # every file in one call
+  for (name, kept), data, result in zip(KEPT_BY_INGEST.items(), batch,
+                                        results):
+    original = corpus[name]
+    # Byte for byte what ingest stores for the file.
+    assert data == ingest.inspect_image(original, DataConfig.max_pixels
+                                        ).encoded, name
+    if kept:
+      assert data == original, name
+    else:  # a PNG of exactly PIL's upright RGB view
+      assert data.startswith(b"\x89PNG\r\n\x1a\n"), name
+      np.testing.assert_array_equal(
+          tf.io.decode_png(data, channels=3).numpy(),
+          bad_inputs.pil_view(original), err_msg=name)
+    mean = tf.io.decode_image(data, channels=3).numpy().reshape(-1, 3).mean(0)
+    assert [c["probability"] for c in result["top"]] == pytest.approx(
+        sorted(_expected_probs(mean), reverse=True), abs=1e-5), name
+
+
+def test_a_file_ingest_rejects_gets_its_reason_and_the_rest_answer(tmp_path,
+                                                                   capsys):
+  corpus = bad_inputs.file_corpus()
+  names = ["photo.webp", "favicon.ico", "truncated.jpg", "photo.tiff",
+           "notes.jpg", "photo.bmp"]
+  paths = _write(tmp_path, corpus, names)
+  with pytest.raises(ValueError) as truncated:
+    ingest.inspect_image(corpus["truncated.jpg"], DataConfig.max_pixels)
+  rc = cli.main(["predict", "--model", _save(tmp_path / "m"), *paths])
+  out, err = capsys.readouterr()
+  assert rc == 1
+  assert [line.split(": ")[0] for line in out.splitlines()[1:]] == [
+      paths[0], paths[3], paths[5]]
+  assert str(truncated.value).startswith("cannot decode image: ")
+  assert err.splitlines() == [
+      f"{paths[1]}: error: unsupported format ICO (accepted: "
+      f"{ingest.ACCEPTED})",
+      f"{paths[2]}: error: {truncated.value}",
+      f"{paths[4]}: error: {ingest.UNRECOGNISED}"]
+
+
+def test_a_file_the_model_cant_decode_is_named_and_the_rest_answer(
+    tmp_path, images, capsys):
+  webp = tmp_path / "photo.webp"  # sent as PNG, which this model can't read
+  webp.write_bytes(bad_inputs.encode(bad_inputs.picture(), "WEBP"))
+  # --trust-model: its JPEG-only ops are not ops pushed models use.
+  rc = cli.main(["predict", "--trust-model", "--model",
+                 _save(tmp_path / "m", jpeg_only=True), images["red"],
+                 str(webp)])
+  out, err = capsys.readouterr()
+  assert rc == 1 and out.splitlines()[1].startswith(f"{images['red']}: red ")
+  assert err.splitlines() == [
+      f"{webp}: error: the model can't decode it (sent as PNG, as ingest "
+      "stores it); give a model this pipeline pushed"]

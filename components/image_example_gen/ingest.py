@@ -13,7 +13,8 @@ and JPEG mode (grey, palette, alpha, 16-bit, CMYK; JPEG up to TF's faster
 IDCT) but ignores EXIF orientation. So the original bytes are kept, except for
 images with an EXIF orientation and files in the other formats PIL decodes
 (WebP, BMP, GIF, TIFF): those are stored as a lossless PNG of the upright RGB
-image, and `image/normalized` says why.
+image, and `image/normalized` says why. `predict` (pipeline/predict.py) sends
+a model what inspect_image stores, so it sees the pixels it was trained on.
 
 The decompression-bomb limit is max_pixels, checked per file on the header;
 PIL's own process-wide Image.MAX_IMAGE_PIXELS is read, never changed.
@@ -42,6 +43,9 @@ _KEPT = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
 # only this project's PNG/JPEG path is tested to match PIL's pixels.
 _CONVERTED = {"WEBP": "webp", "BMP": "bmp", "GIF": "gif", "TIFF": "tiff"}
 ACCEPTED = "JPEG, PNG, WebP, BMP, GIF (first frame), TIFF"
+# The reason for a file that is no image PIL knows (predict gives it too).
+UNRECOGNISED = ("cannot decode image: unrecognised content, not an image "
+                f"format PIL knows (accepted: {ACCEPTED})")
 
 
 def pil_pixel_limit() -> Optional[int]:
@@ -139,8 +143,7 @@ def inspect_image(data: bytes, max_pixels: int) -> Ingested:
     # PIL's own limit, at or above max_pixels (check_max_pixels), fired first.
     raise ValueError(_too_big(str(e).split(" exceeds")[0], max_pixels)) from None
   except UnidentifiedImageError:  # its message holds a memory address
-    raise ValueError("cannot decode image: unrecognised content, not an "
-                     f"image format PIL knows (accepted: {ACCEPTED})") from None
+    raise ValueError(UNRECOGNISED) from None
   except Exception as e:  # PIL raises many types for undecodable data.
     raise ValueError(f"cannot decode image: {e.__class__.__name__}: {e}") from None
 
