@@ -8,6 +8,10 @@
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG .
 #   docker push REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
+# The commit the model card names (git is not in the image):
+#   docker build --build-arg PIPELINE_COMMIT=$(git rev-parse HEAD) ...
+ARG PIPELINE_COMMIT=unknown
+ENV PIPELINE_COMMIT=$PIPELINE_COMMIT
 
 WORKDIR /pipeline
 COPY setup.py ./
@@ -24,4 +28,4 @@ COPY schema/ schema/
 # --dataflow-setup-file /pipeline/setup.py.
 RUN python -m pip install --no-cache-dir --no-deps . \
     && python -m pip install --no-cache-dir "matplotlib==3.9.2" \
-    && python -c "import pipeline.pipeline, pipeline.trainer_module, pipeline.transform_module, tasks.classification, tasks.regression, gate.tfma_metric, components.vertex_pusher, components.image_example_gen.vertex_driver"
+    && python -c "import pipeline.pipeline, pipeline.trainer_module, pipeline.transform_module, tasks.classification, tasks.regression, gate.tfma_metric, components.vertex_pusher, components.image_example_gen.vertex_driver, components.results_report.model_card"

@@ -11,7 +11,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["pipeline*", "components*", "tasks*",
                                     "trainer*", "gate*", "schema*"]),
-    package_data={"schema": ["*.pbtxt"]},
+    # The model card's Jinja2 templates travel with the package (and image).
+    package_data={"schema": ["*.pbtxt"],
+                  "components.results_report": ["templates/*.j2"]},
     install_requires=[
         "tfx==1.16.0",
         "keras==3.6.0",
@@ -19,6 +21,7 @@ setup(
         "kfp-pipeline-spec==0.3.0",
         "pillow",
         "matplotlib==3.9.2",
+        "jinja2",  # the model card; pinned by constraints.txt, in TFX's set
     ],
     extras_require={"test": ["pytest", "pytest-xdist", "ruff==0.12.12"]},
     entry_points={"console_scripts": [

@@ -11,7 +11,7 @@ Every stage names the method it needs, in the order data flows:
   gates       score_of, floor, clears, compare
   report      text, floor_text, margin_text, tolerance_text, ... (phrasing),
               model_results, production_results, thresholds, table_*,
-              figures
+              figures, card_* (the model card)
 
 Modules of tasks/ import no TensorFlow when loaded; a method imports what it
 uses, so `resizer-pipeline --help` lists tasks and their settings quickly.
@@ -192,6 +192,18 @@ class Task:
                     infos: Dict[str, Dict[str, Any]]) -> None:
     """Adds to each model's model_info what this task's results need from
     the evaluation (e.g. a confusion matrix)."""
+
+  def card_metrics(self, model: Dict[str, Any]
+                   ) -> List[Tuple[str, str, float]]:
+    """(metric, slice, value) of one model's results.json entry, for the
+    model card."""
+    raise NotImplementedError
+
+  def card_use_case(self) -> str:
+    raise NotImplementedError
+
+  def card_output_format(self) -> str:
+    raise NotImplementedError
 
   # The report's figures of this task's own, by their names in
   # components/results_report/figures.py FIGURES.

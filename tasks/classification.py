@@ -243,6 +243,24 @@ class Classification(Task):
   def difference_text(self, value):
     return f"{100 * value:+.1f}"
 
+  def card_metrics(self, model):
+    named = [("top-1", "eval", model["top1"]),
+             ("top-5", "eval", model.get("top5")),
+             ("top-1", "train sample", model.get("train_sample_top1"))]
+    # A label slice's top-1 is the recall of that class.
+    named += [("recall", f"eval, {features.LABEL}={label}", value)
+              for label, value in sorted(model["per_class_recall"].items())]
+    return [row for row in named if row[2] is not None]
+
+  def card_use_case(self):
+    return ("Classify images like the training set's into its classes; the "
+            "answer is one of those classes, even for an image of none.")
+
+  def card_output_format(self):
+    return ("probabilities (one per class), class_names, top_class (the most "
+            "likely class name) and error; blank for an image that could "
+            "not be decoded, with error saying why")
+
   def prepare_infos(self, evaluation_uri, infos):
     from gate.tfma_metric import confusion_matrices
     matrices = confusion_matrices(evaluation_uri,

@@ -269,6 +269,23 @@ class Regression(Task):
   def difference_text(self, value):
     return f"{value:+.4g}"
 
+  def card_metrics(self, model):
+    named = [("RMSE", "eval", model["rmse"]), ("MAE", "eval", model["mae"]),
+             ("RMSE (normalised target)", "train sample",
+              model.get("train_sample_rmse_normalized"))]
+    return [row for row in named if row[2] is not None]
+
+  def card_use_case(self):
+    return ("Predict the numeric target of images like the training set's, "
+            "in the target's own units; far outside the training targets' "
+            "range the answer is an extrapolation.")
+
+  def card_output_format(self):
+    return ("prediction (in the target's units), training_mean (the "
+            "constant predictor the floor is measured against) and error; "
+            "NaN for an image that could not be decoded, with error saying "
+            "why")
+
 
 
 TASK = Regression()

@@ -1,6 +1,7 @@
 """Test helpers shared by tests/ and components/*/ tests."""
 import contextlib
 import glob
+import html.parser
 import io
 import json
 import os
@@ -428,3 +429,48 @@ def run_example_gen(data, out, max_pixels=40_000_000, layout="auto",
   with open(os.path.join(report.uri, REJECTED_FILE)) as f:
     rejected = [json.loads(line) for line in f]
   return splits, summary, rejected, report, examples
+
+
+class HtmlPage(html.parser.HTMLParser):
+  """A parsed HTML page: every tag's attributes, the rows of each table and
+  the text of each paragraph, by id."""
+
+  def __init__(self, text):
+    super().__init__(convert_charrefs=True)
+    self.tags, self.tables, self.paragraphs = [], {}, {}
+    self._table = self._cell = self._paragraph = None
+    self.feed(text)
+    self.close()
+
+  def handle_starttag(self, tag, attrs):
+    attrs = dict(attrs)
+    self.tags.append((tag, attrs))
+    if tag == "table":
+      self._table = self.tables.setdefault(attrs.get("id"), [])
+    elif tag == "tr" and self._table is not None:
+      self._table.append([])
+    elif tag in ("td", "th"):
+      self._cell = []
+    elif tag == "p" and "id" in attrs:
+      self._paragraph = self.paragraphs.setdefault(attrs["id"], [])
+
+  def handle_data(self, data):
+    for part in (self._cell, self._paragraph):
+      if part is not None:
+        part.append(data)
+
+  def handle_endtag(self, tag):
+    if tag in ("td", "th") and self._cell is not None:
+      self._table[-1].append("".join(self._cell))
+      self._cell = None
+    elif tag == "table":
+      self._table = None
+    elif tag == "p":
+      self._paragraph = None
+
+  def text(self, paragraph_id):
+    return "".join(self.paragraphs[paragraph_id])
+
+  def rows(self, table_id):
+    """The table's rows after its header row."""
+    return self.tables[table_id][1:]

@@ -33,9 +33,10 @@ from components.model_selector.component import (FINGERPRINT, ModelSelector,
 from components.production_evaluator import ProductionEvaluator
 from components.production_evaluator.executor import Executor as ProdExecutor
 from components.push_decision.component import PushDecision
+from components.results_report import model_card
 from components.results_report.component import ResultsReport
 from pipeline.pipeline import eval_config
-from testing.helpers import artifact, write_label_vocab
+from testing.helpers import HtmlPage, artifact, write_label_vocab
 from trainer import features
 from trainer.resizer import learnable_resizer
 from trainer.training import MODEL_INFO, RESIZER_WEIGHTS
@@ -434,3 +435,16 @@ def test_every_gate_outcome(task, selection, state, selections, worlds,
         world.model_dir(level))
   comparison = results["production"]["comparison"]
   assert (comparison is None) == state.startswith("first_push")
+  # The model card beside results.json states its headline numbers.
+  with open(os.path.join(tmp_path, "report", model_card.HTML_FILE)) as f:
+    page = HtmlPage(f.read())
+  rows = {(r[0], r[1]): r[2] for r in page.rows("performance_metrics")}
+  score, unit = (("top1", "top-1") if task == "classification"
+                 else ("rmse", "RMSE"))
+  for name in ("learned", "bilinear"):
+    assert rows[(f"{name} {unit}", "eval")] == format(
+        results["models"][name][score], model_card.NUMBER)
+  assert page.text("reason") == results["reason"]
+  figures = [a["alt"] for tag, a in page.tags if tag == "img"]
+  assert sorted(figures) == sorted(["resized.png", "training.png"] + (
+      ["predicted.png"] if task == "regression" else []))

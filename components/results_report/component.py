@@ -1,6 +1,7 @@
 """ResultsReport: the decision record of a run, and the figures users look at.
 
-Writes <report_dir>/results.json, results.md, resized.png and training.png from
+Writes <report_dir>/results.json, results.md, resized.png, training.png and
+the model card (model_card.md, model_card.html: model_card.py) from
 what the components recorded (ingest counts, Trainer model_info.json, TFMA
 metrics and plots, the selection, the push decision and the Pusher's result).
 It decides nothing.
@@ -15,19 +16,21 @@ from tfx.v1.dsl.components import InputArtifact, Parameter, component
 
 import tasks
 from components.image_example_gen.component import IngestReport
-from components.image_example_gen.executor import SUMMARY_FILE
+from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
                                                  NUM_CLASSES, SELECTED,
                                                  UNDER_FLOOR)
 from components.production_evaluator.executor import evaluated
 from components.push_decision.component import DECISION
-from components.results_report import figures
+from components.results_report import figures, model_card
 from gate import stats
 from gate.tfma_metric import TOP1
 from trainer import features
 from trainer.training import MODEL_INFO
 
 RESULTS_FILE = "results.json"  # in report_dir: the run's decision record
+# The ingest's rejected files named in results.json (the count is of all).
+MAX_REJECTED_SHOWN = 20
 
 
 def load_metrics(evaluation_uri):
@@ -128,7 +131,10 @@ def _task(record):
 
 
 def _model_results(name, info, overall, per_class, task, num_classes):
-  return {"params": info["params"],
+  # What the model card names of its architecture and training (older
+  # model_info.json files lack some).
+  return {**{k: info[k] for k in model_card.ARCHITECTURE if k in info},
+          "params": info["params"],
           "trainable_params": info["trainable_params"],
           "history": info["history"],
           **task.model_results(name, info, overall, per_class, num_classes)}
@@ -136,9 +142,10 @@ def _model_results(name, info, overall, per_class, task, num_classes):
 
 def build_results(summary, infos, evaluation, production_evaluation, selected,
                   selection, decision, production_comparison, pushed_path,
-                  thresholds, num_classes):
+                  thresholds, num_classes, rejected_files=()):
   """num_classes: counted in the Transform vocabulary at run time (by
-  ModelSelector); top-5 is reported only above 5."""
+  ModelSelector); top-5 is reported only above 5. rejected_files: the
+  ingest's first rejected {path, reason} rows."""
   overall, per_class = evaluation
   prod_overall, _ = production_evaluation
   task = _task(infos["learned"])
@@ -175,6 +182,9 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
                    "eval": summary["splits"].get("eval", 0)},
       "rejected": summary["rejected"],
       "seen": summary["seen"],
+      # Per class folder ("<split folder>/<class>"): ingested and rejected.
+      "class_folders": summary.get("classes", {}),
+      "rejected_files": list(rejected_files),
   }
 
 
@@ -225,6 +235,36 @@ def _write(path, text):
     f.write(text)
 
 
+def _first_rejected(ingest_uri, limit=MAX_REJECTED_SHOWN):
+  """The first `limit` {path, reason} rows of the ingest's rejected.jsonl
+  (none for a report written before it existed)."""
+  path = os.path.join(ingest_uri, REJECTED_FILE)
+  if not tf.io.gfile.exists(path):
+    return []
+  rows = []
+  with tf.io.gfile.GFile(path) as f:
+    for line in f:
+      if len(rows) == limit:
+        break
+      if line.strip():
+        rows.append(json.loads(line))
+  return rows
+
+
+def write_model_card(results, report_dir, figure_names):
+  """model_card.md and model_card.html of results.json, with the figures
+  of report_dir (written before) embedded."""
+  pngs = {}
+  for name in figure_names:
+    with tf.io.gfile.GFile(os.path.join(report_dir, name), "rb") as f:
+      pngs[name] = f.read()
+  card = model_card.model_card(results, pngs)
+  _write(os.path.join(report_dir, model_card.MARKDOWN_FILE),
+         model_card.render_markdown(card))
+  _write(os.path.join(report_dir, model_card.HTML_FILE),
+         model_card.render_html(card))
+
+
 @component
 def ResultsReport(
     examples: InputArtifact[standard_artifacts.Examples],
@@ -269,7 +309,8 @@ def ResultsReport(
                   "floor": selected_model.get_float_custom_property(FLOOR),
                   "confidence": confidence,
                   "production_tolerance": production_tolerance},
-      num_classes=selected_model.get_int_custom_property(NUM_CLASSES))
+      num_classes=selected_model.get_int_custom_property(NUM_CLASSES),
+      rejected_files=_first_rejected(ingest_report.uri))
   tf.io.gfile.makedirs(report_dir)
   _write(os.path.join(report_dir, RESULTS_FILE),
          json.dumps(results, indent=2, sort_keys=True))
@@ -283,3 +324,6 @@ def ResultsReport(
   figures.resized_grid(examples, learned_model.uri, learned_run.uri,
                        infos["learned"], input_size,
                        os.path.join(report_dir, "resized.png"))
+  write_model_card(results, report_dir,
+                   ["resized.png", "training.png"] +
+                   [f"{name}.png" for name in task.figures])
