@@ -4,8 +4,6 @@ code outside the adapter uses an internal directly."""
 import io
 import os
 import re
-import subprocess
-import sys
 import tokenize
 
 from apache_beam.io import tfrecordio
@@ -23,8 +21,8 @@ from tfx.orchestration.kubeflow.v2.file_based_example_gen import \
 from tfx.orchestration.local import local_dag_runner
 
 from components import tfx_internals
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from testing.helpers import REPO_ROOT as ROOT
+from testing.helpers import python_in_fresh_process
 
 
 def test_verified_versions_are_the_pinned_and_installed_ones():
@@ -151,9 +149,7 @@ def test_a_changed_library_fails_the_import():
       "from tfx.components.example_gen import base_example_gen_executor as m\n"
       "del m._PartitionFn\n"
       "import components.tfx_internals\n")
-  run = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
-                       capture_output=True, text=True, check=False,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  run = python_in_fresh_process(script)
   assert run.returncode != 0
   assert ("InternalChanged: components/tfx_internals.py, entry "
           "'example_gen_hash_split'") in run.stderr

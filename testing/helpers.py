@@ -474,3 +474,16 @@ class HtmlPage(html.parser.HTMLParser):
   def rows(self, table_id):
     """The table's rows after its header row."""
     return self.tables[table_id][1:]
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def python_in_fresh_process(code: str, *args: str):
+  """`python -c code args` in a new interpreter at the repository root
+  (nothing this process imported or patched carries over); its
+  CompletedProcess, text output captured, not checked."""
+  return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO_ROOT,
+                        capture_output=True, text=True, check=False,
+                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+

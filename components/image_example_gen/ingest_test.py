@@ -1,18 +1,10 @@
 """The ingest library alone: no Beam, no TFX, one file at a time."""
-import os
-import subprocess
-import sys
-
 import tensorflow as tf
 
 from components.image_example_gen import input_folder
 from components.image_example_gen.ingest import FileIngester
-from testing.helpers import jpeg_bytes
+from testing.helpers import jpeg_bytes, python_in_fresh_process
 from trainer import features
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-
 
 def test_the_library_imports_neither_beam_nor_tfx():
   # The packages' __init__ modules import the component (TFX), so they are
@@ -27,9 +19,7 @@ def test_the_library_imports_neither_beam_nor_tfx():
       "  sys.modules[name] = package\n"
       "from components.image_example_gen import ingest, report\n"
       "print(ingest.FileIngester.__name__, report.summarize.__name__)\n")
-  run = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                       capture_output=True, text=True, check=False,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  run = python_in_fresh_process(code)
   assert run.returncode == 0, run.stderr[-2000:]
   assert run.stdout.split()[-2:] == ["FileIngester", "summarize"]
 
