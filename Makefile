@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DATA ?= demo-data
 DEMO_OUT ?= demo-output
 DEMO_FLAGS ?= --backbone tiny_cnn --input-size 96 --target-size 48 \
-	--epochs 80 --batch-size 16 --learning-rate 0.002
+	--epochs 60 --batch-size 16 --learning-rate 0.002
 
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
