@@ -135,6 +135,43 @@ def significantly_worse(comparison, tolerance):
   return comparison.upper < -tolerance
 
 
+def worse_p_value(comparison, tolerance):
+  """The p-value of "the candidate is behind by more than `tolerance`", on
+  the scale of the two-sided intervals: significantly_worse holds at
+  confidence C exactly when this is below 1 - C. It is the inversion of the
+  interval the Comparison states (Clopper-Pearson, or the paired t), so a
+  multiple-testing correction (holm) can act on it."""
+  c = comparison
+  if c.test == TEST_NAME:
+    b, m = c.candidate_only, c.candidate_only + c.baseline_only
+    if m == 0:
+      return 0.0 if tolerance < 0 else 1.0
+    threshold = (1 - tolerance * c.n / m) / 2  # pi where d = -tolerance
+    if b == m or threshold <= 0:
+      return 1.0
+    if threshold >= 1:
+      return 0.0
+    return float(min(1.0, 2 * _stats.beta.sf(threshold, b + 1, m - b)))
+  t_crit = _stats.t.ppf(1 - (1 - c.confidence) / 2, c.n - 1)
+  se = (c.upper - c.lower) / (2 * t_crit)
+  if se == 0:
+    return 0.0 if c.difference < -tolerance else 1.0
+  return float(min(1.0, 2 * _stats.t.sf(-(c.difference + tolerance) / se,
+                                        c.n - 1)))
+
+
+def holm(p_values):
+  """Holm's step-down adjusted p-values, in the order given: reject where
+  the adjusted value is below the level; the chance of any false rejection
+  stays at most the level, whatever the dependence between the tests."""
+  order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+  adjusted, running = [1.0] * len(p_values), 0.0
+  for rank, i in enumerate(order):
+    running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+    adjusted[i] = running
+  return adjusted
+
+
 def describe(comparison):
   """'+1.2 points, 95% CI -2.1...+4.5, p = 0.41, 1000 eval images', or in
   MSE 'MSE 3.1 lower, 95% CI -0.4...+6.6, p = 0.08, 91 eval images'."""
