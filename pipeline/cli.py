@@ -65,6 +65,9 @@ class Option:
     kind, optional = config_lib.field_type(self.field)
     if optional and value in ("none", "", None):
       return None
+    if self.field.metadata.get("nargs"):  # a list: flags' words or JSON's
+      return [str(v) for v in (value.split() if isinstance(value, str)
+                               else value)]
     if kind is bool:
       if not isinstance(value, bool):
         raise ValueError(f"{value!r} is not true or false")
@@ -82,8 +85,8 @@ class Option:
                           help=self.help() + extra)
       return
     parser.add_argument(self.flag, dest=self.key, help=self.help() + extra,
-                        type=str, **({} if show_default else
-                                     {"default": default}))
+                        type=str, nargs=self.field.metadata.get("nargs"),
+                        **({} if show_default else {"default": default}))
 
 
 def options(command: str = "run") -> List[Option]:

@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from PIL import Image
 
 import tasks
+from gate import costs
+from pipeline import candidates as candidates_lib
 from pipeline import output_folder
 from trainer.backbones import APPLICATIONS, BACKBONES
 from trainer.distribution import PRECISIONS, STRATEGIES
@@ -76,6 +78,11 @@ class ModelConfig:
   res_blocks: int = setting(1, "resizer residual blocks (r)")
   interpolation: str = setting("bilinear", "resizer interpolation: "
                                + " | ".join(INTERPOLATIONS), INTERPOLATIONS)
+  candidates: Optional[List[str]] = setting(
+      None, "the models to train and compare, each RESIZER:SIZE or "
+      "RESIZER:INPUT-TARGET (SIZE alone: from --input-size), e.g. "
+      "bilinear:150 learned:300-150 learned:300-112 (default: learned and "
+      "bilinear at --input-size -> --target-size)", nargs="+")
   weights: Optional[str] = setting(
       None, "backbone weights: none | imagenet (downloads) | PATH (local or "
       "gs://): a keras.applications no-top .h5 file, or a model this pipeline "
@@ -126,8 +133,16 @@ def _floor_help():
 @dataclasses.dataclass
 class EvalConfig:
   min_gain: float = setting(
-      0.0, "how far the learned model must be ahead of bilinear (top-1, or "
-      "an MSE reduction), with --confidence, to be selected")
+      0.0, "how far a costlier model must be ahead of a cheaper one (top-1, "
+      "or an MSE reduction), with --confidence, to be selected: a cheaper "
+      "candidate is dropped only when the best is ahead of it by more")
+  cost: str = setting(costs.DEFAULT, "what cheaper means: flops (of the "
+                      "served model's graph, per image) | latency (batch 1, "
+                      "on the Trainer's machine)", tuple(costs.COSTS))
+  max_gflops: Optional[float] = setting(
+      None, "choose only candidates within this many GFLOPs per image")
+  max_latency_ms: Optional[float] = setting(
+      None, "choose only candidates within this batch-1 latency in ms")
   confidence: float = setting(
       0.95, "confidence of the paired test behind both gates (learned vs "
       "bilinear, candidate vs production)")
@@ -329,23 +344,44 @@ class PipelineConfig:
           self.data.labels, self.data.target).task
     return self._inferred_task
 
+  def candidate_list(self) -> List[candidates_lib.Candidate]:
+    """The candidates to train (--candidates, else learned and bilinear at
+    --input-size -> --target-size)."""
+    m = self.model
+    if m.candidates is None:
+      return candidates_lib.default_pair(m.input_size, m.target_size)
+    return candidates_lib.parse(m.candidates, m.input_size)
+
+  def budgets(self) -> Dict[str, Optional[float]]:
+    return {name: getattr(self.eval, name) for name in costs.BUDGETS}
+
   def transform_config(self) -> Dict[str, Any]:
     """custom_config of Transform: what its graph depends on, nothing more
-    (a setting here reruns Transform when it changes)."""
+    (a setting here reruns Transform when it changes). Images are stored at
+    the largest candidate input."""
     settings = self.task_settings[self.task]
-    return {"input_size": self.model.input_size, "task": self.task,
+    return {"input_size": candidates_lib.stored_size(self.candidate_list()),
+            "task": self.task,
             **{f.name: getattr(settings, f.name)
                for f in dataclasses.fields(settings)
                if f.metadata.get("transform")}}
 
-  def trainer_config(self, resizer: str) -> Dict[str, Any]:
-    """custom_config of one Trainer (flat: the compiled DAG shows it as is);
-    the two differ only in `resizer`. max_pixels bounds what the served model
+  def trainer_config(self, candidate) -> Dict[str, Any]:
+    """custom_config of one candidate's Trainer (a Candidate or its name;
+    flat: the compiled DAG shows it as is); they differ only in the
+    candidate's resizer and sizes. max_pixels bounds what the served model
     decodes, as ImageExampleGen bounds the training images."""
-    return {**dataclasses.asdict(self.model), **dataclasses.asdict(self.train),
+    every = self.candidate_list()
+    if isinstance(candidate, str):
+      candidate = next(c for c in every if c.name == candidate)
+    model = {**dataclasses.asdict(self.model), "candidates": None,
+             "input_size": candidate.input_size,
+             "target_size": candidate.target_size}
+    return {**model, **dataclasses.asdict(self.train),
             **dataclasses.asdict(self.task_settings[self.task]),
             "task": self.task, "max_pixels": self.data.max_pixels,
-            "resizer": resizer}
+            "resizer": candidate.resizer, "candidate": candidate.name,
+            "stored_size": candidates_lib.stored_size(every)}
 
   def validate(self) -> None:
     m, t, d = self.model, self.train, self.data
@@ -355,7 +391,9 @@ class PipelineConfig:
                     *self.task_settings.values()):
       _check_choices(section)
     checks = [
-        (0 < m.target_size < m.input_size, "--target-size",
+        # --candidates gives each candidate's sizes (checked when parsed).
+        (m.candidates is not None or 0 < m.target_size < m.input_size,
+         "--target-size",
          f"target size {m.target_size} must be positive and below the input "
          f"size {m.input_size}: the resizer downsamples"),
         (m.filters > 0 and m.res_blocks > 0, "--filters/--res-blocks",
@@ -387,6 +425,14 @@ class PipelineConfig:
         (bool(d.path), "--data", "give the image folder"),
         (bool(self.output), "--output", "give an output folder"),
     ]
+    for limit in self.budgets():
+      value = getattr(self.eval, limit)
+      checks.append((value is None or value > 0,
+                     "--" + limit.replace("_", "-"), "must be positive"))
+    try:
+      self.candidate_list()
+    except candidates_lib.CandidateError as e:
+      raise ConfigError(str(e)) from None
     for settings in self.task_settings.values():
       problem = settings.check()
       checks.append((problem is None, *(problem or ("", ""))))
@@ -497,6 +543,8 @@ class TrainerSettings:
   task_settings: Any
   max_pixels: int
   resizer: str
+  candidate: str     # its name (pipeline/candidates.py)
+  stored_size: int   # the side Transform stored the images at
 
   @classmethod
   def from_custom_config(cls, custom_config: Dict[str, Any]
@@ -511,7 +559,7 @@ class TrainerSettings:
         raise ValueError(f"custom_config lacks {', '.join(missing)}: build it "
                          "with PipelineConfig.trainer_config")
       return kind(**{n: custom_config[n] for n in names})
-    for key in ("task", "max_pixels", "resizer"):
+    for key in ("task", "max_pixels", "resizer", "candidate", "stored_size"):
       if key not in custom_config:
         raise ValueError(f"custom_config lacks {key}: build it with "
                          "PipelineConfig.trainer_config")
@@ -519,7 +567,9 @@ class TrainerSettings:
     return cls(model=pick(ModelConfig), train=pick(TrainConfig),
                task=task.name, task_settings=pick(task.Settings),
                max_pixels=int(custom_config["max_pixels"]),
-               resizer=custom_config["resizer"])
+               resizer=custom_config["resizer"],
+               candidate=custom_config["candidate"],
+               stored_size=int(custom_config["stored_size"]))
 
 
 def trainer_settings(custom_config: Dict[str, Any]) -> TrainerSettings:

@@ -16,7 +16,7 @@ import tensorflow_transform as tft
 
 import tasks
 from pipeline.config import trainer_settings
-from trainer import distribution, training
+from trainer import cost, distribution, training
 from trainer.export import export
 from trainer.keras_lib import keras
 
@@ -42,7 +42,8 @@ def run_fn(fn_args):
   def dataset(files, training_, shuffle=None):
     return training.input_dataset(
         fn_args.data_accessor, files, schema, task, len(class_names),
-        spec.input_size, train, batch_size, training_, shuffle)
+        spec.input_size, train, batch_size, training_, shuffle,
+        settings.stored_size)
 
   train_ds = dataset(fn_args.train_files, True)
   eval_ds = dataset(fn_args.eval_files, False)
@@ -83,14 +84,19 @@ def run_fn(fn_args):
   # Every worker must call save (it is collective); only the chief's copy lands.
   serving_dir = fn_args.serving_model_dir if chief else tempfile.mkdtemp()
   export(model, serving_dir, tft_output, class_names, spec.input_size, task,
-         settings.task_settings, settings.max_pixels)
+         settings.task_settings, settings.max_pixels, settings.stored_size)
   saved = time.perf_counter()
   if chief:
     if spec.resizer == "learned":
       # Rebuilding this beats loading the whole Keras model for one figure.
       model.get_layer("learnable_resizer").save_weights(
           os.path.join(fn_args.model_run_dir, training.RESIZER_WEIGHTS))
+    serving_cost = cost.measure(model, serving_dir, spec.input_size,
+                                settings.stored_size)
+    measured = time.perf_counter()
     info = {
+        "candidate": settings.candidate, "stored_size": settings.stored_size,
+        "cost": serving_cost,
         "resizer": spec.resizer, "backbone": spec.backbone, "task": task.name,
         "resizer_config": {"filters": spec.filters,
                            "num_res_blocks": spec.res_blocks,
@@ -117,7 +123,8 @@ def run_fn(fn_args):
         "seconds": {"setup": round(fit_started - started, 2),
                     "fit": round(fit_ended - fit_started, 2),
                     "score": round(scored - fit_ended, 2),
-                    "export": round(saved - scored, 2)},
+                    "export": round(saved - scored, 2),
+                    "cost": round(measured - saved, 2)},
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(

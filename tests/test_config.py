@@ -2,7 +2,8 @@
 import pytest
 
 from pipeline import cli
-from pipeline.config import ConfigError, PipelineConfig, VertexConfig
+from pipeline.config import (ConfigError, PipelineConfig, VertexConfig,
+                             trainer_settings)
 from testing.helpers import no_network, tiny_dataset
 
 
@@ -65,13 +66,56 @@ def test_flags_map_onto_the_typed_config(data, tmp_path):
   assert config.model.backbone == "tiny_cnn" and config.model.res_blocks == 2
   assert config.eval.min_gain == 0.05 and config.model.weights is None
   assert config.trainer_config("learned")["resizer"] == "learned"
+  # The default pair differs only in the resizer and the candidate's name.
   assert {k: v for k, v in config.trainer_config("learned").items()
-          if k != "resizer"} == {k: v for k, v in
-                                 config.trainer_config("bilinear").items()
-                                 if k != "resizer"}
+          if k not in ("resizer", "candidate")} == {
+              k: v for k, v in config.trainer_config("bilinear").items()
+              if k not in ("resizer", "candidate")}
   with pytest.raises(ConfigError):
     config.data.eval_percent = 0
     config.validate()
+
+
+def test_candidates_flag_sets_each_trainers_sizes_and_the_stored_size(
+    data, tmp_path):
+  args = cli.build_parser().parse_args(
+      ["run", "--data", data, "--output", str(tmp_path), "--input-size", "64",
+       "--candidates", "bilinear:32", "learned:64-32", "learned:48-24",
+       "--cost", "latency", "--max-gflops", "2.5"])
+  config = cli.config_from_args(args)
+  config.validate()
+  assert [c.name for c in config.candidate_list()] == [
+      "bilinear", "learned_64_32", "learned_48_24"]
+  assert config.transform_config()["input_size"] == 64
+  small = config.trainer_config("learned_48_24")
+  assert (small["resizer"], small["input_size"], small["target_size"],
+          small["stored_size"], small["candidate"]) == (
+              "learned", 48, 24, 64, "learned_48_24")
+  assert trainer_settings(small).stored_size == 64
+  assert (config.eval.cost, config.budgets()) == (
+      "latency", {"max_gflops": 2.5, "max_latency_ms": None})
+  # compile's --config JSON takes the list as a list.
+  compiled = cli.compile_config({"candidates": ["learned:64-32", "bilinear:16"],
+                                 "input_size": 64})
+  assert [c.spelling for c in compiled.candidate_list()] == [
+      "learned:64-32", "bilinear:64-16"]
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--candidates", "learned:64-32", "nearest:32"], ["--candidates",
+                                                       "'nearest:32'"]),
+    (["--candidates", "learned:64-32"], ["--candidates", "at least two"]),
+    (["--cost", "watts"], ["--cost", "flops, latency"]),
+    (["--max-latency-ms", "0"], ["--max-latency-ms", "positive"]),
+])
+def test_bad_candidates_and_budgets_are_refused_by_name(data, tmp_path, flags,
+                                                        words):
+  args = cli.build_parser().parse_args(
+      ["run", "--data", data, "--output", str(tmp_path)] + flags)
+  with pytest.raises(ConfigError) as error:
+    cli.config_from_args(args).validate()
+  for word in words:
+    assert word in str(error.value)
 
 
 def test_local_beam_args_stop_tfx_building_its_sdist():

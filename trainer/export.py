@@ -12,7 +12,7 @@ A tiny blank image takes its place so the rest of the batch is answered, its
 import tensorflow as tf
 
 from trainer import features, image_header
-from trainer.preprocessing import bytes_to_pixels
+from trainer.preprocessing import model_pixels
 
 
 def nan_where(mask, values):
@@ -22,8 +22,10 @@ def nan_where(mask, values):
 
 
 def serving_signatures(model, tft_output, class_names, size, task,
-                       task_settings, max_pixels):
-  """{signature name: tf.function} of `model` for `task`."""
+                       task_settings, max_pixels, stored_size=None):
+  """{signature name: tf.function} of `model` for `task`; stored_size: the
+  side the Transform graph stores images at (default: the model's input)."""
+  stored_size = size if stored_size is None else stored_size
   model.tft_layer = tft_output.transform_features_layer()
   raw_spec = tft_output.raw_feature_spec()
   image_spec = {features.IMAGE: raw_spec[features.IMAGE]}
@@ -60,8 +62,7 @@ def serving_signatures(model, tft_output, class_names, size, task,
   def predict(raw):
     raw, error = guarded(raw)
     transformed = model.tft_layer(raw)
-    pixels = tf.cast(bytes_to_pixels(transformed[features.PIXELS], size),
-                     tf.float32)
+    pixels = model_pixels(transformed[features.PIXELS], stored_size, size)
     return {**task.serving_outputs(forward(pixels), transformed, class_names,
                                    task_settings, tf.not_equal(error, "")),
             "error": error}
@@ -88,10 +89,10 @@ def serving_signatures(model, tft_output, class_names, size, task,
 
 
 def export(model, serving_dir, tft_output, class_names, input_size, task,
-           task_settings, max_pixels):
+           task_settings, max_pixels, stored_size=None):
   """Saves the model with its serving signatures: what the Pusher pushes."""
   signatures = serving_signatures(model, tft_output, class_names, input_size,
-                                  task, task_settings, max_pixels)
+                                  task, task_settings, max_pixels, stored_size)
   # save_traces=False: Keras would otherwise trace every layer's call for its
   # own loader, which slows the save and every load (TFMA, ResultsReport)
   # several times over. The signatures are what serving and TFMA run;

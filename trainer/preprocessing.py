@@ -36,6 +36,18 @@ def bytes_to_pixels(raw, size):
   return tf.reshape(tf.io.decode_raw(raw, tf.uint8), [-1, size, size, 3])
 
 
+def model_pixels(raw, stored, size):
+  """[B] strings of raw pixels stored at `stored` -> [B, size, size, 3]
+  float32, the model's input: a candidate with a smaller input takes an
+  antialiased downscale of the same stored pixels, in training and serving
+  alike."""
+  pixels = tf.cast(bytes_to_pixels(raw, stored), tf.float32)
+  if int(stored) == int(size):
+    return pixels
+  return tf.image.resize(pixels, [size, size], method="bilinear",
+                         antialias=True)
+
+
 def dense_1d(tensor):
   """A [B] or [B, 1] feature, sparse or dense, as a dense [B] tensor."""
   if isinstance(tensor, tf.SparseTensor):

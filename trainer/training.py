@@ -18,7 +18,7 @@ from trainer import features, recipe
 from trainer.batchnorm import PreciseBatchNormEvaluation, Recalibrator
 from trainer.keras_lib import keras
 from trainer.model import ModelSpec, build_model
-from trainer.preprocessing import bytes_to_pixels
+from trainer.preprocessing import model_pixels
 
 MODEL_INFO = "model_info.json"  # written to the Trainer's model_run dir
 TRAIN_SAMPLE = 512  # training images scored in inference mode for the report
@@ -56,20 +56,23 @@ def shuffle_buffer_records(train, input_size):
 
 
 def input_dataset(data_accessor, file_pattern, schema, task, num_classes,
-                  input_size, train, batch_size, training, shuffle=None):
+                  input_size, train, batch_size, training, shuffle=None,
+                  stored_size=None):
   """Batches of (float pixels, the task's label); training adds
-  augmentation and shuffling (shuffle=True alone: shuffled, not augmented)."""
+  augmentation and shuffling (shuffle=True alone: shuffled, not augmented).
+  stored_size: the side Transform stored the images at (default: the
+  model's input)."""
+  stored_size = input_size if stored_size is None else stored_size
   options = tfxio.TensorFlowDatasetOptions(
       batch_size=batch_size, label_key=task.label_key, num_epochs=1,
       shuffle=training if shuffle is None else shuffle,
-      shuffle_buffer_size=shuffle_buffer_records(train, input_size),
+      shuffle_buffer_size=shuffle_buffer_records(train, stored_size),
       shuffle_seed=int(train.seed))
   ds = data_accessor.tf_dataset_factory(file_pattern, options, schema)
   mode = train.augment if training else "none"
 
   def prepare(feats, label):
-    pixels = tf.cast(bytes_to_pixels(feats[features.PIXELS], input_size),
-                     tf.float32)
+    pixels = model_pixels(feats[features.PIXELS], stored_size, input_size)
     pixels = augment(pixels, mode, int(train.seed))
     return pixels, task.prepare_label(label, num_classes)
 
