@@ -223,8 +223,8 @@ def _probe_example_gen_do():
     "BaseBeamExecutor._make_beam_pipeline() (the Beam pipeline of its "
     "beam_pipeline_args)",
     "members meant for TFX's own executors; an executor that replaces Do "
-    "(ImageExampleGen, AtomicPusher) or runs others (VertexPusher) has no "
-    "public way to them",
+    "(ImageExampleGen, AtomicPusher, SweepEvaluator) or runs others "
+    "(VertexPusher) has no public way to them",
     "BaseExecutor.__init__, _log_startup and "
     "BaseBeamExecutor._make_beam_pipeline",
     [r"\b_log_startup\b", r"\b_make_beam_pipeline\b", r"\._context\b"])

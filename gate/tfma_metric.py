@@ -10,9 +10,12 @@ predictions per example) keeps the paired 2x2 table that a paired test needs
 and top-1 alone cannot give: how many examples only the candidate got right,
 and how many only the baseline did. It is declared in the EvalConfig as
 MetricConfig(class_name="PairedAccuracy", module="gate.tfma_metric").
+With several models and no baseline (the sweep) both keep the same for every
+pair of models, read by load_pair.
 """
 import dataclasses
 import functools
+import re
 
 import apache_beam as beam
 import numpy as np
@@ -41,6 +44,28 @@ class _Table(_Sums):
   baseline_only: float = 0.0
 
 
+def _correct(element, eval_config, model_name, output_name):
+  """Whether `model_name`'s top class is the example's label."""
+  label, prediction, _ = next(metric_util.to_label_prediction_example_weight(
+      inputs=element, eval_config=eval_config, model_name=model_name,
+      output_name=output_name, flatten=False, squeeze=False))
+  return int(np.argmax(prediction)) == int(np.asarray(label).reshape(-1)[0])
+
+
+def _label_prediction(element, eval_config, model_name, output_name):
+  """(label, prediction) of a numeric target, as floats."""
+  label, prediction, _ = next(metric_util.to_label_prediction_example_weight(
+      inputs=element, eval_config=eval_config, model_name=model_name,
+      output_name=output_name))
+  return float(np.ravel(label)[0]), float(np.ravel(prediction)[0])
+
+
+def _squared_error(element, eval_config, model_name, output_name):
+  label, prediction = _label_prediction(element, eval_config, model_name,
+                                        output_name)
+  return (prediction - label) ** 2
+
+
 class _PairedCombiner(beam.CombineFn):
   """Adds one example at a time: is each model's top class the label?"""
 
@@ -52,14 +77,10 @@ class _PairedCombiner(beam.CombineFn):
   def create_accumulator(self):
     return _Table()
 
-  def _correct(self, element, model_name):
-    label, prediction, _ = next(metric_util.to_label_prediction_example_weight(
-        inputs=element, eval_config=self._eval_config, model_name=model_name,
-        output_name=self._output_name, flatten=False, squeeze=False))
-    return int(np.argmax(prediction)) == int(np.asarray(label).reshape(-1)[0])
-
   def add_input(self, accumulator, element):
-    candidate, baseline = (self._correct(element, m) for m in self._models)
+    candidate, baseline = (
+        _correct(element, self._eval_config, m, self._output_name)
+        for m in self._models)
     accumulator.merge(_Table(1.0, float(candidate and not baseline),
                              float(baseline and not candidate)))
     return accumulator
@@ -77,7 +98,8 @@ class _PairedCombiner(beam.CombineFn):
 
 class PairedAccuracy(metric_types.Metric):
   """Three diff metrics of the candidate: examples, candidate-only and
-  baseline-only correct. Nothing is computed when there is no baseline."""
+  baseline-only correct. Without a baseline, the same three of every pair of
+  models (see _all_pairs)."""
 
   def __init__(self, name=NAME):
     super().__init__(self._computations, name=name)
@@ -87,7 +109,9 @@ class PairedAccuracy(metric_types.Metric):
                     **_):
     baseline = model_util.get_baseline_model_spec(eval_config)
     if baseline is None:
-      return []
+      return _all_pairs(name, eval_config, model_names, output_names,
+                        _correct, _right_only,
+                        (EXAMPLES, CANDIDATE_ONLY, BASELINE_ONLY))
     computations = []
     for model_name in model_names:
       if model_name == baseline.name:
@@ -137,22 +161,18 @@ class _SquaredErrorCombiner(_PairedCombiner):
   def create_accumulator(self):
     return _SquaredErrorSums()
 
-  def _label_prediction(self, element, model_name):
-    label, prediction, _ = next(metric_util.to_label_prediction_example_weight(
-        inputs=element, eval_config=self._eval_config, model_name=model_name,
-        output_name=self._output_name))
-    return float(np.ravel(label)[0]), float(np.ravel(prediction)[0])
-
   def add_input(self, accumulator, element):
     model_name, baseline_name = self._models
-    label, candidate = self._label_prediction(element, model_name)
+    label, candidate = _label_prediction(element, self._eval_config,
+                                         model_name, self._output_name)
     outputs = element.predictions
     if isinstance(outputs.get(model_name), dict):  # several models evaluated
       outputs = outputs[model_name]
     constant = float(np.ravel(outputs[CONSTANT_OUTPUT])[0])
     d = 0.0
     if baseline_name is not None:
-      _, baseline = self._label_prediction(element, baseline_name)
+      _, baseline = _label_prediction(element, self._eval_config,
+                                      baseline_name, self._output_name)
       d = (baseline - label) ** 2 - (candidate - label) ** 2
     accumulator.merge(_SquaredErrorSums(1.0, d, d * d,
                                         (constant - label) ** 2))
@@ -162,7 +182,8 @@ class _SquaredErrorCombiner(_PairedCombiner):
 class PairedSquaredError(metric_types.Metric):
   """Per model, the baseline included: the constant predictor's mean squared
   error (the floor of whichever model is selected); per candidate model with
-  a baseline, also the examples and the sum and sum of squares of d."""
+  a baseline, also the examples and the sum and sum of squares of d. Without
+  a baseline, those three of every pair of models (see _all_pairs)."""
 
   def __init__(self, name="paired_squared_error"):
     super().__init__(self._computations, name=name)
@@ -190,6 +211,10 @@ class PairedSquaredError(metric_types.Metric):
                                            paired_with, output_name)))
         computations.append(metric_types.DerivedMetricComputation(
             keys=keys, result=functools.partial(_unpack_sums, sums_key, keys)))
+    if baseline_name is None:
+      computations += _all_pairs(name, eval_config, model_names, output_names,
+                                 _squared_error, _squared_error_diffs,
+                                 (SQ_EXAMPLES, SQ_DIFF_SUM, SQ_DIFF_SUMSQ))
     return computations
 
 
@@ -199,6 +224,127 @@ def _unpack_sums(sums_key, keys, metrics):
   if len(keys) > 1:
     values += [sums.examples, sums.diff, sums.diff_sq]
   return dict(zip(keys, values))
+
+
+# Every pair of models in one pass, without a baseline (the sweep evaluates K
+# candidates at once, and which pairs the gate compares is known only from
+# their scores). Per example, one measure per model (right or not; a squared
+# error); per unordered pair (a, b), a before b in the EvalConfig, the paired
+# metrics above of a ("candidate") against b ("baseline"), filed under a as
+# f"{metric}{PAIR}{b}". load_pair reads either order.
+PAIR = "@"
+# What a model name may be: it is a TFMA model name, an input key of the
+# sweep's evaluator, and follows PAIR in a metric name.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+# Reading a pair the other way round: which metric each becomes, and d's sign.
+_SWAPPED = {CANDIDATE_ONLY: BASELINE_ONLY, BASELINE_ONLY: CANDIDATE_ONLY}
+_NEGATED = frozenset({SQ_DIFF_SUM})
+
+
+def check_model_name(name):
+  """Raises ValueError when `name` can't name a model of an evaluation of
+  several models."""
+  if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+    raise ValueError(
+        f"model name {name!r}: use 1 to 100 letters, digits, '_' or '-', "
+        "starting with a letter or digit (e.g. learned_300-150)")
+
+
+@dataclasses.dataclass
+class _PairSums(_Sums):
+  examples: float
+  first: np.ndarray   # [K, K]
+  second: np.ndarray  # [K, K]
+
+
+def _right_only(right):
+  """[i, j]: model i right and model j wrong; and the reverse."""
+  only = np.outer(right, 1.0 - right)
+  return only, only.T
+
+
+def _squared_error_diffs(squared_errors):
+  """d[i, j] = j's squared error - i's (positive favours i), and d^2."""
+  d = squared_errors[None, :] - squared_errors[:, None]
+  return d, d * d
+
+
+class _AllPairsCombiner(_PairedCombiner):
+  """One accumulator over every model's answer to the same example."""
+
+  def __init__(self, key, eval_config, model_names, output_name, measure,
+               pairs):
+    super().__init__(key, eval_config, None, None, output_name)
+    self._models = tuple(model_names)
+    self._measure, self._pairs = measure, pairs
+
+  def create_accumulator(self):
+    k = len(self._models)
+    return _PairSums(0.0, np.zeros((k, k)), np.zeros((k, k)))
+
+  def add_input(self, accumulator, element):
+    measures = np.array([
+        float(self._measure(element, self._eval_config, m, self._output_name))
+        for m in self._models])
+    accumulator.merge(_PairSums(1.0, *self._pairs(measures)))
+    return accumulator
+
+
+def _all_pairs(name, eval_config, model_names, output_names, measure, pairs,
+               metric_names):
+  """The computations of every pair's `metric_names`: examples, then the
+  two sums of `pairs`' matrices; none with fewer than two models."""
+  model_names = list(model_names)
+  if len(model_names) < 2:
+    return []
+  computations = []
+  for output_name in output_names or ("",):
+    sums_key = metric_types.MetricKey(name=f"_{name}_pairs",
+                                      output_name=output_name)
+    keys = {}  # (i, j) -> the pair's keys, filed under model i
+    for i, a in enumerate(model_names):
+      for j in range(i + 1, len(model_names)):
+        keys[(i, j)] = [metric_types.MetricKey(
+            name=f"{n}{PAIR}{model_names[j]}", model_name=a,
+            output_name=output_name) for n in metric_names]
+    computations.append(metric_types.MetricComputation(
+        keys=[sums_key], preprocessors=None,
+        combiner=_AllPairsCombiner(sums_key, eval_config, model_names,
+                                   output_name, measure, pairs)))
+    computations.append(metric_types.DerivedMetricComputation(
+        keys=[k for pair in keys.values() for k in pair],
+        result=functools.partial(_unpack_pairs, sums_key, keys)))
+  return computations
+
+
+def _unpack_pairs(sums_key, keys, metrics):
+  sums = metrics[sums_key]
+  values = {}
+  for (i, j), pair_keys in keys.items():
+    values.update(zip(pair_keys, (sums.examples, float(sums.first[i, j]),
+                                  float(sums.second[i, j]))))
+  return values
+
+
+def pair_values(overall, a, b):
+  """{paired metric: value} of model `a` against model `b` in
+  overall_metrics' result, named as a candidate's against its baseline;
+  {} when the evaluation has none for the pair."""
+  def filed(model, other):
+    suffix = f"{PAIR}{other}"
+    return {n[:-len(suffix)]: v for n, v in overall.get(model, {}).items()
+            if n.endswith(suffix) and n[:-len(suffix)] in PAIRED}
+  values = filed(a, b)
+  if values:
+    return values
+  return {_SWAPPED.get(n, n): -v if n in _NEGATED else v
+          for n, v in filed(b, a).items()}
+
+
+def load_pair(evaluation_uri, a, b):
+  """pair_values of `a` against `b` on the overall slice of a TFMA
+  evaluation of several models without a baseline."""
+  return pair_values(overall_metrics(evaluation_uri), a, b)
 
 
 # TFMA's names for the standard metrics the pipeline reads.

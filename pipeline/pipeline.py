@@ -8,7 +8,7 @@ PushDecision -> Pusher -> ResultsReport
 """
 import contextlib
 import os
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -50,6 +50,19 @@ def eval_config(candidate: str, baseline: str,
   model in production. Without a baseline artifact (no model in production
   yet) TFX drops the baseline and the paired metric computes no difference.
   """
+  return _eval_config([(candidate, False), (baseline, True)], task)
+
+
+def eval_config_for(candidates: Sequence[str],
+                    task: str = "") -> tfma.EvalConfig:
+  """eval_config() for the SweepEvaluator: one model per candidate name,
+  none the baseline, so the paired metric keeps every pair."""
+  return _eval_config([(name, False) for name in candidates], task)
+
+
+def _eval_config(models: Sequence[Tuple[str, bool]],
+                 task: str) -> tfma.EvalConfig:
+  """The EvalConfig of (model name, is baseline) models."""
   kind = tasks.named(task)
   label_key, prediction_key = kind.eval_keys()
   # model_type given: otherwise TFMA runs keras.models.load_model on every
@@ -59,8 +72,8 @@ def eval_config(candidate: str, baseline: str,
               model_type=tfma.TF_GENERIC, signature_name="serving_default",
               preprocessing_function_names=["transform_features"])
   return tfma.EvalConfig(
-      model_specs=[tfma.ModelSpec(name=candidate, **spec),
-                   tfma.ModelSpec(name=baseline, is_baseline=True, **spec)],
+      model_specs=[tfma.ModelSpec(name=name, is_baseline=is_baseline, **spec)
+                   for name, is_baseline in models],
       slicing_specs=kind.slicing_specs(),
       # Only the metrics below: the Keras compiled loss expects one-hot labels.
       options=tfma.Options(include_default_metrics={"value": False}),

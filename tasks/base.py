@@ -8,7 +8,7 @@ Every stage names the method it needs, in the order data flows:
   Trainer     head, label_key, prepare_label, compile, score, short,
               serving_outputs, trainer_phrase
   TFMA        eval_keys, tfma_metrics, slicing_specs
-  gates       score_of, floor, clears, compare
+  gates       score_of, floor, clears, compare, compare_pair
   report      text, floor_text, margin_text, tolerance_text, ... (phrasing),
               model_results, production_results, thresholds, table_*,
               figures, card_* (the model card)
@@ -19,6 +19,12 @@ uses, so `resizer-pipeline --help` lists tasks and their settings quickly.
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from trainer.model import Head
+
+
+def no_pair(evaluation_uri: str, what: str, a: str, b: str) -> str:
+  """Why compare_pair can't read a pair, and the fix."""
+  return (f"{evaluation_uri}: no {what} of {a!r} against {b!r}; both must be "
+          "models of one SweepEvaluator evaluation, with the task's metrics")
 
 
 class Task:
@@ -132,6 +138,13 @@ class Task:
   def compare(self, evaluation_uri: str, model_name: str, confidence: float):
     """The gate.stats.Comparison of `model_name` against the baseline of a
     TFMA evaluation, from the paired metric's per-example sums."""
+    raise NotImplementedError
+
+  def compare_pair(self, evaluation_uri: str, a: str, b: str,
+                   confidence: float):
+    """The gate.stats.Comparison of model `a` against model `b` in a TFMA
+    evaluation of several models without a baseline (positive favours
+    `a`)."""
     raise NotImplementedError
 
   # Report: the words and fields that differ.

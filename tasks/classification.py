@@ -5,7 +5,7 @@ just above chance (1/classes, counted at run time)."""
 import dataclasses
 import json
 
-from tasks.base import Task
+from tasks.base import Task, no_pair
 from trainer import features
 from trainer.model import Head
 from trainer.text import label_problem
@@ -185,6 +185,17 @@ class Classification(Task):
           f"{evaluation_uri}: no PairedAccuracy table for {model_name!r}; the "
           "Evaluator must run with a baseline and gate.tfma_metric's metric")
     return stats.paired_accuracy(*table, confidence=confidence)
+
+  def compare_pair(self, evaluation_uri, a, b, confidence):
+    from gate import stats, tfma_metric
+    values = tfma_metric.load_pair(evaluation_uri, a, b)
+    names = (tfma_metric.EXAMPLES, tfma_metric.CANDIDATE_ONLY,
+             tfma_metric.BASELINE_ONLY)
+    if not all(n in values for n in names):
+      raise RuntimeError(no_pair(evaluation_uri, "PairedAccuracy table", a,
+                                 b))
+    return stats.paired_accuracy(*(values[n] for n in names),
+                                 confidence=confidence)
 
   # Report.
   def text(self, score):

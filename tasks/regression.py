@@ -6,7 +6,7 @@ mean". The served model answers in the target's own units."""
 import dataclasses
 import math
 
-from tasks.base import Task
+from tasks.base import Task, no_pair
 from trainer import features
 from trainer.model import Head
 from trainer.text import escape
@@ -201,15 +201,21 @@ class Regression(Task):
     return score < floor
 
   def compare(self, evaluation_uri, model_name, confidence):
-    from gate import stats, tfma_metric
+    from gate import tfma_metric
     v = tfma_metric.load_values(evaluation_uri, model_name)
     if tfma_metric.SQ_EXAMPLES not in v:
       raise RuntimeError(f"{evaluation_uri}: no PairedSquaredError sums for "
                          f"{model_name!r}; the Evaluator must run with a "
                          "baseline and gate.tfma_metric's metric")
-    return stats.paired_squared_error(
-        v[tfma_metric.SQ_EXAMPLES], v[tfma_metric.SQ_DIFF_SUM],
-        v[tfma_metric.SQ_DIFF_SUMSQ], confidence=confidence)
+    return _comparison(v, confidence)
+
+  def compare_pair(self, evaluation_uri, a, b, confidence):
+    from gate import tfma_metric
+    v = tfma_metric.load_pair(evaluation_uri, a, b)
+    if tfma_metric.SQ_EXAMPLES not in v:
+      raise RuntimeError(no_pair(evaluation_uri, "PairedSquaredError sums", a,
+                                 b))
+    return _comparison(v, confidence)
 
   # Report.
   def text(self, score):
@@ -286,6 +292,14 @@ class Regression(Task):
             "NaN for an image that could not be decoded, with error saying "
             "why")
 
+
+
+def _comparison(values, confidence):
+  """The paired t-test from the paired sums (tfma_metric's names)."""
+  from gate import stats, tfma_metric
+  return stats.paired_squared_error(
+      values[tfma_metric.SQ_EXAMPLES], values[tfma_metric.SQ_DIFF_SUM],
+      values[tfma_metric.SQ_DIFF_SUMSQ], confidence=confidence)
 
 
 TASK = Regression()

@@ -1,0 +1,3 @@
+from components.sweep_evaluator.component import SweepEvaluator
+
+__all__ = ["SweepEvaluator"]
