@@ -161,3 +161,19 @@ def _reason(chosen, best, outcome, dropped, comparisons, adjusted, by_name,
 def _p(p):
   return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
 
+
+
+def front(entries: Sequence[Entry], cost: str = costs.DEFAULT,
+          higher_is_better: bool = True):
+  """The names of the non-dominated candidates, cheapest first: none is
+  both cheaper-or-equal and better-or-equal than another, once strictly."""
+  sign = 1.0 if higher_is_better else -1.0
+  points = {e.name: (costs.value(e.cost, cost), sign * e.score)
+            for e in entries}
+
+  def dominated(name):
+    c, s = points[name]
+    return any(oc <= c and os_ >= s and (oc, os_) != (c, s)
+               for other, (oc, os_) in points.items() if other != name)
+  return sorted((n for n in points if not dominated(n)),
+                key=lambda n: points[n][0])

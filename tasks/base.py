@@ -48,6 +48,7 @@ class Task:
   score: str = ""
   short: str = ""
   score_label: str = ""  # the headline score as the progress lines name it
+  higher_is_better: bool = True  # of the headline score (a top-1; an RMSE not)
 
   # Ingest.
   def claims(self, targets: Sequence[str]) -> bool:

@@ -61,6 +61,7 @@ class Regression(Task):
                 "training mean's)")
   score, short = "rmse", "rmse"
   score_label = "RMSE"  # the score, as the progress lines name it
+  higher_is_better = False
   label_key = features.TARGET_NORM
   difference_unit = "MSE reduction"
   figures = ("predicted",)  # predicted.png: predicted against true targets

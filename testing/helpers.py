@@ -185,11 +185,13 @@ def transform_output(folder, task="classification", input_size=16,
   return tft.TFTransformOutput(folder)
 
 
-def write_evaluation(uri, top1, paired=None, metrics=None):
+def write_evaluation(uri, top1, paired=None, metrics=None, pairs=None):
   """A TFMA evaluation as TFX's Evaluator writes it (metrics TFRecords), with
   the overall top-1 of each model ({name: value}), per candidate model the
-  PairedAccuracy table ({name: (examples, candidate_only, baseline_only)})
-  and other overall metrics ({model: {metric name: value}})."""
+  PairedAccuracy table ({name: (examples, candidate_only, baseline_only)}),
+  as the SweepEvaluator writes them every pair's table ({(a, b): (examples,
+  a_only, b_only)}) and other overall metrics ({model: {metric name:
+  value}})."""
   from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=import-outside-toplevel
   from gate import tfma_metric  # pylint: disable=import-outside-toplevel
   overall = metrics_for_slice_pb2.MetricsForSlice()
@@ -209,6 +211,10 @@ def write_evaluation(uri, top1, paired=None, metrics=None):
     for name, value in zip((tfma_metric.EXAMPLES, tfma_metric.CANDIDATE_ONLY,
                             tfma_metric.BASELINE_ONLY), table):
       add(name, model, float(value), is_diff=True)
+  for (a, b), table in (pairs or {}).items():
+    for name, value in zip((tfma_metric.EXAMPLES, tfma_metric.CANDIDATE_ONLY,
+                            tfma_metric.BASELINE_ONLY), table):
+      add(f"{name}{tfma_metric.PAIR}{b}", a, float(value))
   tf.io.gfile.makedirs(uri)
   with tf.io.TFRecordWriter(
       os.path.join(uri, "metrics-00000-of-00001.tfrecord")) as writer:

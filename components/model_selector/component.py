@@ -1,29 +1,37 @@
-"""ModelSelector: where the learned-vs-bilinear gate decides.
+"""ModelSelector: where the gate over the candidates decides.
 
-The Evaluator scored both models on the same eval examples and kept the paired
-metric (gate/tfma_metric.py). The learned model is selected when its score
-clears the floor AND the task's paired test (tasks/: McNemar's exact test on
-top-1, a paired t-test on squared errors) puts it ahead of bilinear by more
-than `min_gain` at `confidence` (the lower end of the interval is above
-min_gain). Otherwise bilinear — the cheaper model — goes on to the production
-gate, which applies the floor to it. The floor (`floor`, else the task's
-default, e.g. just above chance from the Transform graph's label vocabulary)
-is resolved here, at run time, and recorded on the output with the
-comparison.
+The SweepEvaluator scored every candidate on the same eval examples and kept
+every pair's paired statistics (gate/tfma_metric.py); each Trainer measured
+its model's serving cost (model_info.json "cost"). gate/sweep.py chooses:
+the cheapest candidate (by --cost, within the budgets) that clears the floor
+and is not behind the best by more than `min_gain` at `confidence`, Holm-
+corrected for the number of cheaper candidates compared. For the default
+pair (learned, and the cheaper bilinear) that is the superiority gate:
+learned only when it clears the floor and is ahead of bilinear by more than
+min_gain. The floor (`floor`, else the task's default, e.g. just above
+chance from the Transform graph's label vocabulary) is resolved here, at run
+time, and recorded on the output with the evidence.
+
+Each candidate has its own inputs, model_<name> and run_<name>, made from the
+candidate names when the DAG is built (as the SweepEvaluator's).
 """
 import hashlib
 import json
 import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import tensorflow as tf
-from tfx.types import standard_artifacts
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
-from tfx.v1.dsl.components import (InputArtifact, OutputArtifact, Parameter,
-                                   component)
 
 import tasks
 from components import result
-from gate import stats, tfma_metric
+from gate import costs, stats, sweep, tfma_metric
+from trainer.training import MODEL_INFO
 
 SELECTED = "selected"        # custom property: "learned" | "bilinear"
 FINGERPRINT = "fingerprint"  # custom property: sha256 of the model's files
@@ -85,36 +93,175 @@ def read_comparison(evaluation_uri, model_name, confidence,
   return tasks.named(task).compare(evaluation_uri, model_name, confidence)
 
 
-@component
-def ModelSelector(
-    learned_model: InputArtifact[standard_artifacts.Model],
-    bilinear_model: InputArtifact[standard_artifacts.Model],
-    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
-    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
-    model: OutputArtifact[standard_artifacts.Model],
-    min_gain: Parameter[float] = 0.0,
-    confidence: Parameter[float] = 0.95,
-    production_model: InputArtifact[standard_artifacts.Model] = None,
-    floor: Parameter[float] = None,
-    task: Parameter[str] = ""):
-  """floor: the task's floor (its --floor help); None: its default."""
+MODEL_PREFIX, RUN_PREFIX = "model_", "run_"  # + a candidate's name
+CANDIDATES = "candidates"  # parameter: JSON list of the names, in order
+SWEEP = "sweep"            # COMPARISON["sweep"]: gate/sweep.py's Decision
+PAIR = ("learned", "bilinear")
+
+
+def model_key(name: str) -> str:
+  return MODEL_PREFIX + name
+
+
+def run_key(name: str) -> str:
+  return RUN_PREFIX + name
+
+
+def read_info(run_uri):
+  with tf.io.gfile.GFile(os.path.join(run_uri, MODEL_INFO)) as f:
+    return json.load(f)
+
+
+def pair_outcome(decision):
+  """The default pair's outcome (AHEAD, NOT_SIGNIFICANT, UNDER_FLOOR) when
+  the decision is the superiority gate's, else None."""
+  learned, bilinear = PAIR
+  if decision.outcome == sweep.UNDER_FLOOR and decision.chosen == bilinear:
+    return UNDER_FLOOR
+  if decision.outcome not in (sweep.CHEAPEST, sweep.COSTLIER):
+    return None
+  if decision.chosen == bilinear:
+    return (UNDER_FLOOR if decision.dropped.get(learned) == "under the floor"
+            else NOT_SIGNIFICANT)
+  if decision.dropped.get(bilinear, "").startswith(sweep.BEHIND):
+    return AHEAD
+  return None
+
+
+def choose(evaluation_uri, transform_graph_uri, infos, names, task, floor,
+           min_gain, confidence, cost, budgets):
+  """(Decision, floor, number of classes, the COMPARISON record) for
+  candidates `names` (in the order given) with model_info.json `infos`."""
   kind = tasks.named(task)
-  threshold, num_classes = kind.floor(floor, evaluation.uri,
-                                      transform_graph.uri)
-  clears = kind.clears(score(evaluation.uri, "learned", task), threshold)
-  comparison = read_comparison(evaluation.uri, "learned", confidence, task)
-  name, outcome = select(clears, comparison, min_gain)
-  chosen = learned_model if name == "learned" else bilinear_model
-  io_utils.copy_dir(chosen.uri, model.uri)
-  model.set_string_custom_property(SELECTED, name)
-  model.set_string_custom_property(FINGERPRINT, fingerprint(model.uri))
-  model.set_string_custom_property(COMPARISON, json.dumps(
-      {**comparison.as_dict(), "margin": min_gain, "outcome": outcome}))
-  model.set_float_custom_property(FLOOR, threshold)
-  # A TFX conditional can test a property of an artifact, not whether a
-  # channel (the resolver's) is empty: record it here, on an artifact that
-  # always exists.
-  model.set_int_custom_property(IN_PRODUCTION,
-                                int(production_model is not None))
-  model.set_int_custom_property(NUM_CLASSES, num_classes)
-  result.record(model, result_line(name, outcome, comparison))
+  threshold, num_classes = kind.floor(floor, evaluation_uri,
+                                      transform_graph_uri)
+  entries = []
+  for name in names:
+    value = score(evaluation_uri, name, task)
+    entries.append(sweep.Entry(name, value, infos[name]["cost"],
+                               kind.clears(value, threshold)))
+  decision = sweep.decide(
+      entries, lambda a, b: kind.compare_pair(evaluation_uri, a, b,
+                                              confidence),
+      min_gain, confidence, cost, budgets, kind.higher_is_better)
+  record = {"margin": min_gain, "outcome": decision.outcome, "cost": cost,
+            "budgets": budgets, SWEEP: decision.as_dict()}
+  outcome = pair_outcome(decision) if sorted(names) == sorted(PAIR) else None
+  if outcome is not None:
+    # The default pair's evidence, as the report states it: learned vs
+    # bilinear, whichever was best.
+    record.update(kind.compare_pair(evaluation_uri, *PAIR,
+                                    confidence).as_dict(), outcome=outcome)
+  return decision, threshold, num_classes, record
+
+
+def line(decision, record):
+  """The step's result line: the pair's, or the sweep's choice."""
+  if record["outcome"] in OUTCOMES:
+    return result_line(decision.chosen, record["outcome"],
+                       stats.Comparison.from_dict(record))
+  return f"{decision.chosen} ({decision.reason})"
+
+
+class ModelSelectorSpec(types.ComponentSpec):
+  """The inputs every selection has; ModelSelector adds model_<name> and
+  run_<name> per candidate."""
+  PARAMETERS = {
+      CANDIDATES: ExecutionParameter(type=str),
+      "min_gain": ExecutionParameter(type=float),
+      "confidence": ExecutionParameter(type=float),
+      "floor": ExecutionParameter(type=float, optional=True),
+      "task": ExecutionParameter(type=str, optional=True),
+      "cost": ExecutionParameter(type=str),
+      **{budget: ExecutionParameter(type=float, optional=True)
+         for budget in costs.BUDGETS},
+  }
+  INPUTS = {
+      "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+      "transform_graph": ChannelParameter(
+          type=standard_artifacts.TransformGraph),
+      "production_model": ChannelParameter(type=standard_artifacts.Model,
+                                           optional=True),
+  }
+  OUTPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
+
+
+class Executor(base_executor.BaseExecutor):
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    names = json.loads(exec_properties[CANDIDATES])
+    models, infos = {}, {}
+    for name in names:
+      for key in (model_key(name), run_key(name)):
+        if len(input_dict.get(key, [])) != 1:
+          raise ValueError(f"ModelSelector: candidate {name!r} needs one "
+                           f"artifact in {key!r}, got "
+                           f"{len(input_dict.get(key, []))}: connect its "
+                           "Trainer's model and model_run")
+      models[name] = input_dict[model_key(name)][0]
+      infos[name] = read_info(input_dict[run_key(name)][0].uri)
+    evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
+    graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
+    decision, threshold, num_classes, record = choose(
+        evaluation.uri, graph.uri, infos, names,
+        exec_properties.get("task") or "", exec_properties.get("floor"),
+        float(exec_properties["min_gain"]),
+        float(exec_properties["confidence"]), exec_properties["cost"],
+        {b: exec_properties.get(b) for b in costs.BUDGETS})
+    model = artifact_utils.get_single_instance(output_dict["model"])
+    io_utils.copy_dir(models[decision.chosen].uri, model.uri)
+    model.set_string_custom_property(SELECTED, decision.chosen)
+    model.set_string_custom_property(FINGERPRINT, fingerprint(model.uri))
+    model.set_string_custom_property(COMPARISON, json.dumps(record))
+    model.set_float_custom_property(FLOOR, threshold)
+    # A TFX conditional can test a property of an artifact, not whether a
+    # channel (the resolver's) is empty: record it here, on an artifact that
+    # always exists.
+    model.set_int_custom_property(
+        IN_PRODUCTION, int(bool(input_dict.get("production_model"))))
+    model.set_int_custom_property(NUM_CLASSES, num_classes)
+    result.record(model, line(decision, record))
+
+
+class ModelSelector(base_component.BaseComponent):
+  """models / runs: {candidate name: its Trainer's model / model_run
+  channel}, in the candidates' order; floor: the task's floor (its --floor
+  help), None: its default; min_gain: the tolerance of the gate."""
+
+  SPEC_CLASS = ModelSelectorSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+  def __init__(self, models: Mapping[str, types.BaseChannel],
+               runs: Mapping[str, types.BaseChannel],
+               evaluation: types.BaseChannel,
+               transform_graph: types.BaseChannel,
+               production_model: Optional[types.BaseChannel] = None,
+               min_gain: float = 0.0, confidence: float = 0.95,
+               floor: Optional[float] = None, task: str = "",
+               cost: str = costs.DEFAULT,
+               budgets: Optional[Mapping[str, Optional[float]]] = None):
+    names = list(models)
+    if sorted(names) != sorted(runs):
+      raise ValueError(f"ModelSelector: models {names} and runs "
+                       f"{list(runs)} must name the same candidates")
+    for name in names:
+      tfma_metric.check_model_name(name)
+    spec_class = type(ModelSelectorSpec.__name__, (ModelSelectorSpec,), {
+        "INPUTS": {**ModelSelectorSpec.INPUTS,
+                   **{model_key(n): ChannelParameter(
+                       type=standard_artifacts.Model) for n in names},
+                   **{run_key(n): ChannelParameter(
+                       type=standard_artifacts.ModelRun) for n in names}}})
+    budgets = {b: v for b, v in (budgets or {}).items() if v is not None}
+    optional = {k: v for k, v in (("floor", floor), ("task", task))
+                if v not in (None, "")}
+    super().__init__(spec=spec_class(
+        evaluation=evaluation, transform_graph=transform_graph,
+        production_model=production_model,
+        model=types.Channel(type=standard_artifacts.Model),
+        candidates=json.dumps(names), min_gain=float(min_gain),
+        confidence=float(confidence), cost=cost, **budgets, **optional,
+        **{model_key(n): c for n, c in models.items()},
+        **{run_key(n): c for n, c in runs.items()}))

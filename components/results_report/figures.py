@@ -167,6 +167,34 @@ def predicted_vs_true(truth, predictions, path):
   _save_figure(fig, path)
 
 
+def pareto(points, chosen, front, cost_label, score_label, path):
+  """pareto.png: each candidate's score against its cost, with the interval
+  of its difference to the best (the paired test's), the non-dominated
+  front joined and the chosen candidate marked. points: [{name, cost,
+  score, lower, upper}] (lower/upper: score bounds, None for the best)."""
+  fig, ax = plt.subplots(figsize=(7, 4.6), dpi=100)
+  by_name = {p["name"]: p for p in points}
+  for p in points:
+    bars = None
+    if p.get("lower") is not None:
+      bars = [[p["score"] - p["lower"]], [p["upper"] - p["score"]]]
+    ax.errorbar(p["cost"], p["score"], yerr=bars, fmt="o", capsize=4,
+                color="tab:red" if p["name"] == chosen else "tab:blue")
+    ax.annotate(p["name"], (p["cost"], p["score"]), textcoords="offset points",
+                xytext=(6, 6), fontsize=8)
+  line = [by_name[n] for n in front]
+  ax.plot([p["cost"] for p in line], [p["score"] for p in line], "--",
+          color="gray", linewidth=1, label="non-dominated front")
+  ax.scatter([by_name[chosen]["cost"]], [by_name[chosen]["score"]], s=180,
+             facecolors="none", edgecolors="tab:red", linewidths=2,
+             label=f"chosen: {chosen}")
+  ax.set_xlabel(cost_label)
+  ax.set_ylabel(f"{score_label} (bars: interval of the difference to the "
+                "best)")
+  ax.legend(loc="best", fontsize=8)
+  _save_figure(fig, path)
+
+
 def _save_figure(fig, path):
   fig.tight_layout()
   buf = io.BytesIO()
