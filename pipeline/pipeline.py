@@ -1,10 +1,11 @@
 """The DAG, in order: one `create_pipeline(config)` for every runner.
 
 ImageExampleGen -> StatisticsGen -> CuratedSchemaGen -> ExampleValidator ->
-ValidationGate -> Transform -> Trainer(learned), Trainer(bilinear) ->
-Evaluator (learned vs bilinear baseline) -> ModelSelector ->
-Evaluator_production (vs the model in production, via a Resolver) ->
-PushDecision -> Pusher -> ResultsReport
+ValidationGate -> Transform -> one Trainer per candidate (Trainer_<name>:
+by default learned and bilinear; --candidates) -> Evaluator (every
+candidate on the same eval examples) -> ModelSelector (the cheapest not
+behind the best) -> Evaluator_production (vs the model in production, via a
+Resolver) -> PushDecision -> Pusher -> ResultsReport
 """
 import contextlib
 import os
@@ -25,6 +26,7 @@ from components.push_decision import PushDecision
 from components.results_report import ResultsReport
 from components.results_report.component import RESULTS_FILE
 from components.schema_curator import CuratedSchemaGen
+from components.sweep_evaluator import SweepEvaluator
 from components.validation_gate import ValidationGate
 from pipeline import data_layout
 from pipeline.config import PipelineConfig
@@ -80,8 +82,9 @@ def _eval_config(models: Sequence[Tuple[str, bool]],
       metrics_specs=[tfma.MetricsSpec(metrics=kind.tfma_metrics())])
 
 
-def make_trainer(config: PipelineConfig, resizer: str, transform, schema_gen):
-  """One of the two Trainers; they differ only in custom_config["resizer"].
+def make_trainer(config: PipelineConfig, candidate, transform, schema_gen):
+  """The Trainer of one candidate (pipeline/candidates.py); they differ only
+  in custom_config's resizer, sizes and name.
 
   On Vertex each is a Vertex custom job on the configured worker pools, running
   the same run_fn in the pipeline image.
@@ -90,7 +93,7 @@ def make_trainer(config: PipelineConfig, resizer: str, transform, schema_gen):
                 examples=transform.outputs["transformed_examples"],
                 transform_graph=transform.outputs["transform_graph"],
                 schema=schema_gen.outputs["schema"])
-  custom_config = config.trainer_config(resizer)
+  custom_config = config.trainer_config(candidate)
   trainer = tfx.components.Trainer
   if config.vertex is not None:
     vertex, cloud = config.vertex, tfx.extensions.google_cloud_ai_platform
@@ -107,7 +110,7 @@ def make_trainer(config: PipelineConfig, resizer: str, transform, schema_gen):
     })
     trainer = cloud.Trainer
   return trainer(**inputs, custom_config=custom_config).with_id(
-      f"Trainer_{resizer}")
+      f"Trainer_{candidate.name}")
 
 
 def make_pusher(config: PipelineConfig, model, model_blessing):
@@ -208,16 +211,17 @@ def create_pipeline_with_lines(config: PipelineConfig
   # It fails on anomalies, and has no output to say so otherwise.
   lines = {validation_gate.id: StepLines(done=lambda _: "no anomalies")}
 
-  trainers = {resizer: make_trainer(config, resizer, transform, schema_gen)
-              for resizer in ("learned", "bilinear")}
+  candidates = config.candidate_list()
+  trainers = {c.name: make_trainer(config, c, transform, schema_gen)
+              for c in candidates}
+  models = {name: t.outputs["model"] for name, t in trainers.items()}
+  runs = {name: t.outputs["model_run"] for name, t in trainers.items()}
 
-  # Learned vs bilinear on the same eval examples. ModelSelector decides:
-  # learned only when it clears the floor and the paired test puts it ahead.
-  evaluator = tfx.components.Evaluator(
-      examples=example_gen.outputs["examples"],
-      model=trainers["learned"].outputs["model"],
-      baseline_model=trainers["bilinear"].outputs["model"],
-      eval_config=eval_config("learned", "bilinear", config.task))
+  # Every candidate on the same eval examples, every pair's paired table.
+  evaluator = SweepEvaluator(
+      examples=example_gen.outputs["examples"], models=models,
+      eval_config=eval_config_for(list(trainers), config.task),
+  ).with_id("Evaluator")
   # The model last pushed by this pipeline (LatestBlessedModelStrategy over
   # PushDecision's blessings), or nothing on a first run.
   production_model = tfx.dsl.Resolver(
@@ -231,13 +235,12 @@ def create_pipeline_with_lines(config: PipelineConfig
   ).with_id("ProductionModelResolver")
   lines[production_model.id] = StepLines(done=_production_model_line)
   model_selector = ModelSelector(
-      learned_model=trainers["learned"].outputs["model"],
-      bilinear_model=trainers["bilinear"].outputs["model"],
-      evaluation=evaluator.outputs["evaluation"],
+      models=models, runs=runs, evaluation=evaluator.outputs["evaluation"],
       transform_graph=transform.outputs["transform_graph"],
       production_model=production_model.outputs["model"],
       min_gain=config.eval.min_gain, confidence=config.eval.confidence,
-      floor=config.eval.floor, task=config.task)
+      floor=config.eval.floor, task=config.task, cost=config.eval.cost,
+      budgets=config.budgets()).with_id("ModelSelector")
 
   # The production gate: the model last pushed by this pipeline is the
   # baseline; PushDecision blocks a candidate significantly worse than it by
@@ -264,18 +267,16 @@ def create_pipeline_with_lines(config: PipelineConfig
   report = ResultsReport(
       examples=example_gen.outputs["examples"],
       ingest_report=example_gen.outputs["rejected"],
-      learned_model=trainers["learned"].outputs["model"],
-      learned_run=trainers["learned"].outputs["model_run"],
-      bilinear_model=trainers["bilinear"].outputs["model"],
-      bilinear_run=trainers["bilinear"].outputs["model_run"],
-      evaluation=evaluator.outputs["evaluation"],
+      models=models, runs=runs, evaluation=evaluator.outputs["evaluation"],
       selected_model=model_selector.outputs["model"],
       production_evaluation=production_evaluator.outputs["evaluation"],
       push_blessing=push_decision.outputs["blessing"],
       pushed_model=pusher.outputs["pushed_model"],
       report_dir=config.report_dir, min_gain=config.eval.min_gain,
       production_tolerance=config.eval.production_tolerance,
-      confidence=config.eval.confidence, input_size=config.model.input_size)
+      confidence=config.eval.confidence,
+      input_size=config.transform_config()["input_size"]).with_id(
+          "ResultsReport")
   # Its outputs are files, not artifacts.
   lines[report.id] = StepLines(
       done=lambda _: f"wrote {os.path.join(config.report_dir, RESULTS_FILE)}")
@@ -284,8 +285,8 @@ def create_pipeline_with_lines(config: PipelineConfig
       pipeline_name=config.name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator,
-                  validation_gate, transform, trainers["learned"],
-                  trainers["bilinear"], evaluator, model_selector,
+                  validation_gate, transform, *trainers.values(), evaluator,
+                  model_selector,
                   production_model, production_evaluator, push_decision,
                   pusher, report],
       enable_cache=config.enable_cache,

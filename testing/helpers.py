@@ -221,6 +221,15 @@ def write_evaluation(uri, top1, paired=None, metrics=None, pairs=None):
     writer.write(overall.SerializeToString())
 
 
+def cost_record(flops, latency_ms=1.0):
+  """A Trainer's model_info.json "cost" (trainer/cost.py) with these FLOPs
+  per image and batch-1 latency."""
+  return {"params": 1000, "flops_per_image": float(flops),
+          "saved_model_bytes": 4096, "latency_ms_batch1": float(latency_ms),
+          "latency_ms_batch32": float(latency_ms) / 4,
+          "machine": "test machine, 2 cores, no GPU"}
+
+
 def write_model(uri, files=None):
   """A stand-in for a Trainer's model: files under Format-Serving/."""
   files = files or {"saved_model.pb": b"graph",

@@ -23,25 +23,29 @@ from components.model_selector.component import (COMPARISON, FINGERPRINT,
                                                  FLOOR, SELECTED,
                                                  read_comparison, score)
 from components.production_evaluator.executor import evaluated
-from gate import stats
+from gate import stats, sweep
 
 DECISION = "decision"  # custom property on the output blessing
-PUSH, NOT_BLESSED, SAME_AS_PRODUCTION, WORSE_THAN_PRODUCTION = (
-    "push", "not_blessed", "same_as_production", "worse_than_production")
+PUSH, NOT_BLESSED, SAME_AS_PRODUCTION, WORSE_THAN_PRODUCTION, OVER_BUDGET = (
+    "push", "not_blessed", "same_as_production", "worse_than_production",
+    "over_budget")
 # Each decision as the step's result.
 DECISIONS = {PUSH: "push",
              NOT_BLESSED: "don't push: the candidate is under the floor",
              SAME_AS_PRODUCTION: "don't push: the candidate is the model "
                                  "already in production",
              WORSE_THAN_PRODUCTION: "don't push: significantly worse than "
-                                    "production"}
+                                    "production",
+             OVER_BUDGET: "don't push: no candidate is within the budget"}
 
 
 def decide(candidate_fp, production_fp, above_floor, comparison, tolerance,
-           push_equal):
+           push_equal, within_budget=True):
   """comparison: candidate vs production, or None with nothing in production."""
   if not above_floor:
     return NOT_BLESSED
+  if not within_budget:
+    return OVER_BUDGET
   if production_fp and candidate_fp == production_fp and not push_equal:
     return SAME_AS_PRODUCTION
   if comparison is not None and stats.significantly_worse(comparison,
@@ -96,7 +100,9 @@ def PushDecision(
       model.get_string_custom_property(FINGERPRINT),
       production_model.get_string_custom_property(FINGERPRINT)
       if production_model else None,
-      clears, comparison, tolerance, bool(push_equal))
+      clears, comparison, tolerance, bool(push_equal),
+      json.loads(model.get_string_custom_property(COMPARISON) or "{}").get(
+          "outcome") != sweep.OVER_BUDGET)
   blessing.set_int_custom_property("blessed", int(decision == PUSH))
   # Read by LatestBlessedModelStrategy to find the model now in production.
   blessing.set_int_custom_property("current_model_id", model.id)

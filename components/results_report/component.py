@@ -8,25 +8,30 @@ It decides nothing.
 """
 import json
 import os
+from typing import Any, Dict, List, Mapping, Optional
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from tfx.types import standard_artifacts
-from tfx.v1.dsl.components import InputArtifact, Parameter, component
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 import tasks
 from components.image_example_gen.component import IngestReport
 from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
-from components.model_selector.component import (AHEAD, COMPARISON, FLOOR,
-                                                 NUM_CLASSES, SELECTED,
-                                                 UNDER_FLOOR)
+from components.model_selector.component import (AHEAD, CANDIDATES,
+                                                 COMPARISON, FLOOR,
+                                                 NUM_CLASSES, OUTCOMES,
+                                                 SELECTED, SWEEP, UNDER_FLOOR,
+                                                 model_key, read_info, run_key)
 from components.production_evaluator.executor import evaluated
 from components.push_decision.component import DECISION
 from components.results_report import figures, model_card
-from gate import stats
+from gate import costs, stats, sweep
 from gate.tfma_metric import TOP1
 from trainer import features
-from trainer.training import MODEL_INFO
 
 RESULTS_FILE = "results.json"  # in report_dir: the run's decision record
 # The ingest's rejected files named in results.json (the count is of all).
@@ -96,9 +101,13 @@ def explain(selected, selection, scores, floor, min_gain, tolerance,
   if not isinstance(scores, Scores):
     scores = Scores(scores, tasks.default())
   task = scores.task
-  comparison = stats.Comparison.from_dict(selection)
-  why = _selection_why(selection["outcome"], comparison, scores, floor,
-                       min_gain)
+  pair = selection["outcome"] in OUTCOMES  # the default pair's own words
+  if pair:
+    why = _selection_why(selection["outcome"],
+                         stats.Comparison.from_dict(selection), scores, floor,
+                         min_gain)
+  else:
+    why = selection[SWEEP]["reason"]
   prod = production.get("comparison")
   tolerance_text = task.tolerance_text(tolerance)
   if prod is not None:
@@ -109,6 +118,8 @@ def explain(selected, selection, scores, floor, min_gain, tolerance,
              f"it is not significantly worse than production ({prod_text}) "
              f"by more than {tolerance_text} ({prod_evidence})")
     return f"{selected} pushed: {why}; {where}."
+  if decision == "over_budget":
+    return f"nothing pushed: {why}."
   if decision == "same_as_production":
     return (f"nothing pushed: the candidate ({selected}) is the model already "
             "in production.")
@@ -117,7 +128,8 @@ def explain(selected, selection, scores, floor, min_gain, tolerance,
     return (f"nothing pushed: {why}; the candidate {selected} ({candidate}) "
             f"is significantly worse than production ({prod_text}) by more "
             f"than {tolerance_text} ({prod_evidence}).")
-  if scores.under("learned", floor) and scores.under(selected, floor):
+  if pair and scores.under("learned", floor) and scores.under(selected,
+                                                                floor):
     return (f"nothing pushed: learned ({scores.text('learned')}) and bilinear "
             f"({scores.text('bilinear')})" + task.both_under_clause(floor))
   return (f"nothing pushed: {why}, and the candidate {selected} ({candidate}) "
@@ -137,6 +149,7 @@ def _model_results(name, info, overall, per_class, task, num_classes):
           "params": info["params"],
           "trainable_params": info["trainable_params"],
           "history": info["history"],
+          **({"cost": info["cost"]} if "cost" in info else {}),
           **task.model_results(name, info, overall, per_class, num_classes)}
 
 
@@ -148,13 +161,14 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   ingest's first rejected {path, reason} rows."""
   overall, per_class = evaluation
   prod_overall, _ = production_evaluation
-  task = _task(infos["learned"])
+  first = next(iter(infos.values()))
+  task = _task(first)
   models = {name: _model_results(name, info, overall, per_class, task,
                                  num_classes)
             for name, info in infos.items()}
   # Without a production model Evaluator_production evaluates nothing: then
-  # the candidate's metrics are those of the learned-vs-bilinear evaluation,
-  # on the same eval examples.
+  # the candidate's metrics are those of the candidates' evaluation, on the
+  # same eval examples.
   candidate_metrics = prod_overall.get("candidate") or overall[selected]
   production = {"candidate": selected, "comparison": production_comparison,
                 "decision": decision,
@@ -163,10 +177,16 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
   thresholds = {**thresholds, **task.thresholds(overall)}
   scores = Scores({n: task.headline(m) for n, m in models.items()}, task)
   pushed = selected if pushed_path else None
+  entries = [sweep.Entry(n, scores[n], models[n]["cost"], True)
+             for n in models if "cost" in models[n]]
   return {
       "task": task.name,
+      "candidates": list(models),
+      "front": (sweep.front(entries, selection.get("cost", costs.DEFAULT),
+                            task.higher_is_better)
+                if len(entries) == len(models) else []),
       "models": models,
-      "class_names": infos["learned"]["class_names"],
+      "class_names": first["class_names"],
       "selected": selected,
       "selection": selection,
       "production": production,
@@ -176,7 +196,7 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
                         thresholds["min_gain"],
                         thresholds["production_tolerance"], production,
                         decision),
-      "power_note": stats.power_note(stats.Comparison.from_dict(selection)),
+      "power_note": _power_note(selection),
       "thresholds": thresholds,
       "examples": {"train": summary["splits"].get("train", 0),
                    "eval": summary["splits"].get("eval", 0)},
@@ -190,12 +210,35 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
 
 
 
+def _power_note(selection):
+  """The pair's, or the chosen candidate's comparison with the best (else
+  the first one the sweep made)."""
+  if selection["outcome"] in OUTCOMES:
+    return stats.power_note(stats.Comparison.from_dict(selection))
+  compared = selection[SWEEP]["comparisons"]
+  found = compared.get(selection[SWEEP]["chosen"]) or next(
+      iter(compared.values()), None)
+  return stats.power_note(stats.Comparison.from_dict(found)) if found else ""
+
+
+def _gates(results):
+  """(name, Comparison dict) of each comparison a gate made."""
+  selection = results["selection"]
+  if selection["outcome"] in OUTCOMES:
+    gates = [("learned vs bilinear", selection)]
+  else:
+    best = selection[SWEEP]["best"]
+    gates = [(f"{name} vs {best} (best)", c)
+             for name, c in selection[SWEEP]["comparisons"].items()]
+  return gates + [("candidate vs production",
+                   results["production"]["comparison"])]
+
+
 def _comparison_rows(results):
   task = _task(results)
   rows = [f"| gate | {task.difference_unit} | interval | p | test | eval "
           "images |", "|---|---|---|---|---|---|"]
-  gates = [("learned vs bilinear", results["selection"]),
-           ("candidate vs production", results["production"]["comparison"])]
+  gates = _gates(results)
   num = task.difference_text
   for name, c in gates:
     if c is None:
@@ -208,17 +251,55 @@ def _comparison_rows(results):
   return rows
 
 
+def candidate_rows(results):
+  """Each candidate's serving cost and where the gate left it."""
+  selection = results["selection"]
+  decision = selection.get(SWEEP, {})
+  adjusted = decision.get("adjusted_p", {})
+  front = set(results.get("front", ()))
+  rows = ["| candidate | input → target | GFLOPs / image | latency b1 / b32 "
+          "(ms / image) | SavedModel (MB) | Holm p vs best | front | gate |",
+          "|---|---|---|---|---|---|---|---|"]
+  for name in results["candidates"]:
+    m = results["models"][name]
+    cost = m.get("cost")
+    if cost is None:
+      continue
+    if name == decision.get("chosen"):
+      status = "chosen" + (" (best)" if name == decision.get("best") else "")
+    elif name == decision.get("best"):
+      status = "best" + (f": {decision['dropped'][name]}"
+                         if name in decision.get("dropped", {}) else "")
+    else:
+      status = decision.get("dropped", {}).get(name, "")
+    p = f"{adjusted[name]:.3g}" if name in adjusted else ""
+    rows.append(
+        f"| {name} | {m.get('input_size', '')} → {m.get('target_size', '')} "
+        f"| {cost['flops_per_image'] / 1e9:.3g} | "
+        f"{cost['latency_ms_batch1']:.3g} / {cost['latency_ms_batch32']:.3g} "
+        f"| {cost['saved_model_bytes'] / 2 ** 20:.3g} | {p} | "
+        f"{'yes' if name in front else ''} | {status} |")
+  machine = next((results["models"][n]["cost"].get("machine")
+                  for n in results["candidates"]
+                  if "cost" in results["models"][n]), "")
+  rows.append("")
+  rows.append(f"Latency measured on: {machine}.")
+  return rows
+
+
 def results_table(results):
   """The seed's table (model, parameters in millions, the task's scores),
   the paired comparisons behind both gates, the reason."""
   task = _task(results)
   rows = list(task.table_header())
-  for name in ("learned", "bilinear"):
+  for name in results.get("candidates", ("learned", "bilinear")):
     m = results["models"][name]
     pushed = " (pushed)" if results["pushed"] == name else ""
     rows.append(f"| {name}{pushed} | {m['params'] / 1e6:.3f} | "
                 f"{task.table_cells(m)} |")
   text = "\n".join(rows) + "\n\n" + "\n".join(_comparison_rows(results))
+  if any("cost" in m for m in results["models"].values()):
+    text += "\n\n" + "\n".join(candidate_rows(results))
   text += "\n\n" + results["reason"] + "\n"
   if results.get("power_note"):
     text += "\n" + results["power_note"] + "\n"
@@ -265,31 +346,63 @@ def write_model_card(results, report_dir, figure_names):
          model_card.render_html(card))
 
 
-@component
-def ResultsReport(
-    examples: InputArtifact[standard_artifacts.Examples],
-    ingest_report: InputArtifact[IngestReport],
-    learned_model: InputArtifact[standard_artifacts.Model],
-    learned_run: InputArtifact[standard_artifacts.ModelRun],
-    bilinear_model: InputArtifact[standard_artifacts.Model],
-    bilinear_run: InputArtifact[standard_artifacts.ModelRun],
-    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
-    selected_model: InputArtifact[standard_artifacts.Model],
-    push_blessing: InputArtifact[standard_artifacts.ModelBlessing],
-    pushed_model: InputArtifact[standard_artifacts.PushedModel],
-    report_dir: Parameter[str],
-    min_gain: Parameter[float],
-    production_tolerance: Parameter[float],
-    confidence: Parameter[float],
-    input_size: Parameter[int],
-    # With nothing in production: None (skipped locally) or not evaluated().
-    production_evaluation: InputArtifact[
-        standard_artifacts.ModelEvaluation] = None):
-  infos = {"learned": _read_json(os.path.join(learned_run.uri, MODEL_INFO)),
-           "bilinear": _read_json(os.path.join(bilinear_run.uri, MODEL_INFO))}
-  task = _task(infos["learned"])
+class ResultsReportSpec(types.ComponentSpec):
+  """The inputs every report has; ResultsReport adds model_<name> and
+  run_<name> per candidate (as ModelSelector's)."""
+  PARAMETERS = {
+      CANDIDATES: ExecutionParameter(type=str),
+      "report_dir": ExecutionParameter(type=str),
+      "min_gain": ExecutionParameter(type=float),
+      "production_tolerance": ExecutionParameter(type=float),
+      "confidence": ExecutionParameter(type=float),
+      "input_size": ExecutionParameter(type=int),
+  }
+  INPUTS = {
+      "examples": ChannelParameter(type=standard_artifacts.Examples),
+      "ingest_report": ChannelParameter(type=IngestReport),
+      "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+      "selected_model": ChannelParameter(type=standard_artifacts.Model),
+      "push_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+      "pushed_model": ChannelParameter(type=standard_artifacts.PushedModel),
+      # With nothing in production: none (skipped locally) or not evaluated().
+      "production_evaluation": ChannelParameter(
+          type=standard_artifacts.ModelEvaluation, optional=True),
+  }
+  OUTPUTS = {}
+
+
+class Executor(base_executor.BaseExecutor):
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    one = lambda key: artifact_utils.get_single_instance(input_dict[key])  # noqa: E731
+    names = json.loads(exec_properties[CANDIDATES])
+    models = {n: one(model_key(n)) for n in names}
+    runs = {n: one(run_key(n)) for n in names}
+    production = input_dict.get("production_evaluation") or [None]
+    write_report(
+        examples=one("examples"), ingest_report=one("ingest_report"),
+        models=models, runs=runs, evaluation=one("evaluation"),
+        selected_model=one("selected_model"),
+        push_blessing=one("push_blessing"), pushed_model=one("pushed_model"),
+        production_evaluation=production[0], **{
+            k: exec_properties[k] for k in (
+                "report_dir", "min_gain", "production_tolerance",
+                "confidence", "input_size")})
+
+
+def write_report(examples, ingest_report, models, runs, evaluation,
+                 selected_model, push_blessing, pushed_model, report_dir,
+                 min_gain, production_tolerance, confidence, input_size,
+                 production_evaluation=None):
+  """results.json, results.md, the figures and the model card of a run;
+  models / runs: {candidate name: its Trainer's artifact}, in order."""
+  infos = {name: read_info(run.uri) for name, run in runs.items()}
+  task = _task(next(iter(infos.values())))
   task.prepare_infos(evaluation.uri, infos)
   pushed = pushed_model.get_int_custom_property("pushed") == 1
+  selection = json.loads(selected_model.get_string_custom_property(COMPARISON))
   results = build_results(
       summary=_read_json(os.path.join(ingest_report.uri, SUMMARY_FILE)),
       infos=infos, evaluation=load_metrics(evaluation.uri),
@@ -297,8 +410,7 @@ def ResultsReport(
                              if evaluated(production_evaluation)
                              else ({}, {})),
       selected=selected_model.get_string_custom_property(SELECTED),
-      selection=json.loads(
-          selected_model.get_string_custom_property(COMPARISON)),
+      selection=selection,
       decision=push_blessing.get_string_custom_property(DECISION),
       production_comparison=json.loads(
           push_blessing.get_string_custom_property(COMPARISON) or "null"),
@@ -314,16 +426,91 @@ def ResultsReport(
   tf.io.gfile.makedirs(report_dir)
   _write(os.path.join(report_dir, RESULTS_FILE),
          json.dumps(results, indent=2, sort_keys=True))
+  title = ("Learned resizer vs bilinear" if sorted(models) == sorted(
+      ("learned", "bilinear")) else f"{len(models)} candidates")
   _write(os.path.join(report_dir, "results.md"),
-         "# Learned resizer vs bilinear\n\n" + results_table(results))
+         f"# {title}\n\n" + results_table(results))
   figures.training_curves(infos, task.score,
                           os.path.join(report_dir, "training.png"))
-  model_uris = {"learned": learned_model.uri, "bilinear": bilinear_model.uri}
+  model_uris = {name: model.uri for name, model in models.items()}
   for name in task.figures:
     figures.FIGURES[name](examples.uri, model_uris, report_dir)
-  figures.resized_grid(examples, learned_model.uri, learned_run.uri,
-                       infos["learned"], input_size,
+  learned = [(n, models[n].uri, runs[n].uri, infos[n]) for n in models
+             if infos[n].get("resizer") == "learned"]
+  figures.resized_grid(examples, learned, input_size,
                        os.path.join(report_dir, "resized.png"))
+  drawn = ["resized.png", "training.png"]
+  if all("cost" in m for m in results["models"].values()):
+    pareto_figure(results, os.path.join(report_dir, PARETO_FILE))
+    drawn.append(PARETO_FILE)
   write_model_card(results, report_dir,
-                   ["resized.png", "training.png"] +
-                   [f"{name}.png" for name in task.figures])
+                   drawn + [f"{name}.png" for name in task.figures])
+
+
+PARETO_FILE = "pareto.png"
+
+
+def pareto_points(results):
+  """pareto.png's points: each candidate's cost in the gate's unit and its
+  score, with the bounds of the score the interval of its difference to the
+  best puts it in (none for the best)."""
+  task = _task(results)
+  decision = results["selection"][SWEEP]
+  cost = results["selection"].get("cost", costs.DEFAULT)
+  field, _, scale = costs.COSTS[cost]
+  best = task.headline(results["models"][decision["best"]])
+  points = []
+  for name in results["candidates"]:
+    m = results["models"][name]
+    point = {"name": name, "cost": m["cost"][field] * scale,
+             "score": task.headline(m), "lower": None, "upper": None}
+    c = decision["comparisons"].get(name)
+    if c is not None:
+      # A difference in the task's headline units (top-1) moves the score;
+      # an MSE reduction is not in RMSE units, so no bar is drawn.
+      if c.get("metric", "top-1") == "top-1":
+        point["lower"], point["upper"] = best + c["lower"], best + c["upper"]
+    points.append(point)
+  return points
+
+
+def pareto_figure(results, path):
+  task = _task(results)
+  cost = results["selection"].get("cost", costs.DEFAULT)
+  figures.pareto(pareto_points(results), results["selected"],
+                 results["front"], costs.COSTS[cost][1],
+                 task.score_label or task.score, path)
+
+
+class ResultsReport(base_component.BaseComponent):
+  """models / runs: {candidate name: its Trainer's model / model_run
+  channel}, in the candidates' order."""
+
+  SPEC_CLASS = ResultsReportSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+  def __init__(self, examples, ingest_report,
+               models: Mapping[str, types.BaseChannel],
+               runs: Mapping[str, types.BaseChannel], evaluation,
+               selected_model, push_blessing, pushed_model, report_dir: str,
+               min_gain: float, production_tolerance: float,
+               confidence: float, input_size: int,
+               production_evaluation: Optional[types.BaseChannel] = None):
+    names = list(models)
+    spec_class = type(ResultsReportSpec.__name__, (ResultsReportSpec,), {
+        "INPUTS": {**ResultsReportSpec.INPUTS,
+                   **{model_key(n): ChannelParameter(
+                       type=standard_artifacts.Model) for n in names},
+                   **{run_key(n): ChannelParameter(
+                       type=standard_artifacts.ModelRun) for n in names}}})
+    super().__init__(spec=spec_class(
+        examples=examples, ingest_report=ingest_report,
+        evaluation=evaluation, selected_model=selected_model,
+        push_blessing=push_blessing, pushed_model=pushed_model,
+        production_evaluation=production_evaluation,
+        candidates=json.dumps(names), report_dir=report_dir,
+        min_gain=float(min_gain),
+        production_tolerance=float(production_tolerance),
+        confidence=float(confidence), input_size=int(input_size),
+        **{model_key(n): c for n, c in models.items()},
+        **{run_key(n): c for n, c in runs.items()}))
