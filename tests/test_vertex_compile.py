@@ -251,15 +251,15 @@ def test_production_resolver_matches_only_what_push_decision_blessed(
                for output in spec.components[
                    task.component_ref.name].output_definitions.artifacts.values()
                if schema_title(output) == blessing_query["schema_title"]}
-  assert producers == {"Evaluator", "Evaluator_production", "PushDecision",
-                       blessing_task}
+  # The candidates' evaluation (SweepEvaluator) writes no blessing at all.
+  assert producers == {"Evaluator_production", "PushDecision", blessing_task}
   assert executor_class(spec, executors, "Evaluator") == \
-      "tfx.components.evaluator.executor.Executor"
+      "components.sweep_evaluator.executor.Executor"
   # TFX's, or with nothing in production blessed=0 and no evaluation
   # (components/production_evaluator; tests/test_vertex_entrypoint.py runs it).
   assert executor_class(spec, executors, "Evaluator_production") == \
       "components.production_evaluator.executor.Executor"
-  for name in ("Evaluator", "Evaluator_production"):
+  for name in ("Evaluator_production",):
     # TFX's Evaluator writes `blessed` only when the EvalConfig has
     # thresholds (tfx/components/evaluator/executor.py, run_validation).
     config = json_format.Parse(param(spec, name, "eval_config"),
@@ -595,3 +595,43 @@ def test_compile_without_a_platform_says_which(tmp_path, capsys):
   assert cli.main(["compile", "--output", str(tmp_path / "p.json")]) == 2
   assert "--platform: give the platform to compile for: vertex" in \
       capsys.readouterr().err
+
+
+def test_a_sweep_compiles_one_custom_job_per_candidate(tmp_path):
+  """--candidates: one Trainer per candidate, each its own Vertex custom job
+  with its sizes, all feeding the one evaluation and the selector."""
+  job, attempts = compile_vertex(tmp_path, [
+      "--input-size", "320", "--candidates", "bilinear:160",
+      "learned:320-160", "learned:320-80", "--cost", "latency",
+      "--max-gflops", "3"])
+  assert not attempts
+  spec, executors = parse(job)
+  trainers = {"bilinear": (320, 160), "learned_320_160": (320, 160),
+              "learned_320_80": (320, 80)}
+  for name, (size_in, size_out) in trainers.items():
+    task = f"Trainer_{name}"
+    assert executor_class(spec, executors, task) == (
+        "tfx.extensions.google_cloud_ai_platform.trainer.executor."
+        "GenericExecutor")
+    custom = json.loads(param(spec, task, "custom_config"))
+    assert custom[cloud.ENABLE_VERTEX_KEY] is True
+    assert (custom["candidate"], custom["input_size"], custom["target_size"],
+            custom["stored_size"]) == (name, size_in, size_out, 320)
+  tasks = spec.root.dag.tasks
+  assert {t for t in tasks if t.startswith("Trainer_")} == {
+      f"Trainer_{n}" for n in trainers}
+  for step, prefixes in (("Evaluator", ("model_",)),
+                         ("ModelSelector", ("model_", "run_")),
+                         ("ResultsReport", ("model_", "run_"))):
+    inputs = set(tasks[step].inputs.artifacts)
+    for prefix in prefixes:
+      assert {f"{prefix}{n}" for n in trainers} <= inputs, (step, inputs)
+    assert {f"Trainer_{n}" for n in trainers} <= set(
+        tasks[step].dependent_tasks)
+  assert json.loads(param(spec, "ModelSelector", "candidates")) == list(
+      trainers)
+  assert param(spec, "ModelSelector", "cost") == "latency"
+  assert tasks["ModelSelector"].inputs.parameters[
+      "max_gflops"].runtime_value.constant_value.double_value == 3.0
+  assert json.loads(param(spec, "Transform", "custom_config"))[
+      "input_size"] == 320
