@@ -16,22 +16,23 @@ import os
 
 import pytest
 import tensorflow as tf
-from tfx.components.evaluator import executor as evaluator_executor
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, proto_utils
 
 from components import IngestReport, atomic_pusher
 from components.image_example_gen.executor import SUMMARY_FILE
-from components.model_selector.component import (FINGERPRINT, ModelSelector,
-                                                 fingerprint)
+from components.model_selector.component import (CANDIDATES, FINGERPRINT,
+                                                 ModelSelector, fingerprint,
+                                                 model_key, run_key)
 from components.production_evaluator import ProductionEvaluator
 from components.production_evaluator.executor import Executor as ProdExecutor
 from components.push_decision.component import PushDecision
 from components.results_report import model_card
 from components.results_report.component import ResultsReport
-from pipeline.pipeline import eval_config
-from testing.helpers import HtmlPage, artifact, write_label_vocab
+from components.sweep_evaluator.executor import Executor as SweepExecutor
+from pipeline.pipeline import eval_config, eval_config_for
+from testing.helpers import HtmlPage, artifact, cost_record, write_label_vocab
 from testing.rule_models import (CLASSES, MEAN_RMSE, N, rmse, save_model,
                                  top1, write_examples)
 from trainer.resizer import learnable_resizer
@@ -97,6 +98,9 @@ class World:
     return evaluation
 
 
+PAIR = ("learned", "bilinear")
+# Served cost: the learned model is the costlier, as at the same sizes.
+GFLOPS = {"learned": 2.0, "bilinear": 1.0}
 SELECTIONS = {  # (learned level, bilinear level) -> selected, candidate level
     "learned_selected": ("good", "weak", "learned", "good"),
     "bilinear_selected": ("weak", "good", "bilinear", "good"),
@@ -133,16 +137,27 @@ def selections(worlds):
       learned_level, bilinear_level, _, _ = SELECTIONS[name]
       learned = world.model("learned", learned_level)
       bilinear = world.model("bilinear", bilinear_level)
-      evaluation = world.evaluate(evaluator_executor.Executor(), learned,
-                                  bilinear, ("learned", "bilinear"))
+      evaluation = artifact(standard_artifacts.ModelEvaluation,
+                            os.path.join(world.root, f"evaluation-{name}"))
+      SweepExecutor().Do(
+          {"examples": [world.examples], model_key("learned"): [learned],
+           model_key("bilinear"): [bilinear]},
+          {"evaluation": [evaluation]},
+          {"eval_config": proto_utils.proto_to_json(
+              eval_config_for(PAIR, task))})
       selected = artifact(standard_artifacts.Model,
                           os.path.join(world.root, f"selected-{name}"))
       ModelSelector.EXECUTOR_SPEC.executor_class().Do(
-          {"learned_model": [learned], "bilinear_model": [bilinear],
+          {model_key("learned"): [learned], model_key("bilinear"): [bilinear],
+           run_key("learned"): [_model_run(world, "learned", learned_level,
+                                           "learned")],
+           run_key("bilinear"): [_model_run(world, "bilinear",
+                                            bilinear_level, "bilinear")],
            "evaluation": [evaluation],
            "transform_graph": [world.transform_graph]},
           {"model": [selected]},
-          {"min_gain": 0.0, "confidence": 0.95, "floor": None, "task": task})
+          {"min_gain": 0.0, "confidence": 0.95, "floor": None, "task": task,
+           "cost": "flops", CANDIDATES: json.dumps(PAIR)})
       selected.id = 1000 + len(done)
       done[(task, name)] = {"learned": learned, "bilinear": bilinear,
                             "evaluation": evaluation, "selected": selected}
@@ -162,6 +177,7 @@ def _model_run(world, name, level, resizer):
           "resizer_config": {"filters": 2, "num_res_blocks": 1,
                              "interpolation": "bilinear"},
           "params": 10, "trainable_params": 10,
+          "cost": cost_record(GFLOPS[resizer] * 1e9),
           "class_names": list(CLASSES) if world.task == "classification"
           else [],
           "history": {"loss": [1.0, 0.5], score: [0.5, 0.6],
@@ -226,17 +242,17 @@ def run_gates(world, chosen, state, tmp_path):
   learned_level, bilinear_level = SELECTIONS[chosen["name"]][:2]
   ResultsReport.EXECUTOR_SPEC.executor_class().Do(
       {"examples": [world.examples], "ingest_report": [_ingest_report(world)],
-       "learned_model": [chosen["learned"]],
-       "learned_run": [_model_run(world, "learned", learned_level,
-                                  "learned")],
-       "bilinear_model": [chosen["bilinear"]],
-       "bilinear_run": [_model_run(world, "bilinear", bilinear_level,
-                                   "bilinear")],
+       model_key("learned"): [chosen["learned"]],
+       run_key("learned"): [_model_run(world, "learned", learned_level,
+                                       "learned")],
+       model_key("bilinear"): [chosen["bilinear"]],
+       run_key("bilinear"): [_model_run(world, "bilinear", bilinear_level,
+                                        "bilinear")],
        "evaluation": [chosen["evaluation"]], "selected_model": [selected],
        "push_blessing": [blessing], "pushed_model": [pushed],
        "production_evaluation": inputs["production_evaluation"]},
       {},
-      {"report_dir": report_dir, "min_gain": 0.0,
+      {CANDIDATES: json.dumps(PAIR), "report_dir": report_dir, "min_gain": 0.0,
        "production_tolerance": 0.0, "confidence": 0.95, "input_size": 4})
   with open(os.path.join(report_dir, "results.json")) as f:
     return json.load(f), serving
@@ -331,5 +347,6 @@ def test_every_gate_outcome(task, selection, state, selections, worlds,
         results["models"][name][score], model_card.NUMBER)
   assert page.text("reason") == results["reason"]
   figures = [a["alt"] for tag, a in page.tags if tag == "img"]
-  assert sorted(figures) == sorted(["resized.png", "training.png"] + (
+  assert sorted(figures) == sorted(["resized.png", "training.png",
+                                   "pareto.png"] + (
       ["predicted.png"] if task == "regression" else []))

@@ -42,7 +42,8 @@ from components.validation_gate.component import DataAnomalyError
 from components.vertex_pusher.component import VERTEX_MODEL
 from gate.tfma_metric import TOP5
 from pipeline.config import PipelineConfig, VertexConfig
-from testing.helpers import (FakeVertex, copy_tree, jpeg_bytes, no_network,
+from testing.helpers import (FakeVertex, copy_tree, cost_record, jpeg_bytes,
+                             no_network,
                              ram_root, tiny_dataset, write_evaluation,
                              write_file, write_label_vocab, write_model)
 from tests.test_vertex_compile import (ROOT, compile_vertex, executor_class,
@@ -468,13 +469,23 @@ def run(compiled, tmp_path_factory):
   evaluation = artifact(f"{root}/Evaluator/evaluation")
   # Top-5 is always measured; with 3 classes TFMA gives 1.0.
   write_evaluation(evaluation["uri"], {"learned": 0.9, "bilinear": 0.5},
-                   paired={"learned": (60, 25, 1)},
+                   pairs={("learned", "bilinear"): (60, 25, 1)},
                    metrics={"learned": {TOP5: 1.0}, "bilinear": {TOP5: 1.0}})
   transform_graph = artifact(f"{root}/Transform/transform_graph")
   write_label_vocab(transform_graph["uri"], CLASSES)
+  runs = {}
+  for name, gflops in (("learned", 2.0), ("bilinear", 1.0)):
+    runs[name] = artifact(f"{root}/Trainer_{name}/model_run")
+    write_file(f"{runs[name]['uri']}/{MODEL_INFO}", json.dumps(
+        {"params": 1000, "trainable_params": 900, "class_names": CLASSES,
+         "resizer": name, "input_size": 32, "target_size": 16,
+         "train_sample_top1": 0.95, "cost": cost_record(gflops * 1e9),
+         "history": {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8],
+                     "val_loss": [1.1, 0.6], "val_accuracy": [0.4, 0.7]}}))
   steps["ModelSelector"] = run_step(
       compiled, "ModelSelector",
-      {"learned_model": learned, "bilinear_model": bilinear,
+      {"model_learned": learned, "model_bilinear": bilinear,
+       "run_learned": runs["learned"], "run_bilinear": runs["bilinear"],
        "evaluation": evaluation, "transform_graph": transform_graph},
       {"model": f"{root}/ModelSelector/model"}, root)
   candidate = output_artifact(steps["ModelSelector"]["model"])
@@ -518,20 +529,12 @@ def run(compiled, tmp_path_factory):
   ingest = artifact(f"{root}/ImageExampleGen/rejected")
   write_file(f"{ingest['uri']}/{SUMMARY_FILE}", json.dumps(
       {"splits": {"train": 240, "eval": 60}, "rejected": 2, "seen": 302}))
-  runs = {}
-  for name in ("learned", "bilinear"):
-    runs[name] = artifact(f"{root}/Trainer_{name}/model_run")
-    write_file(f"{runs[name]['uri']}/{MODEL_INFO}", json.dumps(
-        {"params": 1000, "trainable_params": 900, "class_names": CLASSES,
-         "target_size": 16, "train_sample_top1": 0.95,
-         "history": {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8],
-                     "val_loss": [1.1, 0.6], "val_accuracy": [0.4, 0.7]}}))
   report_dir = f"{root}/report"
   steps["ResultsReport"] = run_step(
       compiled, "ResultsReport",
       {"examples": examples, "ingest_report": ingest,
-       "learned_model": learned, "learned_run": runs["learned"],
-       "bilinear_model": bilinear, "bilinear_run": runs["bilinear"],
+       "model_learned": learned, "run_learned": runs["learned"],
+       "model_bilinear": bilinear, "run_bilinear": runs["bilinear"],
        "evaluation": evaluation, "selected_model": candidate,
        "production_evaluation": production_evaluation,
        "push_blessing": blessing,
