@@ -18,7 +18,8 @@ from tfx.utils import path_utils  # noqa: E402
 
 from trainer import features  # noqa: E402
 from trainer.keras_lib import keras  # noqa: E402
-from trainer.preprocessing import decode_and_resize  # noqa: E402
+from trainer.preprocessing import (  # noqa: E402
+    decode_and_resize, model_pixels, pixels_to_bytes)
 from trainer.resizer import learnable_resizer  # noqa: E402
 from trainer.training import RESIZER_WEIGHTS  # noqa: E402
 
@@ -69,10 +70,54 @@ def trained_resizer(learned_model_uri, learned_run_uri, info):
   return model.get_layer("learnable_resizer")
 
 
-def resized_grid(examples, learned_model_uri, learned_run_uri, info,
-                 input_size, path):
-  """Rows of eval images: original | bilinear | learned resizer output."""
-  images = eval_images(examples.uri, input_size)
+def grid_titles(candidates):
+  """The column titles of resized.png for `candidates` ([(name, model_uri,
+  run_uri, info)]): original, then per learned candidate its bilinear and
+  learned output, or bilinear at each target when none is learned."""
+  learned = _learned(candidates)
+  if [c[0] for c in learned] == ["learned"]:
+    return list(COLUMNS)  # the default pair keeps its titles
+  titles = ["original"]
+  if not learned:
+    return titles + [f"bilinear {i}->{t}" for i, t in _sizes(candidates)]
+  for name, _, _, info in learned:
+    sizes = f"{info['input_size']}->{info['target_size']}"
+    titles += [f"bilinear {sizes}", f"{name} {sizes} (min-max)"]
+  return titles
+
+
+def _learned(candidates):
+  return [c for c in candidates if c[3].get("resizer") == "learned"]
+
+
+def _sizes(candidates):
+  """The distinct (input, target) sizes of the candidates, in order."""
+  return list(dict.fromkeys((c[3]["input_size"], c[3]["target_size"])
+                            for c in candidates))
+
+
+def _model_input(images, stored, size):
+  """Eval images decoded at the stored size -> a candidate's input in
+  [0, 1], downscaled exactly as in training and serving."""
+  raw = tf.stack([pixels_to_bytes(tf.constant(image)) for image in images])
+  return model_pixels(raw, stored, size) / 255.0
+
+
+def _min_max(images):
+  # The learned resizer's output is not an image in [0, 1] (the paper's
+  # Fig. 1 shows the same); scale each one to its own range to show structure.
+  low = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
+  high = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
+  return (images - low) / tf.maximum(high - low, 1e-6)
+
+
+def resized_grid(examples, candidates, stored_size, path):
+  """Rows of eval images: original | per learned candidate, bilinear at its
+  target | its learned resizer's output; with no learned candidate, bilinear
+  at each candidate's target. candidates: [(name, model_uri, run_uri,
+  info)], info the candidate's model_info.json; stored_size: the size
+  Transform stores the pixels at (the largest input)."""
+  images = eval_images(examples.uri, stored_size)
   if not len(images):
     # A report without this figure beats a failed ResultsReport: say why.
     message = (f"no eval examples to show in "
@@ -83,22 +128,25 @@ def resized_grid(examples, learned_model_uri, learned_run_uri, info,
                               fill="black")
     _save(note, path)
     return
-  unit = tf.constant(images, tf.float32) / 255.0
-  target = info["target_size"]
-  bilinear = tf.image.resize(unit, [target, target], method="bilinear")
-  learned = trained_resizer(learned_model_uri, learned_run_uri, info)(
-      unit, training=False)
-  # The learned resizer's output is not an image in [0, 1] (the paper's
-  # Fig. 1 shows the same); scale each one to its own range to show structure.
-  low = tf.reduce_min(learned, axis=[1, 2, 3], keepdims=True)
-  high = tf.reduce_max(learned, axis=[1, 2, 3], keepdims=True)
-  columns = [unit, bilinear, (learned - low) / tf.maximum(high - low, 1e-6)]
+  columns = [tf.constant(images, tf.float32) / 255.0]
+  learned = _learned(candidates)
+  if not learned:
+    for size, target in _sizes(candidates):
+      columns.append(tf.image.resize(_model_input(images, stored_size, size),
+                                     [target, target], method="bilinear"))
+  for _, model_uri, run_uri, info in learned:
+    pixels = _model_input(images, stored_size, info["input_size"])
+    target = info["target_size"]
+    columns.append(tf.image.resize(pixels, [target, target],
+                                   method="bilinear"))
+    resizer = trained_resizer(model_uri, run_uri, info)
+    columns.append(_min_max(resizer(pixels, training=False)))
 
-  size = input_size
+  size = stored_size
   grid = Image.new("RGB", (len(columns) * size, HEADER + len(images) * size),
                    "white")
   draw = ImageDraw.Draw(grid)
-  for c, title in enumerate(COLUMNS):
+  for c, title in enumerate(grid_titles(candidates)):
     draw.text((c * size + 3, 3), title, fill="black")
   for c, batch in enumerate(columns):
     for r, image in enumerate(batch.numpy()):
