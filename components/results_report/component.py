@@ -435,9 +435,8 @@ def write_report(examples, ingest_report, models, runs, evaluation,
   model_uris = {name: model.uri for name, model in models.items()}
   for name in task.figures:
     figures.FIGURES[name](examples.uri, model_uris, report_dir)
-  learned = [(n, models[n].uri, runs[n].uri, infos[n]) for n in models
-             if infos[n].get("resizer") == "learned"]
-  figures.resized_grid(examples, learned, input_size,
+  figures.resized_grid(examples, [(n, models[n].uri, runs[n].uri, infos[n])
+                                  for n in models], input_size,
                        os.path.join(report_dir, "resized.png"))
   drawn = ["resized.png", "training.png"]
   if all("cost" in m for m in results["models"].values()):
