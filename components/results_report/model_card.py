@@ -4,8 +4,9 @@ HTML (figures as data: URIs) with Jinja2.
 
 Model Card Toolkit itself can't be installed beside TFX 1.16 (it pins
 protobuf < 4 and TFX < 1.11); Jinja2 is already in TFX's dependency set.
-Fields outside that schema: `decision` (both gates), the models' numbers
-beside `model_architecture`, and the ingest counts under `data`.
+Fields outside that schema: `decision` (the gates, and the sweep over the
+candidates), the models' numbers and costs beside `model_architecture`, and
+the ingest counts under `data`.
 """
 import base64
 import datetime
@@ -16,6 +17,7 @@ import os
 import jinja2
 
 import tasks
+from gate import costs
 from trainer.text import escape
 
 DISTRIBUTION = "learnable-resizer-pipeline"  # setup.py's name
@@ -27,12 +29,33 @@ MARKDOWN_FILE, HTML_FILE = "model_card.md", "model_card.html"  # in report_dir
 PAPER = ("Talebi and Milanfar, Learning to Resize Images for Computer Vision "
          "Tasks, ICCV 2021 (arXiv:2103.09950)")
 NUMBER = ".4g"  # how the card prints every metric and bound
-MODELS = ("learned", "bilinear")
+MODELS = ("learned", "bilinear")  # a run's candidates before the sweep
 GATES = (("learned", "bilinear"), ("candidate", "production"))
 # What a model's architecture names, of model_info.json's fields.
 ARCHITECTURE = ("backbone", "resizer", "resizer_config", "input_size",
                 "target_size", "params", "trainable_params", "precision",
                 "strategy", "replicas")
+
+
+MEGABYTE = 1e6  # the card states a SavedModel's size in MB
+
+
+def candidates(results):
+  """The candidates' names in the order given (the default pair for a
+  results.json written before candidates were named)."""
+  return list(results.get("candidates") or MODELS)
+
+
+def _cost(record):
+  """A model_info.json cost record in the card's units ({} without one)."""
+  if not record:
+    return {}
+  field, _, scale = costs.COSTS["flops"]
+  return {"gflops": record[field] * scale,
+          "latency_ms_batch1": record["latency_ms_batch1"],
+          "latency_ms_batch32": record["latency_ms_batch32"],
+          "saved_model_mb": record["saved_model_bytes"] / MEGABYTE,
+          "machine": record["machine"]}
 
 
 def pipeline_version():
@@ -68,17 +91,41 @@ def _comparison_metrics(gate, comparison):
            "value": comparison["p_value"], **shared}]
 
 
+def _superiority(selection):
+  """The learned-vs-bilinear Comparison when the superiority gate of the
+  default pair decided (its fields are then at the top level), else None."""
+  return selection if "difference" in selection else None
+
+
+def _sweep_metrics(sweep):
+  """Each tested candidate's comparison with the best, with its
+  Holm-adjusted p-value over all of them."""
+  metrics = []
+  tested = len(sweep["comparisons"])
+  for name, comparison in sweep["comparisons"].items():
+    rows = _comparison_metrics((name, sweep["best"]), comparison)
+    metrics.extend(rows)
+    metrics.append({
+        **rows[-1], "value": sweep["adjusted_p"][name],
+        "type": (f"{rows[0]['type']}: Holm-adjusted p-value ({tested} "
+                 f"comparison{'s' * (tested != 1)})")})
+  return metrics
+
+
 def _performance_metrics(results, task):
   metrics = []
-  for name in MODELS:
+  for name in candidates(results):
     model = results["models"][name]
     for kind, slice_name, value in task.card_metrics(model):
       metrics.append({"type": f"{name} {kind}", "value": value,
                       "slice": slice_name})
-  comparisons = (results["selection"], results["production"]["comparison"])
+  comparisons = (_superiority(results["selection"]),
+                 results["production"]["comparison"])
   for gate, comparison in zip(GATES, comparisons):
     if comparison is not None:
       metrics.extend(_comparison_metrics(gate, comparison))
+  if results["selection"].get("sweep"):
+    metrics.extend(_sweep_metrics(results["selection"]["sweep"]))
   return metrics
 
 
@@ -93,6 +140,23 @@ def _data(results):
           "ingest": {"seen": results["seen"], "rejected": results["rejected"],
                      "class_folders": results.get("class_folders", {}),
                      "rejected_files": results.get("rejected_files", [])}}
+
+
+def _sweep(selection, front):
+  """The sweep's decision as the card states it (None before the sweep)."""
+  sweep = selection.get("sweep")
+  if not sweep:
+    return None
+  cost = selection.get("cost", costs.DEFAULT)
+  return {"outcome": sweep["outcome"], "chosen": sweep["chosen"],
+          "best": sweep["best"], "reason": sweep["reason"],
+          "cost": f"{cost} ({costs.COSTS[cost][1]})",
+          "budgets": {k: "none" if v is None else format(v, "g")
+                      for k, v in sorted(selection.get("budgets",
+                                                       {}).items())},
+          "front": list(front or ()),
+          "dropped": [{"name": n, "reason": why}
+                      for n, why in sweep["dropped"].items()]}
 
 
 def _considerations(results, task):
@@ -113,7 +177,12 @@ def _considerations(results, task):
       "tradeoffs": [{"description": (
           "The learned resizer adds parameters and compute before the "
           "backbone; bilinear is pushed unless the learned model is "
-          "significantly better (decision section).")}],
+          "significantly better (decision section)."
+          if candidates(results) == list(MODELS) else
+          "A learned resizer and a larger input add compute before the "
+          "backbone (costs in model parameters); the cheapest candidate "
+          "not significantly worse than the best is pushed (decision "
+          "section).")}],
       "ethical_considerations": [{
           "name": "The data's labels and who is in the images are whatever "
                   "the data folder held; this pipeline does not check them.",
@@ -132,10 +201,14 @@ def model_card(results, figures, version=None, date=None):
   date = date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
   selected = results["selected"]
   models = {}
-  for name in MODELS:
+  for name in candidates(results):
     model = results["models"][name]
     models[name] = {k: model[k] for k in ARCHITECTURE if k in model}
     models[name]["epochs"] = len(model["history"].get("loss", []))
+    models[name]["cost"] = _cost(model.get("cost"))
+  gate = ("learned vs bilinear" if _superiority(results["selection"])
+          or "sweep" not in results["selection"]
+          else f"{len(models)} candidates")
   return {
       "model_details": {
           "name": f"{task.name} model, {selected} resizer",
@@ -164,7 +237,9 @@ def model_card(results, figures, version=None, date=None):
       "considerations": _considerations(results, task),
       "decision": {
           "selected": selected,
+          "selection_gate": gate,
           "selection_outcome": results["selection"]["outcome"],
+          "sweep": _sweep(results["selection"], results.get("front")),
           "production_decision": results["production"]["decision"],
           "pushed": results["pushed"],
           "reason": results["reason"],

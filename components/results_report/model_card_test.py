@@ -1,6 +1,7 @@
 """The model card: its fields are results.json's numbers, for both tasks; the
 HTML is self-contained and hostile text from the data stays text."""
 import base64
+import html
 import io
 
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 from components.model_selector.component import AHEAD, NOT_SIGNIFICANT
 from components.results_report import model_card
 from components.results_report.component import build_results
-from gate import stats
+from gate import stats, sweep
 from gate.tfma_metric import CONSTANT_SE, MAE, MSE, TOP1
 from testing.helpers import HtmlPage
 
@@ -236,3 +237,186 @@ def test_the_version_names_the_commit_or_says_unknown(monkeypatch):
   monkeypatch.delenv(model_card.COMMIT_ENV)
   version = model_card.pipeline_version()
   assert version["commit"] == model_card.UNKNOWN
+
+
+# The sweep: (name, resizer, input, target, parameters, top-1, FLOPs per
+# image, ms per image at batch 1 and 32, SavedModel bytes), cheapest first.
+SWEEP = (("bilinear_64_32", "bilinear", 64, 32, 1000, 0.55, 0.5e9, 1.5, 0.4,
+          2.0e6),
+         ("learned_64_16", "learned", 64, 16, 1100, 0.70, 1.0e9, 2.5, 0.8,
+          2.5e6),
+         ("learned_64_32", "learned", 64, 32, 1234, 0.75, 2.0e9, 4.0, 1.1,
+          3.0e6))
+MACHINE = "x86_64, 2 CPUs"
+# Each cheaper candidate against the best (learned_64_32): bilinear is
+# significantly behind, learned_64_16 not.
+PAIRED = {"bilinear_64_32": stats.paired_accuracy(100, 5, 30),
+          "learned_64_16": stats.paired_accuracy(100, 8, 10)}
+
+
+def _cost_record(params, flops, batch1, batch32, saved):
+  return {"params": params, "flops_per_image": flops,
+          "saved_model_bytes": saved, "latency_ms_batch1": batch1,
+          "latency_ms_batch32": batch32, "machine": MACHINE}
+
+
+def sweep_results():
+  """results.json of a 3-candidate classification run, as build_results
+  writes it for K candidates, with the sweep's real Decision."""
+  base = classification_results()
+  template = base["models"]["learned"]
+  models, entries = {}, []
+  for name, resizer, size, target, params, top1, flops, b1, b32, saved in \
+      SWEEP:
+    cost = _cost_record(params, flops, b1, b32, saved)
+    models[name] = {**template, "resizer": resizer, "input_size": size,
+                    "target_size": target, "params": params,
+                    "trainable_params": params - 10, "top1": top1,
+                    "train_sample_top1": None,
+                    "per_class_recall": {"cat": top1 + 0.05,
+                                         HOSTILE: top1 - 0.05},
+                    "cost": cost}
+    entries.append(sweep.Entry(name, top1, cost, True))
+
+  def compare(a, b):
+    assert b == "learned_64_32"
+    return PAIRED[a]
+  decision = sweep.decide(entries, compare, tolerance=0.0, confidence=0.95)
+  assert (decision.chosen, decision.outcome) == ("learned_64_16",
+                                                 sweep.COSTLIER)
+  return {**base, "candidates": [row[0] for row in SWEEP], "models": models,
+          "selected": decision.chosen,
+          "selection": {"margin": 0.0, "outcome": decision.outcome,
+                        "cost": "flops",
+                        "budgets": {"max_gflops": 5.0, "max_latency_ms": None},
+                        "sweep": decision.as_dict()},
+          "front": sweep.front(entries),
+          "pushed": decision.chosen,
+          "reason": f"{decision.chosen} pushed: {decision.reason}.",
+          "power_note": ""}
+
+
+SWEEP_FIGURES = {**FIGURES["classification"], "pareto.png": _png("red",
+                                                                 (9, 3))}
+
+
+def _expected_costs():
+  """{name: the cost cells the card shows}, in the card's units."""
+  return {name: [format(flops * 1e-9, model_card.NUMBER),
+                 format(b1, model_card.NUMBER), format(b32, model_card.NUMBER),
+                 format(saved / 1e6, model_card.NUMBER), MACHINE]
+          for name, _, _, _, _, _, flops, b1, b32, saved in SWEEP}
+
+
+def _sweep_expected_metrics(results):
+  """{(type, slice): value}: each candidate's top-1 and recalls, and each
+  comparison with the best with its Holm-adjusted p-value."""
+  decision = results["selection"]["sweep"]
+  assert len(decision["comparisons"]) == 2
+  expected = {}
+  for name in results["candidates"]:
+    model = results["models"][name]
+    expected[(f"{name} top-1", "eval")] = model["top1"]
+    for label, recall in model["per_class_recall"].items():
+      expected[(f"{name} recall", f"eval, image/class={label}")] = recall
+  for name, c in decision["comparisons"].items():
+    kind = f"top-1 gain of {name} over learned_64_32"
+    slice_name = f"eval ({c['n']} paired images)"
+    expected[(kind, slice_name)] = c["difference"]
+    expected[(f"{kind}: Holm-adjusted p-value (2 comparisons)",
+              slice_name)] = decision["adjusted_p"][name]
+  return expected
+
+
+def test_the_card_states_every_candidate_and_the_sweep():
+  results = sweep_results()
+  card = model_card.model_card(results, SWEEP_FIGURES, VERSION)
+  models = card["model_parameters"]["models"]
+  assert list(models) == [row[0] for row in SWEEP]
+  for name, resizer, size, target, params, _, flops, b1, b32, saved in SWEEP:
+    assert (models[name]["resizer"], models[name]["input_size"],
+            models[name]["target_size"], models[name]["params"]) == (
+                resizer, size, target, params)
+    assert models[name]["cost"] == {
+        "gflops": pytest.approx(flops / 1e9), "latency_ms_batch1": b1,
+        "latency_ms_batch32": b32, "saved_model_mb": pytest.approx(saved / 1e6),
+        "machine": MACHINE}
+  metrics = _metrics(card)
+  for key, value in _sweep_expected_metrics(results).items():
+    assert metrics[key]["value"] == value, key
+  behind = metrics[("top-1 gain of bilinear_64_32 over learned_64_32",
+                    "eval (100 paired images)")]
+  assert behind["confidence_interval"] == {
+      "lower_bound": PAIRED["bilinear_64_32"].lower,
+      "upper_bound": PAIRED["bilinear_64_32"].upper}
+  # No learned-vs-bilinear gate of the default pair here.
+  assert not [t for t, _ in metrics if t.startswith("top-1 gain of learned "
+                                                    "over bilinear")]
+  decision = card["decision"]
+  assert decision["selection_gate"] == "3 candidates"
+  swept = decision["sweep"]
+  assert (swept["outcome"], swept["chosen"], swept["best"]) == (
+      sweep.COSTLIER, "learned_64_16", "learned_64_32")
+  assert swept["dropped"] == [
+      {"name": "bilinear_64_32",
+       "reason": results["selection"]["sweep"]["dropped"]["bilinear_64_32"]}]
+  assert swept["dropped"][0]["reason"].startswith(sweep.BEHIND)
+  assert swept["front"] == results["front"]
+  assert swept["budgets"] == {"max_gflops": "5", "max_latency_ms": "none"}
+
+
+def test_the_html_states_every_candidate_and_the_sweep():
+  results = sweep_results()
+  page = HtmlPage(model_card.render_html(
+      model_card.model_card(results, SWEEP_FIGURES, VERSION)))
+  assert [r[0] for r in page.rows("models")] == results["candidates"]
+  assert {r[0]: r[1:] for r in page.rows("costs")} == _expected_costs()
+  rows = {(r[0], r[1]): r[2] for r in page.rows("performance_metrics")}
+  for key, value in _sweep_expected_metrics(results).items():
+    assert rows[key] == format(value, model_card.NUMBER), key
+  swept = dict(page.tables["sweep"])
+  assert (swept["outcome"], swept["chosen"], swept["best"]) == (
+      "costlier", "learned_64_16", "learned_64_32")
+  assert swept["non-dominated front"] == ", ".join(results["front"])
+  assert page.text("sweep_reason") == results["selection"]["sweep"]["reason"]
+  assert page.rows("dropped") == [
+      [n, why] for n, why in results["selection"]["sweep"]["dropped"].items()]
+  assert dict(page.tables["decision"])["3 candidates"] == (
+      "costlier: learned_64_16 selected")
+  shown = {attrs["alt"]: attrs["src"] for tag, attrs in page.tags
+           if tag == "img"}
+  assert base64.b64decode(shown["pareto.png"].split(",", 1)[1]) == \
+      SWEEP_FIGURES["pareto.png"]
+
+
+def test_the_markdown_states_every_candidate_and_the_sweep():
+  results = sweep_results()
+  markdown = model_card.render_markdown(
+      model_card.model_card(results, SWEEP_FIGURES, VERSION))
+  for name, cells in _expected_costs().items():
+    assert f"| {name} | {' | '.join(cells)} |" in markdown
+  for (kind, slice_name), value in _sweep_expected_metrics(results).items():
+    slice_name = html.escape(slice_name, quote=False)  # the hostile class
+    assert f"| {kind} | {slice_name} | {value:.4g} |" in markdown
+  for name, why in results["selection"]["sweep"]["dropped"].items():
+    assert f"| {name} | {html.escape(why, quote=False)} |" in markdown
+  assert "| 3 candidates | costlier: learned_64_16 selected |" in markdown
+  assert "| best | learned_64_32 |" in markdown
+  assert "![pareto.png](pareto.png)" in markdown
+
+
+def test_the_default_pair_card_states_its_costs():
+  results = classification_results()
+  records = {"learned": _cost_record(1234, 2.0e9, 4.0, 1.1, 3.0e6),
+             "bilinear": _cost_record(1000, 0.5e9, 1.5, 0.4, 2.0e6)}
+  for name, record in records.items():
+    results["models"][name]["cost"] = record
+  card = model_card.model_card(results, FIGURES["classification"], VERSION)
+  page = HtmlPage(model_card.render_html(card))
+  assert page.rows("costs") == [
+      ["learned", "2", "4", "1.1", "3", MACHINE],
+      ["bilinear", "0.5", "1.5", "0.4", "2", MACHINE]]
+  assert dict(page.tables["decision"])["learned vs bilinear"] == (
+      "ahead: learned selected")
+  markdown = model_card.render_markdown(card)
+  assert f"| bilinear | 0.5 | 1.5 | 0.4 | 2 | {MACHINE} |" in markdown
