@@ -445,6 +445,7 @@ def test_both_under_the_floor_pushes_nothing(gate):
 
 
 def test_trainers_write_tensorboard_logs_and_model_info(run):
+  flops = {}
   for resizer in ("learned", "bilinear"):
     runs = glob.glob(str(run["out"] / "pipeline_root" / f"Trainer_{resizer}" /
                          "model_run" / "*"))
@@ -453,7 +454,17 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
     info = json.loads(open(os.path.join(runs[0], "model_info.json")).read())
     assert info["resizer"] == resizer and info["precision"] == "float32"
     assert info["first_epoch"] == 0 and info["epochs_run"] == 1
-    assert set(info["seconds"]) == {"setup", "fit", "score", "export"}
+    assert set(info["seconds"]) == {"setup", "fit", "score", "export", "cost"}
+    # Its served cost, measured on the exported model.
+    cost = info["cost"]
+    serving = glob.glob(str(run["out"] / "pipeline_root" / f"Trainer_{resizer}"
+                            / "model" / "*" / "Format-Serving"))[0]
+    assert cost["saved_model_bytes"] == sum(
+        os.path.getsize(os.path.join(d, f))
+        for d, _, files in os.walk(serving) for f in files)
+    assert cost["latency_ms_batch1"] > 0 and cost["latency_ms_batch32"] > 0
+    assert cost["params"] == info["params"] and "cores" in cost["machine"]
+    flops[resizer] = cost["flops_per_image"]
     # Every epoch's eval score is taken after BatchNorm recalibration, and the
     # final one is what the exported model scores.
     assert info["bn_recalibration"] == 1024
@@ -463,3 +474,5 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
     # The learned resizer alone, for the report's figure.
     assert os.path.isfile(os.path.join(runs[0], RESIZER_WEIGHTS + ".index")) \
         == (resizer == "learned")
+  # The resizer's convolutions run at the input size: more FLOPs.
+  assert flops["learned"] > flops["bilinear"] > 0
