@@ -24,6 +24,10 @@ from trainer.resizer import INTERPOLATIONS
 
 LAYOUTS = ("auto", "flat", "splits")
 BEAM_MODES = ("in_memory", "multi_threading", "multi_processing")
+# KFP resolves a parameter that is exactly this to the pipeline job's name:
+# the folder of the job's outputs, which the Vertex Trainers read their run
+# from (trainer/tensorboard.py).
+VERTEX_JOB_NAME = "{{$.pipeline_job_name}}"
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -279,6 +283,9 @@ class PipelineConfig:
                               "modes (0: one per core)", compile=False)
   enable_cache: bool = setting(True, "rerun every component instead of "
                                "reusing results", flag="--no-cache")
+  # Set by the local runner when a run starts (trainer/tensorboard.py).
+  run_name: str = setting("", "this run's folder under tensorboard/",
+                          cli=False, compile=False)
   vertex: Optional[VertexConfig] = None  # set: compile for Vertex AI Pipelines
   _inferred_task: Optional[str] = dataclasses.field(
       default=None, init=False, repr=False, compare=False)
@@ -298,6 +305,19 @@ class PipelineConfig:
   @property
   def report_dir(self) -> str:
     return os.path.join(self.output, "report")
+
+  @property
+  def tensorboard_dir(self) -> str:
+    """The log root: <run>/<model> of every Trainer, <run>/comparison."""
+    return os.path.join(self.output, "tensorboard")
+
+  @property
+  def tensorboard_run(self) -> str:
+    """What names this run's TensorBoard folder when compiled: on Vertex the
+    job's name, resolved by KFP; locally the runner's run_name."""
+    if self.vertex is not None:
+      return VERTEX_JOB_NAME
+    return self.run_name
 
   def beam_pipeline_args(self) -> List[str]:
     if self.vertex is not None:
@@ -342,10 +362,10 @@ class PipelineConfig:
     """custom_config of one Trainer (flat: the compiled DAG shows it as is);
     the two differ only in `resizer`. max_pixels bounds what the served model
     decodes, as ImageExampleGen bounds the training images."""
-    return {**dataclasses.asdict(self.model), **dataclasses.asdict(self.train),
-            **dataclasses.asdict(self.task_settings[self.task]),
-            "task": self.task, "max_pixels": self.data.max_pixels,
-            "resizer": resizer}
+    return {**_flat_settings(self.model, self.train,
+                             self.task_settings[self.task], self.task,
+                             self.data.max_pixels, resizer),
+            "tensorboard_dir": self.tensorboard_dir}
 
   def validate(self) -> None:
     m, t, d = self.model, self.train, self.data
@@ -463,6 +483,14 @@ class PipelineConfig:
       raise ConfigError(str(e)) from None
 
 
+def _flat_settings(model, train, task_settings, task, max_pixels, resizer
+                   ) -> Dict[str, Any]:
+  """A Trainer's settings, flat: its custom_config, less where it logs."""
+  return {**dataclasses.asdict(model), **dataclasses.asdict(train),
+          **dataclasses.asdict(task_settings), "task": task,
+          "max_pixels": max_pixels, "resizer": resizer}
+
+
 def flag(field: dataclasses.Field) -> str:
   return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
@@ -497,6 +525,7 @@ class TrainerSettings:
   task_settings: Any
   max_pixels: int
   resizer: str
+  tensorboard_dir: str
 
   @classmethod
   def from_custom_config(cls, custom_config: Dict[str, Any]
@@ -511,7 +540,7 @@ class TrainerSettings:
         raise ValueError(f"custom_config lacks {', '.join(missing)}: build it "
                          "with PipelineConfig.trainer_config")
       return kind(**{n: custom_config[n] for n in names})
-    for key in ("task", "max_pixels", "resizer"):
+    for key in ("task", "max_pixels", "resizer", "tensorboard_dir"):
       if key not in custom_config:
         raise ValueError(f"custom_config lacks {key}: build it with "
                          "PipelineConfig.trainer_config")
@@ -519,7 +548,18 @@ class TrainerSettings:
     return cls(model=pick(ModelConfig), train=pick(TrainConfig),
                task=task.name, task_settings=pick(task.Settings),
                max_pixels=int(custom_config["max_pixels"]),
-               resizer=custom_config["resizer"])
+               resizer=custom_config["resizer"],
+               tensorboard_dir=custom_config["tensorboard_dir"])
+
+  @property
+  def model_name(self) -> str:
+    """The Trainer's model: its folder under the run in TensorBoard."""
+    return self.resizer
+
+  def hparams(self) -> Dict[str, Any]:
+    """Every setting this Trainer was given (its HParams in TensorBoard)."""
+    return _flat_settings(self.model, self.train, self.task_settings,
+                          self.task, self.max_pixels, self.resizer)
 
 
 def trainer_settings(custom_config: Dict[str, Any]) -> TrainerSettings:

@@ -262,7 +262,9 @@ def create_pipeline_with_lines(config: PipelineConfig
       pushed_model=pusher.outputs["pushed_model"],
       report_dir=config.report_dir, min_gain=config.eval.min_gain,
       production_tolerance=config.eval.production_tolerance,
-      confidence=config.eval.confidence, input_size=config.model.input_size)
+      confidence=config.eval.confidence, input_size=config.model.input_size,
+      tensorboard_dir=config.tensorboard_dir,
+      tensorboard_run=config.tensorboard_run)
   # Its outputs are files, not artifacts.
   lines[report.id] = StepLines(
       done=lambda _: f"wrote {os.path.join(config.report_dir, RESULTS_FILE)}")

@@ -34,9 +34,11 @@ from components.production_evaluator import ProductionEvaluator
 from components.production_evaluator.executor import Executor as ProdExecutor
 from components.push_decision.component import PushDecision
 from components.results_report import model_card
-from components.results_report.component import ResultsReport
+from components.results_report.component import (ResultsReport,
+                                                   comparison_text)
 from pipeline.pipeline import eval_config
-from testing.helpers import HtmlPage, artifact, write_label_vocab
+from testing.helpers import (HtmlPage, artifact, tensorboard_events,
+                             write_label_vocab)
 from trainer import features
 from trainer.resizer import learnable_resizer
 from trainer.training import MODEL_INFO, RESIZER_WEIGHTS
@@ -352,7 +354,9 @@ def run_gates(world, chosen, state, tmp_path):
        "production_evaluation": inputs["production_evaluation"]},
       {},
       {"report_dir": report_dir, "min_gain": 0.0,
-       "production_tolerance": 0.0, "confidence": 0.95, "input_size": 4})
+       "production_tolerance": 0.0, "confidence": 0.95, "input_size": 4,
+       "tensorboard_dir": os.path.join(root, "tensorboard"),
+       "tensorboard_run": "run1"})
   with open(os.path.join(report_dir, "results.json")) as f:
     return json.load(f), serving
 
@@ -411,6 +415,11 @@ def test_every_gate_outcome(task, selection, state, selections, worlds,
   assert results["production"]["decision"] == decision
   for phrase in phrases:
     assert phrase in results["reason"], results["reason"]
+  # TensorBoard's text of the run: the same decision, reason and numbers.
+  _, text, _, _ = tensorboard_events(
+      str(tmp_path / "tensorboard" / "run1" / "comparison"))["comparison"]
+  assert text.item().decode() == comparison_text(results)
+  assert comparison_text(results).startswith(f"**decision: {decision}** ")
   # The report's numbers are TFMA's, and the rules': nothing is made up.
   for name, level_of in (("learned", SELECTIONS[selection][0]),
                          ("bilinear", SELECTIONS[selection][1])):

@@ -1,7 +1,8 @@
 """ResultsReport: the decision record of a run, and the figures users look at.
 
-Writes <report_dir>/results.json, results.md, resized.png, training.png and
-the model card (model_card.md, model_card.html: model_card.py) from
+Writes <report_dir>/results.json, results.md, resized.png, training.png,
+the model card (model_card.md, model_card.html: model_card.py) and the
+comparison as text for TensorBoard (<tensorboard_dir>/<run>/comparison) from
 what the components recorded (ingest counts, Trainer model_info.json, TFMA
 metrics and plots, the selection, the push decision and the Pusher's result).
 It decides nothing.
@@ -25,7 +26,7 @@ from components.push_decision.component import DECISION
 from components.results_report import figures, model_card
 from gate import stats
 from gate.tfma_metric import TOP1
-from trainer import features
+from trainer import features, tensorboard
 from trainer.training import MODEL_INFO
 
 RESULTS_FILE = "results.json"  # in report_dir: the run's decision record
@@ -225,6 +226,15 @@ def results_table(results):
   return text
 
 
+def comparison_text(results):
+  """The run's decision and results.md's table, for TensorBoard's text
+  dashboard (it renders markdown)."""
+  decision = results["production"]["decision"]
+  pushed = results["pushed"] or "nothing"
+  return (f"**decision: {decision}** (pushed: {pushed})\n\n"
+          + results_table(results))
+
+
 def _read_json(path):
   with tf.io.gfile.GFile(path) as f:
     return json.load(f)
@@ -282,6 +292,9 @@ def ResultsReport(
     production_tolerance: Parameter[float],
     confidence: Parameter[float],
     input_size: Parameter[int],
+    tensorboard_dir: Parameter[str],
+    # The Trainers' <run> (trainer/tensorboard.py); "": this process's.
+    tensorboard_run: Parameter[str],
     # With nothing in production: None (skipped locally) or not evaluated().
     production_evaluation: InputArtifact[
         standard_artifacts.ModelEvaluation] = None):
@@ -327,3 +340,7 @@ def ResultsReport(
   write_model_card(results, report_dir,
                    ["resized.png", "training.png"] +
                    [f"{name}.png" for name in task.figures])
+  # Last: a bad run name fails here, with every report file written.
+  tensorboard.write_comparison(
+      tensorboard_dir, tensorboard_run or tensorboard.current_run(),
+      comparison_text(results))
