@@ -26,6 +26,10 @@ from trainer.resizer import INTERPOLATIONS
 
 LAYOUTS = ("auto", "flat", "splits")
 BEAM_MODES = ("in_memory", "multi_threading", "multi_processing")
+# KFP resolves a parameter that is exactly this to the pipeline job's name:
+# the folder of the job's outputs, which the Vertex Trainers read their run
+# from (trainer/tensorboard.py).
+VERTEX_JOB_NAME = "{{$.pipeline_job_name}}"
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -294,6 +298,9 @@ class PipelineConfig:
                               "modes (0: one per core)", compile=False)
   enable_cache: bool = setting(True, "rerun every component instead of "
                                "reusing results", flag="--no-cache")
+  # Set by the local runner when a run starts (trainer/tensorboard.py).
+  run_name: str = setting("", "this run's folder under tensorboard/",
+                          cli=False, compile=False)
   vertex: Optional[VertexConfig] = None  # set: compile for Vertex AI Pipelines
   _inferred_task: Optional[str] = dataclasses.field(
       default=None, init=False, repr=False, compare=False)
@@ -313,6 +320,19 @@ class PipelineConfig:
   @property
   def report_dir(self) -> str:
     return os.path.join(self.output, "report")
+
+  @property
+  def tensorboard_dir(self) -> str:
+    """The log root: <run>/<model> of every Trainer, <run>/comparison."""
+    return os.path.join(self.output, "tensorboard")
+
+  @property
+  def tensorboard_run(self) -> str:
+    """What names this run's TensorBoard folder when compiled: on Vertex the
+    job's name, resolved by KFP; locally the runner's run_name."""
+    if self.vertex is not None:
+      return VERTEX_JOB_NAME
+    return self.run_name
 
   def beam_pipeline_args(self) -> List[str]:
     if self.vertex is not None:
@@ -374,14 +394,15 @@ class PipelineConfig:
     every = self.candidate_list()
     if isinstance(candidate, str):
       candidate = next(c for c in every if c.name == candidate)
-    model = {**dataclasses.asdict(self.model), "candidates": None,
-             "input_size": candidate.input_size,
-             "target_size": candidate.target_size}
-    return {**model, **dataclasses.asdict(self.train),
-            **dataclasses.asdict(self.task_settings[self.task]),
-            "task": self.task, "max_pixels": self.data.max_pixels,
-            "resizer": candidate.resizer, "candidate": candidate.name,
-            "stored_size": candidates_lib.stored_size(every)}
+    model = dataclasses.replace(self.model, candidates=None,
+                                input_size=candidate.input_size,
+                                target_size=candidate.target_size)
+    return {**_flat_settings(model, self.train,
+                             self.task_settings[self.task], self.task,
+                             self.data.max_pixels, candidate.resizer,
+                             candidate.name,
+                             candidates_lib.stored_size(every)),
+            "tensorboard_dir": self.tensorboard_dir}
 
   def validate(self) -> None:
     m, t, d = self.model, self.train, self.data
@@ -509,6 +530,15 @@ class PipelineConfig:
       raise ConfigError(str(e)) from None
 
 
+def _flat_settings(model, train, task_settings, task, max_pixels, resizer,
+                   candidate, stored_size) -> Dict[str, Any]:
+  """A Trainer's settings, flat: its custom_config, less where it logs."""
+  return {**dataclasses.asdict(model), **dataclasses.asdict(train),
+          **dataclasses.asdict(task_settings), "task": task,
+          "max_pixels": max_pixels, "resizer": resizer,
+          "candidate": candidate, "stored_size": stored_size}
+
+
 def flag(field: dataclasses.Field) -> str:
   return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
@@ -545,6 +575,7 @@ class TrainerSettings:
   resizer: str
   candidate: str     # its name (pipeline/candidates.py)
   stored_size: int   # the side Transform stored the images at
+  tensorboard_dir: str
 
   @classmethod
   def from_custom_config(cls, custom_config: Dict[str, Any]
@@ -559,7 +590,8 @@ class TrainerSettings:
         raise ValueError(f"custom_config lacks {', '.join(missing)}: build it "
                          "with PipelineConfig.trainer_config")
       return kind(**{n: custom_config[n] for n in names})
-    for key in ("task", "max_pixels", "resizer", "candidate", "stored_size"):
+    for key in ("task", "max_pixels", "resizer", "candidate", "stored_size",
+                "tensorboard_dir"):
       if key not in custom_config:
         raise ValueError(f"custom_config lacks {key}: build it with "
                          "PipelineConfig.trainer_config")
@@ -569,7 +601,19 @@ class TrainerSettings:
                max_pixels=int(custom_config["max_pixels"]),
                resizer=custom_config["resizer"],
                candidate=custom_config["candidate"],
-               stored_size=int(custom_config["stored_size"]))
+               stored_size=int(custom_config["stored_size"]),
+               tensorboard_dir=custom_config["tensorboard_dir"])
+
+  @property
+  def model_name(self) -> str:
+    """The Trainer's model: its folder under the run in TensorBoard."""
+    return self.candidate
+
+  def hparams(self) -> Dict[str, Any]:
+    """Every setting this Trainer was given (its HParams in TensorBoard)."""
+    return _flat_settings(self.model, self.train, self.task_settings,
+                          self.task, self.max_pixels, self.resizer,
+                          self.candidate, self.stored_size)
 
 
 def trainer_settings(custom_config: Dict[str, Any]) -> TrainerSettings:

@@ -1,5 +1,6 @@
 """Runs the DAG locally: LocalDagRunner with Beam's DirectRunner."""
 import contextlib
+import dataclasses
 import json
 import os
 from typing import Optional
@@ -12,6 +13,7 @@ from pipeline import output_folder
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline_with_lines
 from pipeline.progress import Progress, observe_steps
+from trainer import tensorboard
 
 
 def preflight(config: PipelineConfig) -> None:
@@ -34,6 +36,9 @@ def run(config: PipelineConfig,
   progress: prints each step as it starts and finishes (pipeline/progress.py);
   on a failure it knows which step failed.
   """
+  # Names this run's TensorBoard folder (trainer/tensorboard.py).
+  config = dataclasses.replace(
+      config, run_name=config.run_name or tensorboard.run_name())
   config.validate()
   os.makedirs(config.output, exist_ok=True)
   # One run at a time: two would both push as the first model in production
@@ -48,7 +53,7 @@ def run(config: PipelineConfig,
     # TFX's BaseBeamExecutor parses sys.argv with absl flags: a caller's `-v`
     # (pytest, scripts) would be read as --verbosity. Our own options already
     # live in `config`.
-    with beam_executor_argv(), steps:
+    with beam_executor_argv(), steps, tensorboard.run_env(config.run_name):
       tfx.orchestration.LocalDagRunner().run(dag)
     with open(os.path.join(config.report_dir, RESULTS_FILE)) as f:
       return json.load(f)

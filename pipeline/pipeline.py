@@ -275,8 +275,9 @@ def create_pipeline_with_lines(config: PipelineConfig
       report_dir=config.report_dir, min_gain=config.eval.min_gain,
       production_tolerance=config.eval.production_tolerance,
       confidence=config.eval.confidence,
-      input_size=config.transform_config()["input_size"]).with_id(
-          "ResultsReport")
+      input_size=config.transform_config()["input_size"],
+      tensorboard_dir=config.tensorboard_dir,
+      tensorboard_run=config.tensorboard_run).with_id("ResultsReport")
   # Its outputs are files, not artifacts.
   lines[report.id] = StepLines(
       done=lambda _: f"wrote {os.path.join(config.report_dir, RESULTS_FILE)}")

@@ -16,7 +16,7 @@ import tensorflow_transform as tft
 
 import tasks
 from pipeline.config import trainer_settings
-from trainer import cost, distribution, training
+from trainer import cost, distribution, tensorboard, training
 from trainer.export import export
 from trainer.keras_lib import keras
 
@@ -56,8 +56,12 @@ def run_fn(fn_args):
   chief = distribution.is_chief(strategy)
   backup = training.backup_dir(fn_args, dict(fn_args.custom_config))
   epochs_dir = os.path.join(backup, training.EPOCHS_DIR)
+  # OUT/tensorboard/<run>/<model>, beside every other run's Trainers.
+  log_dir = tensorboard.model_dir(
+      settings.tensorboard_dir, tensorboard.current_run(fn_args.model_run_dir),
+      settings.model_name)
   callbacks = [
-      keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+      keras.callbacks.TensorBoard(log_dir=log_dir),
       training.EpochRecorder(epochs_dir, train.epochs, task.score,
                              write=chief),
       # Survives preemption: a rerun resumes from the last finished epoch.
@@ -87,6 +91,8 @@ def run_fn(fn_args):
          settings.task_settings, settings.max_pixels, settings.stored_size)
   saved = time.perf_counter()
   if chief:
+    tensorboard.write_hparams(log_dir, settings.hparams(), final,
+                              step=train.epochs)
     if spec.resizer == "learned":
       # Rebuilding this beats loading the whole Keras model for one figure.
       model.get_layer("learnable_resizer").save_weights(
@@ -119,6 +125,8 @@ def run_fn(fn_args):
         "replicas": int(strategy.num_replicas_in_sync),
         **{k: float(v) for k, v in final.items()},
         "bn_recalibration": int(train.bn_recalibration),
+        # Where TensorBoard's logs of this Trainer are.
+        "tensorboard": log_dir,
         # Where the Trainer's time went (bench/overhead.py prints these).
         "seconds": {"setup": round(fit_started - started, 2),
                     "fit": round(fit_ended - fit_started, 2),

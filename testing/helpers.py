@@ -77,6 +77,29 @@ def read_examples(split_dir):
   return examples
 
 
+def tensorboard_events(folder):
+  """{tag: (step, value as an array, plugin name, plugin content)} of a
+  TensorBoard log folder's own event files (not its subfolders')."""
+  found = {}
+  for path in sorted(tf.io.gfile.glob(
+      os.path.join(folder, "events.out.tfevents.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        plugin = value.metadata.plugin_data
+        found[value.tag] = (event.step, tf.make_ndarray(value.tensor),
+                            plugin.plugin_name, plugin.content)
+  return found
+
+
+def tensorboard_hparams(folder):
+  """{name: value} of the HParams session written in folder."""
+  from tensorboard.plugins.hparams import metadata  # pylint: disable=import-outside-toplevel
+  content = tensorboard_events(folder)[metadata.SESSION_START_INFO_TAG][3]
+  start = metadata.parse_session_start_info_plugin_data(content)
+  return {k: getattr(v, v.WhichOneof("kind"))
+          for k, v in start.hparams.items()}
+
+
 def feature(example, name):
   f = example.features.feature[name]
   return f.bytes_list.value[0] if f.HasField("bytes_list") else \

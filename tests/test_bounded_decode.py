@@ -69,7 +69,7 @@ def _train(root, task):
   from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
 
   from pipeline.trainer_module import run_fn  # pylint: disable=import-outside-toplevel
-  config = PipelineConfig()
+  config = PipelineConfig(output=str(root / "out"))  # its TensorBoard logs
   config.data.task = task
   config.model.backbone, config.model.input_size = "tiny_cnn", 32
   config.model.target_size = 16

@@ -29,12 +29,15 @@ from components.production_evaluator import ProductionEvaluator
 from components.production_evaluator.executor import Executor as ProdExecutor
 from components.push_decision.component import PushDecision
 from components.results_report import model_card
-from components.results_report.component import ResultsReport
+from components.results_report.component import (ResultsReport,
+                                                   comparison_text)
 from components.sweep_evaluator.executor import Executor as SweepExecutor
 from pipeline.pipeline import eval_config, eval_config_for
-from testing.helpers import HtmlPage, artifact, cost_record, write_label_vocab
+from testing.helpers import (HtmlPage, artifact, cost_record,
+                             tensorboard_events, write_label_vocab)
 from testing.rule_models import (CLASSES, MEAN_RMSE, N, rmse, save_model,
                                  top1, write_examples)
+from trainer import features
 from trainer.resizer import learnable_resizer
 from trainer.training import MODEL_INFO, RESIZER_WEIGHTS
 
@@ -253,7 +256,9 @@ def run_gates(world, chosen, state, tmp_path):
        "production_evaluation": inputs["production_evaluation"]},
       {},
       {CANDIDATES: json.dumps(PAIR), "report_dir": report_dir, "min_gain": 0.0,
-       "production_tolerance": 0.0, "confidence": 0.95, "input_size": 4})
+       "production_tolerance": 0.0, "confidence": 0.95, "input_size": 4,
+       "tensorboard_dir": os.path.join(root, "tensorboard"),
+       "tensorboard_run": "run1"})
   with open(os.path.join(report_dir, "results.json")) as f:
     return json.load(f), serving
 
@@ -312,6 +317,11 @@ def test_every_gate_outcome(task, selection, state, selections, worlds,
   assert results["production"]["decision"] == decision
   for phrase in phrases:
     assert phrase in results["reason"], results["reason"]
+  # TensorBoard's text of the run: the same decision, reason and numbers.
+  _, text, _, _ = tensorboard_events(
+      str(tmp_path / "tensorboard" / "run1" / "comparison"))["comparison"]
+  assert text.item().decode() == comparison_text(results)
+  assert comparison_text(results).startswith(f"**decision: {decision}** ")
   # The report's numbers are TFMA's, and the rules': nothing is made up.
   for name, level_of in (("learned", SELECTIONS[selection][0]),
                          ("bilinear", SELECTIONS[selection][1])):

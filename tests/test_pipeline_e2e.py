@@ -17,10 +17,13 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.image_example_gen.ingest import UNRECOGNISED
 from components.model_selector.component import FLOOR, fingerprint
+from components.results_report.component import comparison_text
 from components.push_decision.component import clears_floor
 from gate import tfma_metric
 from pipeline import cli, output_folder
-from testing.helpers import read_examples, serve_in_fresh_process, tiny_dataset
+from testing.helpers import (read_examples, serve_in_fresh_process,
+                             tensorboard_events, tensorboard_hparams,
+                             tiny_dataset)
 from trainer.training import RESIZER_WEIGHTS
 
 NODES = {"ImageExampleGen", "StatisticsGen", "CuratedSchemaGen",
@@ -444,14 +447,33 @@ def test_both_under_the_floor_pushes_nothing(gate):
   assert "both under the floor" in results["reason"]
 
 
+def _first_tensorboard_run(run):
+  # Run names sort by start time; the gate stages came after the first run.
+  return sorted(os.listdir(run["out"] / "tensorboard"))[0]
+
+
 def test_trainers_write_tensorboard_logs_and_model_info(run):
   flops = {}
+  first = _first_tensorboard_run(run)
   for resizer in ("learned", "bilinear"):
     runs = glob.glob(str(run["out"] / "pipeline_root" / f"Trainer_{resizer}" /
                          "model_run" / "*"))
     assert len(runs) == 1
-    assert glob.glob(os.path.join(runs[0], "train", "events.out.tfevents.*"))
     info = json.loads(open(os.path.join(runs[0], "model_info.json")).read())
+    # OUT/tensorboard/<run>/<model>: both Trainers under the run's one folder;
+    # model_run points there and holds no second copy.
+    log_dir = run["out"] / "tensorboard" / first / resizer
+    assert info["tensorboard"] == str(log_dir)
+    assert not os.path.exists(os.path.join(runs[0], "train"))
+    for split in ("train", "validation"):
+      assert glob.glob(str(log_dir / split / "events.out.tfevents.*"))
+    hparams = tensorboard_hparams(str(log_dir))
+    assert {k: hparams[k] for k in ("resizer", "backbone", "input_size",
+                                    "target_size", "epochs", "batch_size")} \
+        == {"resizer": resizer, "backbone": "tiny_cnn", "input_size": 64,
+            "target_size": 32, "epochs": 1, "batch_size": 8}
+    step, final, _, _ = tensorboard_events(str(log_dir))["final/eval_top1"]
+    assert step == 1 and float(final) == pytest.approx(info["eval_top1"])
     assert info["resizer"] == resizer and info["precision"] == "float32"
     assert info["first_epoch"] == 0 and info["epochs_run"] == 1
     assert set(info["seconds"]) == {"setup", "fit", "score", "export", "cost"}
@@ -476,3 +498,24 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
         == (resizer == "learned")
   # The resizer's convolutions run at the input size: more FLOPs.
   assert flops["learned"] > flops["bilinear"] > 0
+
+
+def test_tensorboard_holds_every_run_and_its_comparison(run, gate):
+  """One folder per run on this output, in run order, each with its own
+  decision; the gate stages' Trainers came from the cache (nothing logged)."""
+  root = run["out"] / "tensorboard"
+  runs = sorted(os.listdir(root))
+  results = [run["results"]] + [stage["results"] for stage in gate.values()]
+  assert len(runs) == len(results) == 5
+  assert runs[0] == _first_tensorboard_run(run)
+  assert sorted(os.listdir(root / runs[0])) == \
+      ["bilinear", "comparison", "learned"]
+  assert all(os.listdir(root / name) == ["comparison"] for name in runs[1:])
+  for name, stage in zip(runs, results):
+    _, text, plugin, _ = tensorboard_events(
+        str(root / name / "comparison"))["comparison"]
+    assert plugin == "text"
+    assert text.item().decode() == comparison_text(stage)
+  assert [r["production"]["decision"] for r in results] == \
+      ["push", "same_as_production", "push", "worse_than_production",
+       "not_blessed"]

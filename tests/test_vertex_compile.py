@@ -20,7 +20,8 @@ from tfx.utils import import_utils
 from components import IngestReport
 from components.vertex_pusher.component import VERTEX_MODEL, Executor
 from pipeline import cli, vertex_runner
-from pipeline.config import DataConfig, PipelineConfig, VertexConfig
+from pipeline.config import (VERTEX_JOB_NAME, DataConfig, PipelineConfig,
+                             VertexConfig)
 from pipeline.pipeline import create_pipeline, make_pusher
 from testing.helpers import no_network
 
@@ -297,6 +298,17 @@ def test_floor_is_resolved_at_run_time(spec):
   assert (source.producer_task, source.output_artifact_key) == \
       ("Transform", "transform_graph")
   assert "floor" not in spec.root.dag.tasks["ResultsReport"].inputs.parameters
+
+
+def test_tensorboard_runs_are_named_by_the_vertex_job(spec):
+  """Compiled once, run many times: the run's name is KFP's placeholder of
+  the job's name, resolved per job; the log root is on Cloud Storage."""
+  root = "gs://fake-bucket/resizer/tensorboard"
+  assert param(spec, "ResultsReport", "tensorboard_run") == VERTEX_JOB_NAME
+  assert param(spec, "ResultsReport", "tensorboard_dir") == root
+  for task in ("Trainer_learned", "Trainer_bilinear"):
+    custom = json.loads(param(spec, task, "custom_config"))
+    assert custom["tensorboard_dir"] == root
 
 
 def test_the_eval_config_is_the_same_for_local_and_gcs_data(spec, tmp_path):

@@ -37,15 +37,16 @@ from components.image_example_gen.component import ImageInputProcessor
 from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from components.image_example_gen.input_folder import input_fingerprint
 from components.production_evaluator.executor import NO_BASELINE, NOT_EVALUATED
+from components.results_report.component import comparison_text
 from components.validation_gate.anomalies_test import statistics
 from components.validation_gate.component import DataAnomalyError
 from components.vertex_pusher.component import VERTEX_MODEL
 from gate.tfma_metric import TOP5
 from pipeline.config import PipelineConfig, VertexConfig
 from testing.helpers import (FakeVertex, copy_tree, cost_record, jpeg_bytes,
-                             no_network,
-                             ram_root, tiny_dataset, write_evaluation,
-                             write_file, write_label_vocab, write_model)
+                             no_network, ram_root, tensorboard_events,
+                             tiny_dataset, write_evaluation, write_file,
+                             write_label_vocab, write_model)
 from tests.test_vertex_compile import (ROOT, compile_vertex, executor_class,
                                        param, parse, query_conditions)
 from trainer import features
@@ -57,6 +58,8 @@ CLASSIFICATION = tasks.get("classification")
 STORE = ("projects/fake-project/locations/europe-west4/metadataStores/default/"
          "artifacts/")
 CLASSES = ["checker", "horizontal", "vertical"]
+# A Vertex pipeline job's name, as KFP resolves {{$.pipeline_job_name}}.
+JOB_NAME = "learnable-resizer-20260102030405"
 cloud = tfx.extensions.google_cloud_ai_platform
 
 
@@ -539,7 +542,10 @@ def run(compiled, tmp_path_factory):
        "production_evaluation": production_evaluation,
        "push_blessing": blessing,
        "pushed_model": output_artifact(steps["Pusher"]["pushed_model"])},
-      {}, root, parameters={"report_dir": report_dir})
+      # KFP resolves the compiled tensorboard_run placeholder to the job name.
+      {}, root, parameters={"report_dir": report_dir,
+                            "tensorboard_dir": f"{root}/tensorboard",
+                            "tensorboard_run": JOB_NAME})
 
   # The next run: the resolver found this candidate, and it is trained again
   # from the cache (same files, same fingerprint).
@@ -552,7 +558,7 @@ def run(compiled, tmp_path_factory):
        "production_evaluation": again, "production_model": candidate},
       {"blessing": f"{root}/2/PushDecision/blessing"}, f"{root}/2")
   return {"steps": steps, "candidate": candidate, "serving": serving,
-          "report_dir": report_dir}
+          "report_dir": report_dir, "tensorboard": f"{root}/tensorboard"}
 
 
 def test_model_selector_resolves_the_floor_from_the_vocabulary(run):
@@ -631,6 +637,10 @@ def test_results_report_records_the_run_time_floor(run):
     assert model["top5"] is None and TOP5 not in model["metrics"]
   for name in ("results.md", "resized.png", "training.png"):
     assert tf.io.gfile.stat(f"{run['report_dir']}/{name}").length > 0
+  # Beside the job's Trainers in TensorBoard, through tf.io.gfile.
+  _, text, _, _ = tensorboard_events(
+      f"{run['tensorboard']}/{JOB_NAME}/comparison")["comparison"]
+  assert text.item().decode() == comparison_text(results)
 
 
 # ---- the VertexPusher: compiled with --endpoint-name ------------------------

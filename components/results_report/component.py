@@ -1,7 +1,8 @@
 """ResultsReport: the decision record of a run, and the figures users look at.
 
-Writes <report_dir>/results.json, results.md, resized.png, training.png and
-the model card (model_card.md, model_card.html: model_card.py) from
+Writes <report_dir>/results.json, results.md, resized.png, training.png,
+the model card (model_card.md, model_card.html: model_card.py) and the
+comparison as text for TensorBoard (<tensorboard_dir>/<run>/comparison) from
 what the components recorded (ingest counts, Trainer model_info.json, TFMA
 metrics and plots, the selection, the push decision and the Pusher's result).
 It decides nothing.
@@ -31,7 +32,7 @@ from components.push_decision.component import DECISION
 from components.results_report import figures, model_card
 from gate import costs, stats, sweep
 from gate.tfma_metric import TOP1
-from trainer import features
+from trainer import features, tensorboard
 
 RESULTS_FILE = "results.json"  # in report_dir: the run's decision record
 # The ingest's rejected files named in results.json (the count is of all).
@@ -306,6 +307,15 @@ def results_table(results):
   return text
 
 
+def comparison_text(results):
+  """The run's decision and results.md's table, for TensorBoard's text
+  dashboard (it renders markdown)."""
+  decision = results["production"]["decision"]
+  pushed = results["pushed"] or "nothing"
+  return (f"**decision: {decision}** (pushed: {pushed})\n\n"
+          + results_table(results))
+
+
 def _read_json(path):
   with tf.io.gfile.GFile(path) as f:
     return json.load(f)
@@ -356,6 +366,9 @@ class ResultsReportSpec(types.ComponentSpec):
       "production_tolerance": ExecutionParameter(type=float),
       "confidence": ExecutionParameter(type=float),
       "input_size": ExecutionParameter(type=int),
+      "tensorboard_dir": ExecutionParameter(type=str),
+      # The Trainers' <run> (trainer/tensorboard.py); "": this process's.
+      "tensorboard_run": ExecutionParameter(type=str),
   }
   INPUTS = {
       "examples": ChannelParameter(type=standard_artifacts.Examples),
@@ -389,13 +402,14 @@ class Executor(base_executor.BaseExecutor):
         production_evaluation=production[0], **{
             k: exec_properties[k] for k in (
                 "report_dir", "min_gain", "production_tolerance",
-                "confidence", "input_size")})
+                "confidence", "input_size", "tensorboard_dir",
+                "tensorboard_run")})
 
 
 def write_report(examples, ingest_report, models, runs, evaluation,
                  selected_model, push_blessing, pushed_model, report_dir,
                  min_gain, production_tolerance, confidence, input_size,
-                 production_evaluation=None):
+                 tensorboard_dir, tensorboard_run, production_evaluation=None):
   """results.json, results.md, the figures and the model card of a run;
   models / runs: {candidate name: its Trainer's artifact}, in order."""
   infos = {name: read_info(run.uri) for name, run in runs.items()}
@@ -444,6 +458,10 @@ def write_report(examples, ingest_report, models, runs, evaluation,
     drawn.append(PARETO_FILE)
   write_model_card(results, report_dir,
                    drawn + [f"{name}.png" for name in task.figures])
+  # Last: a bad run name fails here, with every report file written.
+  tensorboard.write_comparison(
+      tensorboard_dir, tensorboard_run or tensorboard.current_run(),
+      comparison_text(results))
 
 
 PARETO_FILE = "pareto.png"
@@ -493,7 +511,8 @@ class ResultsReport(base_component.BaseComponent):
                runs: Mapping[str, types.BaseChannel], evaluation,
                selected_model, push_blessing, pushed_model, report_dir: str,
                min_gain: float, production_tolerance: float,
-               confidence: float, input_size: int,
+               confidence: float, input_size: int, tensorboard_dir: str,
+               tensorboard_run: str,
                production_evaluation: Optional[types.BaseChannel] = None):
     names = list(models)
     spec_class = type(ResultsReportSpec.__name__, (ResultsReportSpec,), {
@@ -511,5 +530,6 @@ class ResultsReport(base_component.BaseComponent):
         min_gain=float(min_gain),
         production_tolerance=float(production_tolerance),
         confidence=float(confidence), input_size=int(input_size),
+        tensorboard_dir=tensorboard_dir, tensorboard_run=tensorboard_run,
         **{model_key(n): c for n, c in models.items()},
         **{run_key(n): c for n, c in runs.items()}))
