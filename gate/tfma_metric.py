@@ -378,6 +378,12 @@ def overall_metrics(evaluation_uri):
   return values
 
 
+def constant_squared_error(overall):
+  """The squared error of predicting the training mean, from {model:
+  {metric: value}}: the same for every model (the same eval examples)."""
+  return next(v[CONSTANT_SE] for v in overall.values() if CONSTANT_SE in v)
+
+
 def load_values(evaluation_uri, model_name):
   """{metric name: value} of `model_name` on the overall slice."""
   return overall_metrics(evaluation_uri).get(model_name, {})

@@ -275,7 +275,7 @@ class Classification(Task):
   def prepare_infos(self, evaluation_uri, infos):
     from gate.tfma_metric import confusion_matrices
     matrices = confusion_matrices(evaluation_uri,
-                                  infos["learned"]["class_names"])
+                                  next(iter(infos.values()))["class_names"])
     for name, info in infos.items():
       info["confusion_matrix"] = matrices.get(name)
 

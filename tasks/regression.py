@@ -191,12 +191,12 @@ class Regression(Task):
 
   def floor(self, configured, evaluation_uri, transform_graph_uri):
     """An RMSE a model must stay below: configured, else that of predicting
-    the training mean (measured on the learned model's evaluation)."""
+    the training mean (measured beside every model on the eval examples)."""
     from gate import tfma_metric
     if configured is not None:
       return float(configured), 0
-    values = tfma_metric.load_values(evaluation_uri, "learned")
-    return float(values[tfma_metric.CONSTANT_SE] ** 0.5), 0
+    return float(tfma_metric.constant_squared_error(
+        tfma_metric.overall_metrics(evaluation_uri)) ** 0.5), 0
 
   def clears(self, score, floor):
     return score < floor
@@ -262,8 +262,8 @@ class Regression(Task):
     return production["production_score_text"]
 
   def thresholds(self, overall):
-    from gate.tfma_metric import CONSTANT_SE
-    return {"mean_predictor_rmse": overall["learned"][CONSTANT_SE] ** 0.5,
+    from gate.tfma_metric import constant_squared_error
+    return {"mean_predictor_rmse": constant_squared_error(overall) ** 0.5,
             "floor_means": "the RMSE a model must stay below"}
 
   def table_header(self):

@@ -45,7 +45,9 @@ def test_a_trainers_hparams_and_final_scores_read_back(tmp_path):
   expected = {f.name: getattr(s, f.name) for s in sections
               for f in dataclasses.fields(s)}
   expected.update(task=config.task, max_pixels=config.data.max_pixels,
-                  resizer="learned", weights="none")
+                  resizer="learned", weights="none", candidates="none",
+                  candidate="learned",
+                  stored_size=config.transform_config()["input_size"])
   assert written == expected
   assert written["backbone"] == "tiny_cnn" and written["epochs"] == 3
   assert written["learning_rate"] == 0.002 and written["seed"] == 42

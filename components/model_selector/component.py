@@ -155,9 +155,15 @@ def choose(evaluation_uri, transform_graph_uri, infos, names, task, floor,
   return decision, threshold, num_classes, record
 
 
+def in_pair_words(record):
+  """Whether a COMPARISON record is the default pair's superiority gate
+  (its learned-vs-bilinear evidence at top level), else a sweep's."""
+  return "difference" in record
+
+
 def line(decision, record):
   """The step's result line: the pair's, or the sweep's choice."""
-  if record["outcome"] in OUTCOMES:
+  if in_pair_words(record):
     return result_line(decision.chosen, record["outcome"],
                        stats.Comparison.from_dict(record))
   return f"{decision.chosen} ({decision.reason})"

@@ -24,7 +24,7 @@ from components.image_example_gen.component import IngestReport
 from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from components.model_selector.component import (AHEAD, CANDIDATES,
                                                  COMPARISON, FLOOR,
-                                                 NUM_CLASSES, OUTCOMES,
+                                                 NUM_CLASSES, in_pair_words,
                                                  SELECTED, SWEEP, UNDER_FLOOR,
                                                  model_key, read_info, run_key)
 from components.production_evaluator.executor import evaluated
@@ -102,7 +102,7 @@ def explain(selected, selection, scores, floor, min_gain, tolerance,
   if not isinstance(scores, Scores):
     scores = Scores(scores, tasks.default())
   task = scores.task
-  pair = selection["outcome"] in OUTCOMES  # the default pair's own words
+  pair = in_pair_words(selection)  # the default pair's own words
   if pair:
     why = _selection_why(selection["outcome"],
                          stats.Comparison.from_dict(selection), scores, floor,
@@ -214,7 +214,7 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
 def _power_note(selection):
   """The pair's, or the chosen candidate's comparison with the best (else
   the first one the sweep made)."""
-  if selection["outcome"] in OUTCOMES:
+  if in_pair_words(selection):
     return stats.power_note(stats.Comparison.from_dict(selection))
   compared = selection[SWEEP]["comparisons"]
   found = compared.get(selection[SWEEP]["chosen"]) or next(
@@ -225,7 +225,7 @@ def _power_note(selection):
 def _gates(results):
   """(name, Comparison dict) of each comparison a gate made."""
   selection = results["selection"]
-  if selection["outcome"] in OUTCOMES:
+  if in_pair_words(selection):
     gates = [("learned vs bilinear", selection)]
   else:
     best = selection[SWEEP]["best"]
