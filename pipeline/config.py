@@ -139,7 +139,8 @@ class EvalConfig:
   min_gain: float = setting(
       0.0, "how far a costlier model must be ahead of a cheaper one (top-1, "
       "or an MSE reduction), with --confidence, to be selected: a cheaper "
-      "candidate is dropped only when the best is ahead of it by more")
+      "candidate is dropped only when the best is ahead of it by more "
+      "(negative: the best is kept over cheaper ones)")
   cost: str = setting(costs.DEFAULT, "what cheaper means: flops (of the "
                       "served model's graph, per image) | latency (batch 1, "
                       "on the Trainer's machine)", tuple(costs.COSTS))

@@ -100,7 +100,8 @@ def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
   assert not [l for l in (rerun.stdout + rerun.stderr).splitlines()
               if any(n in l for n in noise)]
   results = json.loads((out / "report" / "results.json").read_text())
-  assert results["pushed"] == "learned"
+  # --min-gain -1: no cheaper candidate is kept against the best.
+  assert results["pushed"] == results["selection"]["sweep"]["best"]
   assert SECRET not in rerun.stdout + rerun.stderr
   for folder, _, files in os.walk(out):
     for name in files:

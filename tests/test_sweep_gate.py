@@ -232,3 +232,13 @@ def test_two_candidates_decide_as_the_superiority_gate():
     old, outcome = select(True, comparison, margin)
     assert decision.chosen == old, (only_learned, only_bilinear, margin)
     assert (decision.outcome == sweep.COSTLIER) == (outcome == AHEAD)
+
+
+def test_a_negative_tolerance_keeps_the_best_over_cheaper_ones():
+  n = 200
+  entries = [sweep.Entry("big", 0.71, _cost(4.0), True),
+             sweep.Entry("small", 0.70, _cost(1.0), True)]
+  compare = _tables(n, {("small", "big"): (10, 12)})
+  assert sweep.decide(entries, compare, 0.0, 0.95).chosen == "small"
+  decision = sweep.decide(entries, compare, -1.0, 0.95)
+  assert (decision.chosen, decision.outcome) == ("big", sweep.COSTLIER)

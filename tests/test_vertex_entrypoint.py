@@ -478,7 +478,9 @@ def run(compiled, tmp_path_factory):
   write_label_vocab(transform_graph["uri"], CLASSES)
   runs = {}
   for name, gflops in (("learned", 2.0), ("bilinear", 1.0)):
-    runs[name] = artifact(f"{root}/Trainer_{name}/model_run")
+    # Not under .../model: ram:// lists by prefix, so .../model_run would be
+    # copied with the model.
+    runs[name] = artifact(f"{root}/runs/Trainer_{name}/model_run")
     write_file(f"{runs[name]['uri']}/{MODEL_INFO}", json.dumps(
         {"params": 1000, "trainable_params": 900, "class_names": CLASSES,
          "resizer": name, "input_size": 32, "target_size": 16,
