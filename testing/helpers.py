@@ -479,17 +479,22 @@ class HtmlPage(html.parser.HTMLParser):
 # Small SavedModels with the pushed models' serving_images interface
 # (predict's tests).
 COLOR_CLASSES = ["red", "green", "blue"]
+PORTRAIT_REFUSED = "image is taller than wide; this model refuses it"
 
 
 class ColorModel(tf.Module):
   """Classifies an image by its mean colour, or (regression) returns its mean
-  red value: the same signature name and outputs as a pushed model."""
+  red value: the same signature name and outputs as a pushed model.
+  refuse_portrait: its `error` output refuses images taller than wide, as a
+  pushed model's refuses images over its limit."""
 
-  def __init__(self, regression=False, classes=None, jpeg_only=False):
+  def __init__(self, regression=False, classes=None, jpeg_only=False,
+               refuse_portrait=False):
     super().__init__()
     self.regression = regression
     self.classes = classes or COLOR_CLASSES
     self.jpeg_only = jpeg_only  # unlike a pushed model
+    self.refuse_portrait = refuse_portrait
 
   def _decode(self, image):
     if self.jpeg_only:  # decode_jpeg would read PNG too
@@ -507,16 +512,24 @@ class ColorModel(tf.Module):
       return {"prediction": means[:, :1]}
     probs = tf.nn.softmax(means / 10.0)
     names = tf.constant(self.classes)
-    return {"probabilities": probs,
-            "class_names": tf.tile(names[tf.newaxis], [tf.shape(probs)[0], 1]),
-            "top_class": tf.gather(names, tf.argmax(probs, axis=-1))}
+    outputs = {
+        "probabilities": probs,
+        "class_names": tf.tile(names[tf.newaxis], [tf.shape(probs)[0], 1]),
+        "top_class": tf.gather(names, tf.argmax(probs, axis=-1))}
+    if self.refuse_portrait:
+      shapes = tf.map_fn(lambda b: tf.shape(self._decode(b))[:2], image_bytes,
+                         fn_output_signature=tf.TensorSpec([2], tf.int32))
+      outputs["error"] = tf.where(shapes[:, 0] > shapes[:, 1],
+                                  PORTRAIT_REFUSED, "")
+    return outputs
 
 
 def save_color_model(path, regression=False, signature="serving_images",
-                     classes=None, max_pixels=None, jpeg_only=False):
+                     classes=None, max_pixels=None, jpeg_only=False,
+                     refuse_portrait=False):
   """A ColorModel saved with its serve function as `signature`; max_pixels:
   recorded as the pushed models record it."""
-  module = ColorModel(regression, classes, jpeg_only)
+  module = ColorModel(regression, classes, jpeg_only, refuse_portrait)
   if max_pixels is not None:
     module.max_pixels = tf.function(
         lambda: tf.constant(max_pixels, tf.int64), input_signature=[])
