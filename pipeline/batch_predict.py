@@ -15,6 +15,7 @@ ingest does.
 """
 import json
 import logging
+import os
 import posixpath
 import sys
 from typing import List, NamedTuple
@@ -56,6 +57,19 @@ def list_inputs(path: str) -> List[Entry]:
     raise InputError(f"--input: {path} holds no files; give a folder of "
                      "images")
   return entries
+
+
+def check_output(output: str, entries: List[Entry]) -> None:
+  """Raises InputError for an --output the job would destroy: Beam's final
+  rename replaces a folder, or an input file, of that name."""
+  if tf.io.gfile.isdir(output):
+    raise InputError(f"--output: {output} is a folder; give a file name, e.g. "
+                     f"{posixpath.join(output, 'predictions.jsonl')}")
+  def same(path):
+    return os.path.abspath(path) if input_folder.is_local(path) else path
+  if same(output) in {same(e.file) for e in entries}:
+    raise InputError(f"--output: {output} is one of the --input files; give "
+                     "another file name")
 
 
 def _prepare(entry: Entry, limit: int):
@@ -132,13 +146,14 @@ def count(output: str):
 
 
 def main(args, beam_args: List[str]) -> int:
-  """Runs the job; 1 if any file got an error line, 2 if the model or
-  --input can't be used (checked before the job starts)."""
+  """Runs the job; 1 if any file got an error line, 2 if the model,
+  --input or --output can't be used (checked before the job starts)."""
   try:
     model_dir, model = predict.load(args.model, args.trust_model)
     limit = predict.max_pixels(model)
     del model  # each worker loads its own
     entries = list_inputs(args.input)
+    check_output(args.output, entries)
   except (predict.ModelError, InputError) as e:
     print(f"resizer-pipeline: error: {escape(e)}", file=sys.stderr)
     return 2

@@ -129,20 +129,38 @@ def test_a_hostile_model_is_refused_before_the_job_starts(tmp_path, capsys):
   assert not marker.exists() and not out.exists()
 
 
+def _one_image(folder):
+  folder.mkdir()
+  (folder / "a.jpg").write_bytes(bad_inputs.file_corpus()["small_40x30.jpg"])
+  return str(folder)
+
+
 @pytest.mark.parametrize("make, message", [
-    (lambda p: str(p / "nope"), "{} does not exist; give an image folder or "
-     "file, local or gs://"),
-    (lambda p: (p / "empty").mkdir() or str(p / "empty"),
-     "{} holds no files; give a folder of images"),
+    (lambda p: (str(p / "nope"), str(p / "p.jsonl")),
+     "--input: {0} does not exist; give an image folder or file, local or "
+     "gs://"),
+    (lambda p: ((p / "empty").mkdir() or str(p / "empty"), str(p / "p.jsonl")),
+     "--input: {0} holds no files; give a folder of images"),
+    (lambda p: (_one_image(p / "in"), str(p / "in")),
+     "--output: {1} is a folder; give a file name, e.g. {1}/predictions.jsonl"),
+    (lambda p: (_one_image(p / "in"), str(p / "in" / "a.jpg")),
+     "--output: {1} is one of the --input files; give another file name"),
+    (lambda p: (_one_image(p / "in") + "/a.jpg", str(p / "in" / "a.jpg")),
+     "--output: {1} is one of the --input files; give another file name"),
 ])
-def test_an_input_without_files_exits_2(tmp_path, capsys, make, message):
-  path = make(tmp_path)
-  out = tmp_path / "p.jsonl"
-  rc = cli.main(["predict", "--model", save_color_model(tmp_path / "m"),
-                 "--input", path, "--output", str(out)])
-  assert rc == 2 and not out.exists()
-  assert capsys.readouterr().err == (
-      f"resizer-pipeline: error: --input: {message.format(path)}\n")
+def test_an_unusable_input_or_output_exits_2_touching_nothing(
+    tmp_path, capsys, make, message):
+  model = save_color_model(tmp_path / "m")
+  data, out = make(tmp_path)
+  before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+  rc = cli.main(["predict", "--model", model, "--input", data, "--output",
+                 out])
+  assert rc == 2 and capsys.readouterr().err == (
+      f"resizer-pipeline: error: {message.format(data, out)}\n")
+  assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+  if os.path.isfile(out):  # the input file is as it was
+    assert open(out, "rb").read() == bad_inputs.file_corpus()[
+        "small_40x30.jpg"]
 
 
 DATAFLOW = {"project": "proj", "region": "europe-west4", "image": "img:1",
