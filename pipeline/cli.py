@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import posixpath
 import sys
 import traceback
 import warnings
@@ -28,6 +29,8 @@ from pipeline.config import ConfigError, PipelineConfig, VertexConfig
 from trainer.text import escape, escape_lines
 
 PLATFORMS = ("vertex",)
+RUNNERS = ("DirectRunner", "DataflowRunner")
+BATCH_SIZE = 64  # predict --input's images per model call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,8 +220,98 @@ def _add_predict_parser(sub):
                       "and writes, Python calls, unknown ops): a SavedModel "
                       "is a program, so only for a model from someone you "
                       "trust")
-  parser.add_argument("images", nargs="+", metavar="IMAGE",
+  parser.add_argument("images", nargs="*", metavar="IMAGE",
                       help="image files, local or gs://")
+  batch = parser.add_argument_group(
+      "batch job", "every file under --input, answered by a Beam job into "
+      "--output (one JSON line per file) instead of IMAGE files")
+  batch.add_argument("--input", help="image folder (read recursively) or "
+                     "file, local or gs://")
+  batch.add_argument("--output", help="JSON lines file to write, e.g. "
+                     "predictions.jsonl")
+  batch.add_argument("--runner", choices=RUNNERS,
+                     help="Beam runner (default: DirectRunner)")
+  batch.add_argument("--workers", type=int, help="DirectRunner worker "
+                     "processes (default: one per core; 1: in this process)")
+  batch.add_argument("--batch-size", type=int, help="images per model call "
+                     f"(default: {BATCH_SIZE})")
+  dataflow = parser.add_argument_group(
+      "DataflowRunner", "as for compile; --model, --input and --output on "
+      "gs://")
+  for option in dataflow_options():
+    option.add_to(dataflow, _default(option, PipelineConfig()),
+                  show_default=True)
+
+
+def dataflow_options() -> List[Option]:
+  """compile's flags of the settings VertexConfig.beam_args reads."""
+  return [o for o in options("compile")
+          if o.section == "vertex" and o.field.metadata.get("dataflow")]
+
+
+def predict_beam_args(args) -> Optional[List[str]]:
+  """The batch job's Beam args (None: the small form, IMAGE files); raises
+  ConfigError for flags that don't go together, naming the fix."""
+  if args.top < 1:
+    raise ConfigError("--top: must be at least 1")
+  dataflow = [o for o in dataflow_options()
+              if getattr(args, o.key) is not None]
+  if args.input is None:
+    given = [flag for flag, key in (("--output", "output"),
+                                    ("--runner", "runner"),
+                                    ("--workers", "workers"),
+                                    ("--batch-size", "batch_size"))
+             if getattr(args, key) is not None] + [o.flag for o in dataflow]
+    if given:
+      raise ConfigError(f"{given[0]}: only for a batch job: add --input "
+                        "FOLDER, or leave it out to answer IMAGE files")
+    if not args.images:
+      raise ConfigError("give IMAGE files, or --input FOLDER --output "
+                        "FILE.jsonl for a batch job")
+    return None
+  if args.images:
+    raise ConfigError(f"--input: give IMAGE files or --input, not both (got "
+                      f"{args.images[0]} and --input {args.input})")
+  if not args.output:
+    raise ConfigError("--output: give the JSON lines file the batch job "
+                      "writes, e.g. --output predictions.jsonl")
+  if args.json:
+    raise ConfigError("--json: the batch job writes JSON lines to --output; "
+                      "leave --json out")
+  if args.batch_size is None:
+    args.batch_size = BATCH_SIZE
+  if args.batch_size < 1:
+    raise ConfigError("--batch-size: must be at least 1")
+  if args.runner == "DataflowRunner":
+    return _dataflow_beam_args(args, dataflow)
+  if dataflow:
+    raise ConfigError(f"{dataflow[0].flag}: only for --runner DataflowRunner")
+  workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+  if workers < 1:
+    raise ConfigError("--workers: must be at least 1")
+  # One worker runs in this process: no worker to start and import TensorFlow.
+  mode = "in_memory" if workers == 1 else "multi_processing"
+  return ["--runner=DirectRunner", f"--direct_running_mode={mode}",
+          f"--direct_num_workers={workers}"]
+
+
+def _dataflow_beam_args(args, given: List[Option]) -> List[str]:
+  if args.workers is not None:
+    raise ConfigError("--workers: DirectRunner's; Dataflow's is "
+                      "--dataflow-max-workers")
+  config = PipelineConfig(vertex=VertexConfig())
+  for option in given:
+    try:
+      option.set(config, getattr(args, option.key))
+    except ValueError as e:
+      raise ConfigError(f"{option.flag}: {e}") from e
+  config.vertex.validate_dataflow()
+  for flag, path in (("--model", args.model), ("--input", args.input),
+                     ("--output", args.output)):
+    if not path.startswith("gs://"):
+      raise ConfigError(f"{flag}: Dataflow workers read and write Cloud "
+                        f"Storage, not {path}: give gs://BUCKET/PATH")
+  return config.vertex.beam_args(posixpath.dirname(args.output))
 
 
 def compile_config(settings) -> PipelineConfig:
@@ -280,8 +373,15 @@ def _command(args):
                           args.classes, args.seed))
     return 0
   if args.command == "predict":
-    from pipeline import predict  # TensorFlow: only when predicting
-    return predict.main(args)
+    try:
+      beam_args = predict_beam_args(args)
+    except ConfigError as e:
+      return _error(e, 2)
+    if beam_args is None:
+      from pipeline import predict  # TensorFlow: only when predicting
+      return predict.main(args)
+    from pipeline import batch_predict  # TensorFlow and Beam
+    return batch_predict.main(args, beam_args)
   if args.command == "compile":
     return _compile(args)
   if args.command == "submit":

@@ -159,6 +159,10 @@ class EvalConfig:
                              "model already in production")
 
 
+_IMAGE_HELP = ("give the pipeline image built from ./Dockerfile and pushed to "
+               "Artifact Registry")
+
+
 @dataclasses.dataclass
 class VertexConfig:
   """Where the same DAG runs on Google Cloud (`compile --platform vertex`).
@@ -166,24 +170,32 @@ class VertexConfig:
   One image (./Dockerfile) runs every pipeline step, every Dataflow worker and
   every training replica, so all of them have the project code installed.
   """
-  project: str = setting("", "Google Cloud project")
-  region: str = setting("us-central1", "Vertex AI and Dataflow region")
+  # dataflow=True: a setting beam_args reads, so also a flag of `predict
+  # --runner DataflowRunner`.
+  project: str = setting("", "Google Cloud project", dataflow=True)
+  region: str = setting("us-central1", "Vertex AI and Dataflow region",
+                        dataflow=True)
   image: str = setting("", "pipeline image built from ./Dockerfile: it runs "
                        "every step, Dataflow worker and training replica "
-                       "(REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG)")
+                       "(REGION-docker.pkg.dev/PROJECT/REPO/resizer:TAG)",
+                       dataflow=True)
   service_account: Optional[str] = setting(
-      None, "service account of the steps, training jobs and Dataflow workers")
+      None, "service account of the steps, training jobs and Dataflow workers",
+      dataflow=True)
   # Dataflow runs the Beam components (ExampleGen, StatisticsGen, Transform,
   # Evaluators).
   dataflow_temp_location: str = setting(
-      "", "gs:// scratch folder of Dataflow (empty: <pipeline root>/tmp)")
+      "", "gs:// scratch folder of Dataflow (empty: <pipeline root>/tmp; "
+      "predict: <--output's folder>/tmp)", dataflow=True)
   dataflow_machine_type: str = setting("n1-standard-4",
-                                       "Dataflow worker machine type")
+                                       "Dataflow worker machine type",
+                                       dataflow=True)
   dataflow_max_workers: int = setting(
-      10, "most Dataflow workers a Beam component may use")
+      10, "most Dataflow workers a Beam component may use", dataflow=True)
   dataflow_setup_file: Optional[str] = setting(
       None, "have Dataflow workers pip-install the project from this setup.py "
-      "(/pipeline/setup.py in the image) instead of running the image")
+      "(/pipeline/setup.py in the image) instead of running the image",
+      dataflow=True)
   # Each Trainer is a Vertex custom job: a chief plus replica_count - 1 workers.
   trainer_machine_type: str = setting("n1-standard-8", "machine type of each "
                                       "training replica")
@@ -239,21 +251,31 @@ class VertexConfig:
     return [pool(1)] + ([pool(self.replica_count - 1)]
                         if self.replica_count > 1 else [])
 
-  def validate(self, config: "PipelineConfig") -> None:
-    checks = [
+  def _dataflow_checks(self):
+    return [
         (bool(self.project), "--project", "give the Google Cloud project"),
         (bool(self.region), "--region", "give the Vertex AI region"),
-        (bool(self.image), "--image", "give the pipeline image built from "
-         "./Dockerfile and pushed to Artifact Registry"),
-        (config.output.startswith("gs://"), "--pipeline-root",
-         "Vertex steps write to Cloud Storage: give gs://BUCKET/PATH"),
-        (config.data.path.startswith("gs://"), "--data", "Vertex and "
-         "Dataflow workers read Cloud Storage: give gs://BUCKET/PATH"),
         (self.dataflow_temp_location.startswith("gs://")
          or not self.dataflow_temp_location, "--dataflow-temp-location",
          "give a gs:// path"),
         (self.dataflow_max_workers >= 1, "--dataflow-max-workers",
          "must be at least 1"),
+    ]
+
+  def validate_dataflow(self) -> None:
+    """The settings of a Beam job of its own on Dataflow (predict), whose
+    workers need the project code: the image, or the setup file."""
+    _raise_first(self._dataflow_checks() + [
+        (bool(self.image or self.dataflow_setup_file), "--image",
+         _IMAGE_HELP + ", or --dataflow-setup-file")])
+
+  def validate(self, config: "PipelineConfig") -> None:
+    checks = self._dataflow_checks() + [
+        (bool(self.image), "--image", _IMAGE_HELP),
+        (config.output.startswith("gs://"), "--pipeline-root",
+         "Vertex steps write to Cloud Storage: give gs://BUCKET/PATH"),
+        (config.data.path.startswith("gs://"), "--data", "Vertex and "
+         "Dataflow workers read Cloud Storage: give gs://BUCKET/PATH"),
         (self.replica_count >= 1, "--replica-count", "must be at least 1"),
         (self.accelerator_count >= 0, "--accelerator-count",
          "must be 0 (CPU only) or more"),
@@ -265,9 +287,14 @@ class VertexConfig:
          f"{self.replica_count} replicas train as one cluster: use auto or "
          "multi_worker (MultiWorkerMirroredStrategy)"),
     ]
-    for ok, flag, message in checks:
-      if not ok:
-        raise ConfigError(f"{flag}: {message}")
+    _raise_first(checks)
+
+
+def _raise_first(checks) -> None:
+  """ConfigError for the first (ok, flag, message) that is not ok."""
+  for ok, flag, message in checks:
+    if not ok:
+      raise ConfigError(f"{flag}: {message}")
 
 
 def _task_settings() -> Dict[str, Any]:

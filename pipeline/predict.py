@@ -70,6 +70,11 @@ def load(path, trust=False):
         f"--model: {model_dir} has no {SIGNATURE} signature (it has "
         f"{', '.join(sorted(model.signatures)) or 'none'}); give a model this "
         "pipeline pushed")
+  outputs = model.signatures[SIGNATURE].structured_outputs
+  if "probabilities" not in outputs and "prediction" not in outputs:
+    raise ModelError(f"--model: {SIGNATURE} returns "
+                     f"{', '.join(sorted(outputs))}, neither probabilities "
+                     "nor prediction")
   return model_dir, model
 
 
@@ -141,11 +146,7 @@ def _answers(model, images, top):
   # Older models have no `error` output: they refuse nothing.
   errors = [e.decode(errors="replace") for e in outputs["error"].numpy()] \
       if "error" in outputs else [""] * len(images)
-  if "probabilities" not in outputs:
-    if "prediction" not in outputs:
-      raise ModelError(f"--model: {SIGNATURE} returns "
-                       f"{', '.join(sorted(outputs))}, neither probabilities "
-                       "nor prediction")
+  if "probabilities" not in outputs:  # load() checked there is one or other
     values = outputs["prediction"].numpy().tolist()  # a numeric target
     return [{"error": e} if e else
             {"prediction": v[0] if isinstance(v, list) and len(v) == 1 else v}
@@ -171,42 +172,58 @@ def _decode(name):
       if isinstance(name, bytes) else str(name)
 
 
+def prepare(path, limit):
+  """(what the model is sent for the file at `path`, "") or (None, why it is
+  not sent): the rules of both forms, the small one and the batch job."""
+  try:
+    data = _read(path)
+  except (ValueError, tf.errors.OpError) as e:
+    return None, getattr(e, "message", None) or str(e)
+  error = refusal(data, limit)  # before any decode
+  if error:
+    return None, error
+  try:
+    with _no_bomb_warning():
+      return ingest.inspect_image(data, limit), ""
+  except ValueError as e:  # ingest's own reason for rejecting the file
+    return None, str(e)
+
+
+def answer(model, images, top):
+  """One result dict per prepared image (ingest.Ingested), in order: its
+  answer, or {"error"}."""
+  if not images:
+    return []
+  try:  # one batch when every image decodes
+    return _answers(model, [image.encoded for image in images], top)
+  except tf.errors.InvalidArgumentError:
+    pass
+  results = []
+  for image in images:
+    try:  # one by one, to tell which file the model can't decode
+      results.append(_answers(model, [image.encoded], top)[0])
+    except tf.errors.InvalidArgumentError:
+      # PIL decoded it; a model this pipeline pushed decodes what ingest stores.
+      results.append({"error": (
+          f"the model can't decode it (sent as {image.fmt.upper()}, as ingest "
+          "stores it); give a model this pipeline pushed")})
+  return results
+
+
 def predict(model, paths, top=3):
   """One dict per path, in order: its answer, or {"file", "error"}."""
   results = [{"file": p} for p in paths]
   limit = max_pixels(model)
-  sendable = []
+  sent = []
   for result in results:
-    try:
-      data = _read(result["file"])
-    except (ValueError, tf.errors.OpError) as e:
-      result["error"] = getattr(e, "message", None) or str(e)
-      continue
-    error = refusal(data, limit)  # before any decode
+    image, error = prepare(result["file"], limit)
     if error:
       result["error"] = error
-      continue
-    try:
-      with _no_bomb_warning():
-        sendable.append((result, ingest.inspect_image(data, limit)))
-    except ValueError as e:  # ingest's own reason for rejecting the file
-      result["error"] = str(e)
-  try:  # one batch when every image decodes
-    answers = _answers(model, [image.encoded for _, image in sendable], top) \
-        if sendable else []
-  except tf.errors.InvalidArgumentError:
-    answers = None
-  for i, (result, image) in enumerate(sendable):
-    if answers is not None:
-      result.update(answers[i])
-      continue
-    try:  # one by one, to tell which file the model can't decode
-      result.update(_answers(model, [image.encoded], top)[0])
-    except tf.errors.InvalidArgumentError:
-      # PIL decoded it; a model this pipeline pushed decodes what ingest stores.
-      result["error"] = (
-          f"the model can't decode it (sent as {image.fmt.upper()}, as ingest "
-          "stores it); give a model this pipeline pushed")
+    else:
+      sent.append((result, image))
+  for (result, _), found in zip(sent, answer(model, [i for _, i in sent],
+                                             top)):
+    result.update(found)
   return results
 
 
@@ -223,10 +240,7 @@ def _text(result):
 
 def main(args):
   """Prints one line per image (or one JSON document); 1 if any file failed,
-  2 if the model can't be used."""
-  if args.top < 1:
-    print("resizer-pipeline: error: --top: must be at least 1", file=sys.stderr)
-    return 2
+  2 if the model can't be used. The CLI checked the flags."""
   try:
     model_dir, model = load(args.model, args.trust_model)
     results = predict(model, args.images, args.top)

@@ -514,6 +514,112 @@ class HtmlPage(html.parser.HTMLParser):
     return self.tables[table_id][1:]
 
 
+# Small SavedModels with the pushed models' serving_images interface
+# (predict's tests).
+COLOR_CLASSES = ["red", "green", "blue"]
+PORTRAIT_REFUSED = "image is taller than wide; this model refuses it"
+
+
+class ColorModel(tf.Module):
+  """Classifies an image by its mean colour, or (regression) returns its mean
+  red value: the same signature name and outputs as a pushed model.
+  refuse_portrait: its `error` output refuses images taller than wide, as a
+  pushed model's refuses images over its limit."""
+
+  def __init__(self, regression=False, classes=None, jpeg_only=False,
+               refuse_portrait=False):
+    super().__init__()
+    self.regression = regression
+    self.classes = classes or COLOR_CLASSES
+    self.jpeg_only = jpeg_only  # unlike a pushed model
+    self.refuse_portrait = refuse_portrait
+
+  def _decode(self, image):
+    if self.jpeg_only:  # decode_jpeg would read PNG too
+      window = tf.concat([[0, 0], tf.image.extract_jpeg_shape(image)[:2]], 0)
+      return tf.image.decode_and_crop_jpeg(image, window, channels=3)
+    return tf.io.decode_image(image, channels=3, expand_animations=False)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                              name="image_bytes")])
+  def serve(self, image_bytes):
+    means = tf.map_fn(
+        lambda b: tf.reduce_mean(tf.cast(self._decode(b), tf.float32), [0, 1]),
+        image_bytes, fn_output_signature=tf.TensorSpec([3], tf.float32))
+    if self.regression:
+      return {"prediction": means[:, :1]}
+    probs = tf.nn.softmax(means / 10.0)
+    names = tf.constant(self.classes)
+    outputs = {
+        "probabilities": probs,
+        "class_names": tf.tile(names[tf.newaxis], [tf.shape(probs)[0], 1]),
+        "top_class": tf.gather(names, tf.argmax(probs, axis=-1))}
+    if self.refuse_portrait:
+      shapes = tf.map_fn(lambda b: tf.shape(self._decode(b))[:2], image_bytes,
+                         fn_output_signature=tf.TensorSpec([2], tf.int32))
+      outputs["error"] = tf.where(shapes[:, 0] > shapes[:, 1],
+                                  PORTRAIT_REFUSED, "")
+    return outputs
+
+
+def save_color_model(path, regression=False, signature="serving_images",
+                     classes=None, max_pixels=None, jpeg_only=False,
+                     refuse_portrait=False):
+  """A ColorModel saved with its serve function as `signature`; max_pixels:
+  recorded as the pushed models record it."""
+  module = ColorModel(regression, classes, jpeg_only, refuse_portrait)
+  if max_pixels is not None:
+    module.max_pixels = tf.function(
+        lambda: tf.constant(max_pixels, tf.int64), input_signature=[])
+  tf.saved_model.save(module, str(path), signatures={signature: module.serve})
+  return str(path)
+
+
+class _CopiesOnLoad(tf.saved_model.experimental.TrackableResource):
+  """A resource whose initializer, run when the model is loaded, copies the
+  file `secret` to `marker`."""
+
+  def __init__(self, secret, marker):
+    super().__init__()
+    self.secret, self.marker = secret, marker
+
+  def _create_resource(self):
+    return tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.string)
+
+  def _initialize(self):
+    tf.io.write_file(self.marker, tf.io.read_file(self.secret))
+
+
+def hostile_model(folder, where):
+  """A classifier with the pushed models' interface that also copies
+  folder/secret to folder/marker: when loaded (initializer), on every
+  serving_images call, or through Python (py_function)."""
+  secret, marker = str(folder / "secret"), str(folder / "marker")
+  (folder / "secret").write_text("secret")
+  module = ColorModel()
+  serve = module.serve
+  if where == "initializer":
+    module.table = _CopiesOnLoad(secret, marker)
+  else:
+    def copy():
+      with open(secret, encoding="utf-8") as src, \
+          open(marker, "w", encoding="utf-8") as dst:
+        dst.write(src.read())
+      return 0
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                                name="image_bytes")])
+    def serve(image_bytes):  # pylint: disable=function-redefined
+      if where == "serving_images":
+        tf.io.write_file(marker, tf.io.read_file(secret))
+      else:
+        tf.py_function(copy, [], tf.int32)
+      return module.serve(image_bytes)
+  path = str(folder / "model")
+  tf.saved_model.save(module, path, signatures={"serving_images": serve})
+  return path, folder / "marker"
+
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -12,51 +12,8 @@ from components.image_example_gen import ingest
 from pipeline import cli, predict
 from pipeline.config import DataConfig
 from testing import bad_inputs
-from testing.helpers import jpeg_bytes, png_bomb
-
-CLASSES = ["red", "green", "blue"]
-
-
-class _ColorModel(tf.Module):
-  """Classifies an image by its mean colour, or (regression) returns its mean
-  red value: the same signature name and outputs as a pushed model."""
-
-  def __init__(self, regression=False, classes=None, jpeg_only=False):
-    super().__init__()
-    self.regression = regression
-    self.classes = classes or CLASSES
-    self.jpeg_only = jpeg_only  # unlike a pushed model
-
-  def _decode(self, image):
-    if self.jpeg_only:  # decode_jpeg would read PNG too
-      window = tf.concat([[0, 0], tf.image.extract_jpeg_shape(image)[:2]], 0)
-      return tf.image.decode_and_crop_jpeg(image, window, channels=3)
-    return tf.io.decode_image(image, channels=3, expand_animations=False)
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
-                                              name="image_bytes")])
-  def serve(self, image_bytes):
-    means = tf.map_fn(
-        lambda b: tf.reduce_mean(tf.cast(self._decode(b), tf.float32), [0, 1]),
-        image_bytes, fn_output_signature=tf.TensorSpec([3], tf.float32))
-    if self.regression:
-      return {"prediction": means[:, :1]}
-    probs = tf.nn.softmax(means / 10.0)
-    names = tf.constant(self.classes)
-    return {"probabilities": probs,
-            "class_names": tf.tile(names[tf.newaxis], [tf.shape(probs)[0], 1]),
-            "top_class": tf.gather(names, tf.argmax(probs, axis=-1))}
-
-
-def _save(path, regression=False, signature="serving_images", classes=None,
-          max_pixels=None, jpeg_only=False):
-  """max_pixels: recorded as the pushed models record it."""
-  module = _ColorModel(regression, classes, jpeg_only)
-  if max_pixels is not None:
-    module.max_pixels = tf.function(
-        lambda: tf.constant(max_pixels, tf.int64), input_signature=[])
-  tf.saved_model.save(module, str(path), signatures={signature: module.serve})
-  return str(path)
+from testing.helpers import (ColorModel, hostile_model, jpeg_bytes, png_bomb,
+                             save_color_model)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +33,8 @@ def serving(tmp_path_factory):
   """A serving root: an older classifier, a newer regression model, and a
   newer half-copied version without saved_model.pb."""
   root = tmp_path_factory.mktemp("serving")
-  _save(root / "100")
-  _save(root / "200", regression=True)
+  save_color_model(root / "100")
+  save_color_model(root / "200", regression=True)
   (root / "300" / "variables").mkdir(parents=True)
   return root
 
@@ -138,7 +95,7 @@ def test_serving_root_uses_the_newest_complete_version(serving, images,
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: str(p / "nothing"), "has no saved_model.pb and no numbered"),
-    (lambda p: _save(p / "m", signature="other"),
+    (lambda p: save_color_model(p / "m", signature="other"),
      "has no serving_images signature (it has other)"),
 ])
 def test_unusable_model_exits_2_naming_it(tmp_path, images, capsys, make,
@@ -150,52 +107,6 @@ def test_unusable_model_exits_2_naming_it(tmp_path, images, capsys, make,
   assert err.startswith(f"resizer-pipeline: error: --model: {path} {message}")
 
 
-# A SavedModel is a program: predict checks its graph before loading it.
-class _CopiesOnLoad(tf.saved_model.experimental.TrackableResource):
-  """A resource whose initializer, run when the model is loaded, copies the
-  file `secret` to `marker`."""
-
-  def __init__(self, secret, marker):
-    super().__init__()
-    self.secret, self.marker = secret, marker
-
-  def _create_resource(self):
-    return tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.string)
-
-  def _initialize(self):
-    tf.io.write_file(self.marker, tf.io.read_file(self.secret))
-
-
-def _hostile(folder, where):
-  """A classifier with the pushed models' interface that also copies
-  folder/secret to folder/marker: when loaded (initializer), on every
-  serving_images call, or through Python (py_function)."""
-  secret, marker = str(folder / "secret"), str(folder / "marker")
-  (folder / "secret").write_text("secret")
-  module = _ColorModel()
-  serve = module.serve
-  if where == "initializer":
-    module.table = _CopiesOnLoad(secret, marker)
-  else:
-    def copy():
-      with open(secret, encoding="utf-8") as src, \
-          open(marker, "w", encoding="utf-8") as dst:
-        dst.write(src.read())
-      return 0
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
-                                                name="image_bytes")])
-    def serve(image_bytes):  # pylint: disable=function-redefined
-      if where == "serving_images":
-        tf.io.write_file(marker, tf.io.read_file(secret))
-      else:
-        tf.py_function(copy, [], tf.int32)
-      return module.serve(image_bytes)
-  path = str(folder / "model")
-  tf.saved_model.save(module, path, signatures={"serving_images": serve})
-  return path, folder / "marker"
-
-
 @pytest.mark.parametrize("where, ops, function", [
     ("initializer", ["ReadFile", "WriteFile"], "__inference__initializer_"),
     ("serving_images", ["ReadFile", "WriteFile"], "__inference_serve_"),
@@ -203,7 +114,7 @@ def _hostile(folder, where):
 ])
 def test_a_model_running_more_than_a_pushed_model_is_refused_unloaded(
     tmp_path, images, capsys, where, ops, function):
-  path, marker = _hostile(tmp_path, where)
+  path, marker = hostile_model(tmp_path, where)
   rc = cli.main(["predict", "--model", path, images["red"]])
   out, err = capsys.readouterr()
   assert rc == 2 and not out and err.count("\n") == 1
@@ -216,7 +127,7 @@ def test_a_model_running_more_than_a_pushed_model_is_refused_unloaded(
 
 
 def test_trust_model_loads_a_refused_model(tmp_path, images, capsys):
-  path, marker = _hostile(tmp_path, "initializer")
+  path, marker = hostile_model(tmp_path, "initializer")
   rc = cli.main(["predict", "--model", path, "--trust-model", "--json",
                  images["red"]])
   doc = json.loads(capsys.readouterr().out)
@@ -227,7 +138,7 @@ def test_trust_model_loads_a_refused_model(tmp_path, images, capsys):
 def test_names_from_the_model_and_paths_are_printed_escaped(tmp_path, images,
                                                             capsys):
   # An ANSI colour, a newline and a byte that is not UTF-8.
-  path = _save(tmp_path / "m", classes=[b"\x1b[31mred", b"gre\nen",
+  path = save_color_model(tmp_path / "m", classes=[b"\x1b[31mred", b"gre\nen",
                                         b"bl\xffue"])
   missing = str(tmp_path / "\x1b[2Jgone.jpg")
   rc = cli.main(["predict", "--model", path, images["red"], missing])
@@ -255,14 +166,14 @@ def test_files_over_the_models_recorded_limit_are_not_sent(tmp_path, images,
   small.write_bytes(jpeg_bytes(size=(30, 20)))
   bomb = tmp_path / "bomb.png"
   bomb.write_bytes(png_bomb(8_000, 8_000))
-  rc = cli.main(["predict", "--model", _save(tmp_path / "m", max_pixels=1000),
+  rc = cli.main(["predict", "--model", save_color_model(tmp_path / "m", max_pixels=1000),
                  images["red"], str(small)])
   out, err = capsys.readouterr()
   assert rc == 1 and out.splitlines()[1].startswith(f"{small}: red ")
   assert err.splitlines() == [
       f"{images['red']}: error: image is 40x30 = 1200 pixels, above this "
       "model's limit of 1000 (max_pixels); send a smaller image"]
-  rc = cli.main(["predict", "--model", _save(tmp_path / "old"), str(bomb),
+  rc = cli.main(["predict", "--model", save_color_model(tmp_path / "old"), str(bomb),
                  images["red"]])
   out, err = capsys.readouterr()
   assert rc == 1 and out.splitlines()[1].startswith(f"{images['red']}: red ")
@@ -276,7 +187,7 @@ def test_an_animated_gif_counts_every_frame(tmp_path, capsys):
   frames = [Image.new("RGB", (20, 10), (i * 40, 0, 0)) for i in range(6)]
   gif = tmp_path / "anim.gif"
   frames[0].save(gif, save_all=True, append_images=frames[1:])
-  rc = cli.main(["predict", "--model", _save(tmp_path / "m", max_pixels=1000),
+  rc = cli.main(["predict", "--model", save_color_model(tmp_path / "m", max_pixels=1000),
                  str(gif)])
   assert rc == 1 and capsys.readouterr().err.splitlines() == [
       f"{gif}: error: image is 20x10 x 6 frames = 1200 pixels, above this "
@@ -285,7 +196,7 @@ def test_an_animated_gif_counts_every_frame(tmp_path, capsys):
 
 def test_a_recorded_limit_that_is_not_a_pixel_count_exits_2(tmp_path, images,
                                                             capsys):
-  path = _save(tmp_path / "m", max_pixels=-1)
+  path = save_color_model(tmp_path / "m", max_pixels=-1)
   rc = cli.main(["predict", "--model", path, images["red"]])
   assert rc == 2 and capsys.readouterr().err.strip() == (
       "resizer-pipeline: error: --model: its max_pixels is not a positive "
@@ -311,7 +222,7 @@ def _write(folder, corpus, names):
 def test_every_format_ingest_accepts_is_sent_as_ingest_stores_it(tmp_path):
   corpus = bad_inputs.file_corpus()
   paths = _write(tmp_path, corpus, KEPT_BY_INGEST)
-  module, sent = _ColorModel(), []
+  module, sent = ColorModel(), []
 
   def spy(image_bytes):
     sent.append(image_bytes.numpy().tolist())
@@ -347,7 +258,7 @@ def test_a_file_ingest_rejects_gets_its_reason_and_the_rest_answer(tmp_path,
   paths = _write(tmp_path, corpus, names)
   with pytest.raises(ValueError) as truncated:
     ingest.inspect_image(corpus["truncated.jpg"], DataConfig.max_pixels)
-  rc = cli.main(["predict", "--model", _save(tmp_path / "m"), *paths])
+  rc = cli.main(["predict", "--model", save_color_model(tmp_path / "m"), *paths])
   out, err = capsys.readouterr()
   assert rc == 1
   assert [line.split(": ")[0] for line in out.splitlines()[1:]] == [
@@ -366,7 +277,7 @@ def test_a_file_the_model_cant_decode_is_named_and_the_rest_answer(
   webp.write_bytes(bad_inputs.encode(bad_inputs.picture(), "WEBP"))
   # --trust-model: its JPEG-only ops are not ops pushed models use.
   rc = cli.main(["predict", "--trust-model", "--model",
-                 _save(tmp_path / "m", jpeg_only=True), images["red"],
+                 save_color_model(tmp_path / "m", jpeg_only=True), images["red"],
                  str(webp)])
   out, err = capsys.readouterr()
   assert rc == 1 and out.splitlines()[1].startswith(f"{images['red']}: red ")
