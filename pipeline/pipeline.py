@@ -267,6 +267,7 @@ def create_pipeline_with_lines(config: PipelineConfig
   report = ResultsReport(
       examples=example_gen.outputs["examples"],
       ingest_report=example_gen.outputs["rejected"],
+      statistics=statistics_gen.outputs["statistics"],
       models=models, runs=runs, evaluation=evaluator.outputs["evaluation"],
       selected_model=model_selector.outputs["model"],
       production_evaluation=production_evaluator.outputs["evaluation"],

@@ -5,6 +5,7 @@ rebuilds the typed settings from custom_config (pipeline/config.py, no
 defaults here), asks the task (tasks/) for the head, label and loss, and
 trains and exports with trainer/training.py and trainer/export.py.
 """
+import dataclasses
 import json
 import math
 import os
@@ -125,6 +126,8 @@ def run_fn(fn_args):
         "replicas": int(strategy.num_replicas_in_sync),
         **{k: float(v) for k, v in final.items()},
         "bn_recalibration": int(train.bn_recalibration),
+        # The training recipe as given (pipeline/config.py TrainConfig).
+        "recipe": dataclasses.asdict(train),
         # Where TensorBoard's logs of this Trainer are.
         "tensorboard": log_dir,
         # Where the Trainer's time went (bench/overhead.py prints these).

@@ -335,12 +335,20 @@ def test_every_gate_outcome(task, selection, state, selections, worlds,
         MEAN_RMSE, rel=1e-5)
     assert results["thresholds"]["floor"] == pytest.approx(MEAN_RMSE,
                                                            rel=1e-5)
-  versions = os.listdir(serving) if os.path.isdir(serving) else []
+  found = sorted(os.listdir(serving)) if os.path.isdir(serving) else []
+  versions = [name for name in found if name.isdigit()]
   if pushed is None:
-    assert results["pushed_path"] is None and not versions
+    assert results["pushed_path"] is None and not found
   else:
     [version] = versions
     assert results["pushed_path"] == os.path.join(serving, version)
+    # The model card beside the pushed model, the report's own.
+    assert found == sorted([version] + [f"{version}.{name}" for name in (
+        model_card.MARKDOWN_FILE, model_card.HTML_FILE)])
+    for name in (model_card.MARKDOWN_FILE, model_card.HTML_FILE):
+      with open(os.path.join(serving, f"{version}.{name}")) as beside, \
+          open(os.path.join(tmp_path, "report", name)) as report:
+        assert beside.read() == report.read()
     # The files pushed are the selected level's model, whole.
     assert fingerprint(results["pushed_path"]) == fingerprint(
         world.model_dir(level))

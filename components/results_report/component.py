@@ -154,9 +154,38 @@ def _model_results(name, info, overall, per_class, task, num_classes):
           **task.model_results(name, info, overall, per_class, num_classes)}
 
 
+def beside_pushed_model(pushed_path, name):
+  """<serving>/<version>.<name>: a file of the run kept beside its pushed
+  model (on Vertex too: the serving folder is on Cloud Storage)."""
+  return f"{pushed_path.rstrip('/')}.{name}"
+
+
+def image_sizes(statistics_uri):
+  """{split: {height|width: {min, median, mean, max}}} of the ingested
+  images, from StatisticsGen's TFDV statistics."""
+  import tensorflow_data_validation as tfdv  # pylint: disable=import-outside-toplevel
+  sides = {features.HEIGHT: "height", features.WIDTH: "width"}
+  found = {}
+  for folder in sorted(tf.io.gfile.glob(os.path.join(statistics_uri,
+                                                     "Split-*"))):
+    path = os.path.join(folder, "FeatureStats.pb")
+    if not tf.io.gfile.exists(path):
+      continue
+    split = os.path.basename(folder.rstrip("/"))[len("Split-"):]
+    for dataset in tfdv.load_stats_binary(path).datasets:
+      for feature in dataset.features:
+        name = feature.name or "/".join(feature.path.step)
+        if name in sides:
+          n = feature.num_stats
+          found.setdefault(split, {})[sides[name]] = {
+              "min": n.min, "median": n.median, "mean": n.mean,
+              "max": n.max}
+  return found
+
+
 def build_results(summary, infos, evaluation, production_evaluation, selected,
                   selection, decision, production_comparison, pushed_path,
-                  thresholds, num_classes, rejected_files=()):
+                  thresholds, num_classes, rejected_files=(), image_sizes=None):
   """num_classes: counted in the Transform vocabulary at run time (by
   ModelSelector); top-5 is reported only above 5. rejected_files: the
   ingest's first rejected {path, reason} rows."""
@@ -206,6 +235,7 @@ def build_results(summary, infos, evaluation, production_evaluation, selected,
       # Per class folder ("<split folder>/<class>"): ingested and rejected.
       "class_folders": summary.get("classes", {}),
       "rejected_files": list(rejected_files),
+      "image_sizes": dict(image_sizes or {}),
   }
 
 
@@ -380,6 +410,9 @@ class ResultsReportSpec(types.ComponentSpec):
       # With nothing in production: none (skipped locally) or not evaluated().
       "production_evaluation": ChannelParameter(
           type=standard_artifacts.ModelEvaluation, optional=True),
+      # StatisticsGen's: the image sizes the card states.
+      "statistics": ChannelParameter(
+          type=standard_artifacts.ExampleStatistics, optional=True),
   }
   OUTPUTS = {}
 
@@ -394,12 +427,13 @@ class Executor(base_executor.BaseExecutor):
     models = {n: one(model_key(n)) for n in names}
     runs = {n: one(run_key(n)) for n in names}
     production = input_dict.get("production_evaluation") or [None]
+    statistics = input_dict.get("statistics") or [None]
     write_report(
         examples=one("examples"), ingest_report=one("ingest_report"),
         models=models, runs=runs, evaluation=one("evaluation"),
         selected_model=one("selected_model"),
         push_blessing=one("push_blessing"), pushed_model=one("pushed_model"),
-        production_evaluation=production[0], **{
+        production_evaluation=production[0], statistics=statistics[0], **{
             k: exec_properties[k] for k in (
                 "report_dir", "min_gain", "production_tolerance",
                 "confidence", "input_size", "tensorboard_dir",
@@ -409,7 +443,8 @@ class Executor(base_executor.BaseExecutor):
 def write_report(examples, ingest_report, models, runs, evaluation,
                  selected_model, push_blessing, pushed_model, report_dir,
                  min_gain, production_tolerance, confidence, input_size,
-                 tensorboard_dir, tensorboard_run, production_evaluation=None):
+                 tensorboard_dir, tensorboard_run, production_evaluation=None,
+                 statistics=None):
   """results.json, results.md, the figures and the model card of a run;
   models / runs: {candidate name: its Trainer's artifact}, in order."""
   infos = {name: read_info(run.uri) for name, run in runs.items()}
@@ -436,7 +471,12 @@ def write_report(examples, ingest_report, models, runs, evaluation,
                   "confidence": confidence,
                   "production_tolerance": production_tolerance},
       num_classes=selected_model.get_int_custom_property(NUM_CLASSES),
-      rejected_files=_first_rejected(ingest_report.uri))
+      rejected_files=_first_rejected(ingest_report.uri),
+      image_sizes=image_sizes(statistics.uri) if statistics else {})
+  if results["pushed_path"]:
+    results["pushed_model_card"] = {
+        name: beside_pushed_model(results["pushed_path"], name)
+        for name in (model_card.MARKDOWN_FILE, model_card.HTML_FILE)}
   tf.io.gfile.makedirs(report_dir)
   _write(os.path.join(report_dir, RESULTS_FILE),
          json.dumps(results, indent=2, sort_keys=True))
@@ -458,6 +498,10 @@ def write_report(examples, ingest_report, models, runs, evaluation,
     drawn.append(PARETO_FILE)
   write_model_card(results, report_dir,
                    drawn + [f"{name}.png" for name in task.figures])
+  for name, path in results.get("pushed_model_card", {}).items():
+    # Beside the version folder, not in it: the pushed files stay the
+    # selected model's, and TF Serving and predict skip non-numeric names.
+    tf.io.gfile.copy(os.path.join(report_dir, name), path, overwrite=True)
   # Last: a bad run name fails here, with every report file written.
   tensorboard.write_comparison(
       tensorboard_dir, tensorboard_run or tensorboard.current_run(),
@@ -513,7 +557,8 @@ class ResultsReport(base_component.BaseComponent):
                min_gain: float, production_tolerance: float,
                confidence: float, input_size: int, tensorboard_dir: str,
                tensorboard_run: str,
-               production_evaluation: Optional[types.BaseChannel] = None):
+               production_evaluation: Optional[types.BaseChannel] = None,
+               statistics: Optional[types.BaseChannel] = None):
     names = list(models)
     spec_class = type(ResultsReportSpec.__name__, (ResultsReportSpec,), {
         "INPUTS": {**ResultsReportSpec.INPUTS,
@@ -525,7 +570,7 @@ class ResultsReport(base_component.BaseComponent):
         examples=examples, ingest_report=ingest_report,
         evaluation=evaluation, selected_model=selected_model,
         push_blessing=push_blessing, pushed_model=pushed_model,
-        production_evaluation=production_evaluation,
+        production_evaluation=production_evaluation, statistics=statistics,
         candidates=json.dumps(names), report_dir=report_dir,
         min_gain=float(min_gain),
         production_tolerance=float(production_tolerance),

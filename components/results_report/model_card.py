@@ -34,7 +34,10 @@ GATES = (("learned", "bilinear"), ("candidate", "production"))
 # What a model's architecture names, of model_info.json's fields.
 ARCHITECTURE = ("backbone", "resizer", "resizer_config", "input_size",
                 "target_size", "params", "trainable_params", "precision",
-                "strategy", "replicas")
+                "strategy", "replicas", "recipe")
+# The recipe's settings the card states (TrainConfig's names).
+RECIPE = ("epochs", "batch_size", "learning_rate", "schedule", "warmup_epochs",
+          "optimizer", "ema", "augment", "bn_recalibration", "seed")
 
 
 MEGABYTE = 1e6  # the card states a SavedModel's size in MB
@@ -137,6 +140,8 @@ def _split(results, name):
 
 def _data(results):
   return {"train": _split(results, "train"), "eval": _split(results, "eval"),
+          # TFDV's statistics of the ingested images' sides, per split.
+          "image_sizes": results.get("image_sizes", {}),
           "ingest": {"seen": results["seen"], "rejected": results["rejected"],
                      "class_folders": results.get("class_folders", {}),
                      "rejected_files": results.get("rejected_files", [])}}
@@ -206,6 +211,8 @@ def model_card(results, figures, version=None, date=None):
     models[name] = {k: model[k] for k in ARCHITECTURE if k in model}
     models[name]["epochs"] = len(model["history"].get("loss", []))
     models[name]["cost"] = _cost(model.get("cost"))
+    models[name]["recipe"] = {k: model["recipe"][k] for k in RECIPE
+                              if k in model.get("recipe", {})}
   gate = ("learned vs bilinear" if _superiority(results["selection"])
           or "sweep" not in results["selection"]
           else f"{len(models)} candidates")
@@ -268,6 +275,7 @@ def _environment(autoescape):
   env.filters["num"] = _number
   env.filters["md"] = _markdown
   env.filters["printable"] = escape
+  env.globals["recipe_keys"] = RECIPE
   return env
 
 

@@ -42,7 +42,20 @@ def _info(task, resizer, params, class_names=()):
                              "interpolation": "bilinear"},
           "precision": "float32", "strategy": "OneDeviceStrategy",
           "replicas": 1, "class_names": list(class_names),
+          "recipe": {**RECIPE, "seed": params},
           "history": {"loss": [1.0, 0.5, 0.25], score: [0.5, 0.6, 0.7]}}
+
+
+# A Trainer's recipe (TrainConfig's fields), and TFDV's image sides.
+RECIPE = {"epochs": 3, "batch_size": 8, "learning_rate": 0.002,
+          "schedule": "cosine", "warmup_epochs": 1, "optimizer": "adam",
+          "ema": 0.0, "augment": "flip", "bn_recalibration": 64,
+          "shuffle_buffer_mb": 256, "strategy": "auto", "precision": "auto",
+          "seed": 42}
+IMAGE_SIZES = {"train": {"height": {"min": 30.0, "median": 64.0,
+                                    "mean": 60.5, "max": 480.0},
+                         "width": {"min": 40.0, "median": 64.0,
+                                   "mean": 70.25, "max": 640.0}}}
 
 
 def classification_results():
@@ -63,7 +76,7 @@ def classification_results():
       decision="push",
       production_comparison=stats.paired_accuracy(100, 10, 5).as_dict(),
       pushed_path="serving/1", thresholds=THRESHOLDS, num_classes=2,
-      rejected_files=REJECTED)
+      rejected_files=REJECTED, image_sizes=IMAGE_SIZES)
 
 
 def regression_results():
@@ -420,3 +433,22 @@ def test_the_default_pair_card_states_its_costs():
       "ahead: learned selected")
   markdown = model_card.render_markdown(card)
   assert f"| bilinear | 0.5 | 1.5 | 0.4 | 2 | {MACHINE} |" in markdown
+
+
+def test_the_card_states_each_recipe_and_the_image_sizes():
+  results = classification_results()
+  card = model_card.model_card(results, FIGURES["classification"], VERSION)
+  for name, seed in (("learned", 1234), ("bilinear", 1000)):
+    assert card["model_parameters"]["models"][name]["recipe"] == {
+        **{k: RECIPE[k] for k in model_card.RECIPE}, "seed": seed}
+  assert card["model_parameters"]["data"]["image_sizes"] == IMAGE_SIZES
+  page = HtmlPage(model_card.render_html(card))
+  assert page.tables["recipe"][0] == ["model", *model_card.RECIPE]
+  assert page.rows("recipe")[0] == ["learned"] + [str(RECIPE[k]) if k != "seed" else "1234"
+                                     for k in model_card.RECIPE]
+  assert page.rows("image_sizes") == [
+      ["train", "height", "30", "64", "60.5", "480"],
+      ["train", "width", "40", "64", "70.25", "640"]]
+  markdown = model_card.render_markdown(card)
+  assert "| train | width | 40 | 64 | 70.25 | 640 |" in markdown
+  assert "| learned | 3 | 8 | 0.002 | cosine |" in markdown
