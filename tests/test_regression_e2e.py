@@ -1,12 +1,16 @@
 """Labels from a CSV, end to end through the CLI: a regression target (the
-Pawpularity-style task) and classes named in the CSV."""
+Pawpularity-style task), and classes named in the CSV trained as a sweep of
+three candidates."""
 import csv
 import glob
 import json
 import os
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from gate import costs
 from pipeline import cli
 from pipeline.demo_data import REGRESSION_LABELS, write_regression_demo_data
 from testing.helpers import serve_in_fresh_process, tiny_dataset
@@ -108,24 +112,92 @@ def test_every_image_and_row_is_accounted_for(regression):
   assert regression["results"]["examples"] == summary["splits"]
 
 
-def test_classes_from_a_csv_with_its_split_column(tmp_path):
-  data, out = tmp_path / "data", tmp_path / "out"
+# Classes named in a CSV, trained as a sweep of three candidates: one Trainer
+# each, one evaluation of all, the cheapest not behind the best pushed.
+CANDIDATES = ["bilinear:16", "learned:32-16", "learned:32-8"]
+NAMES = ["bilinear", "learned_32_16", "learned_32_8"]
+
+
+@pytest.fixture(scope="module")
+def csv_sweep(tmp_path_factory):
+  root = tmp_path_factory.mktemp("csv-sweep")
+  data, out = root / "data", root / "out"
   tiny_dataset(data, per_class=6, classes=2, size=32)
   rows = [["path", "kind", "split"]]
   for i, image in enumerate(sorted(glob.glob(str(data / "*" / "*")))):
     rel = os.path.relpath(image, data)
     rows.append([rel, rel.split("/")[0],
                  ["train", "train", "validation", "test"][i % 4]])
-  labels = tmp_path / "labels.csv"  # outside the data folder
+  labels = root / "labels.csv"  # outside the data folder
   with open(labels, "w", newline="") as f:
     csv.writer(f).writerows(rows)
   rc = cli.main(["run", "--data", str(data), "--labels", str(labels),
                  "--output", str(out), "--floor", "0", "--epochs", "1",
                  "--backbone", "tiny_cnn", "--input-size", "32",
-                 "--target-size", "16", "--batch-size", "4"])
-  results = _results(out)
-  assert rc == 0 and results["task"] == "classification"
+                 "--batch-size", "4", "--bn-recalibration", "0",
+                 "--candidates", *CANDIDATES])
+  return {"rc": rc, "out": out, "rows": rows, "results": _results(out)}
+
+
+def test_classes_from_a_csv_with_its_split_column(csv_sweep):
+  results, rows = csv_sweep["results"], csv_sweep["rows"]
+  assert csv_sweep["rc"] == 0 and results["task"] == "classification"
   assert sorted(results["class_names"]) == sorted({r[1] for r in rows[1:]})
   assert results["examples"] == {"train": 6, "eval": 3}
   # The three rows of split 'test', and their three images.
   assert results["rejected"] == 6 and results["seen"] == 15
+
+
+def test_every_candidate_is_trained_measured_and_compared(csv_sweep):
+  results = csv_sweep["results"]
+  assert results["candidates"] == NAMES
+  for name, spelling in zip(NAMES, CANDIDATES):
+    model = results["models"][name]
+    resizer, sizes = spelling.split(":")
+    size_in, size_out = (sizes.split("-") if "-" in sizes else ("32", sizes))
+    assert (model["resizer"], model["input_size"], model["target_size"]) == (
+        resizer, int(size_in), int(size_out))
+    assert os.path.isdir(csv_sweep["out"] / "pipeline_root" /
+                         f"Trainer_{name}")
+  flops = {n: results["models"][n]["cost"]["flops_per_image"] for n in NAMES}
+  # The resizer's convolutions cost more than bilinear's none; a smaller
+  # target feeds the backbone fewer pixels.
+  assert flops["learned_32_16"] > flops["learned_32_8"]
+  assert flops["learned_32_16"] > flops["bilinear"] > 0
+
+
+def test_the_cheapest_candidate_not_behind_the_best_is_pushed(csv_sweep):
+  results = csv_sweep["results"]
+  decision = results["selection"]["sweep"]
+  chosen, best = decision["chosen"], decision["best"]
+  assert results["selected"] == chosen and results["pushed"] == chosen
+  price = {n: costs.value(results["models"][n]["cost"], "flops")
+           for n in NAMES}
+  assert price[chosen] <= price[best] and chosen not in decision["dropped"]
+  for name in NAMES:  # every cheaper candidate was dropped, with its reason
+    if price[name] < price[chosen]:
+      assert decision["dropped"][name], name
+  for name, comparison in decision["comparisons"].items():
+    assert price[name] <= price[best] and name != best
+    assert comparison["n"] == results["examples"]["eval"]
+    assert 0 <= decision["adjusted_p"][name] <= 1
+  assert results["reason"].startswith(f"{chosen} pushed: chose {chosen}")
+  assert results["front"][0] == min(NAMES, key=price.get)
+
+
+def test_the_sweep_report_draws_the_front_and_tables_every_candidate(
+    csv_sweep):
+  report = csv_sweep["out"] / "report"
+  pareto = np.asarray(Image.open(report / "pareto.png").convert("RGB"))
+  assert pareto.shape[0] > 100 and pareto.shape[1] > 100
+  md = (report / "results.md").read_text()
+  assert md.startswith("# 3 candidates")
+  for name in NAMES:
+    assert f"| {name} |" in md
+  assert "Holm p vs best" in md and "Latency measured on: " in md
+  # original, then per learned candidate: bilinear at its target, its output
+  assert Image.open(report / "resized.png").size[0] == 5 * 32
+  assert 'alt="pareto.png"' in (report / "model_card.html").read_text()
+  logs = csv_sweep["out"] / "tensorboard"
+  [run] = os.listdir(logs)
+  assert sorted(os.listdir(logs / run)) == sorted(NAMES + ["comparison"])
