@@ -44,6 +44,13 @@ class Comparison:
   def as_dict(self):
     return dataclasses.asdict(self)
 
+  def mirrored(self):
+    """The same evidence from the baseline's side (positive favours it)."""
+    return dataclasses.replace(
+        self, difference=-self.difference, lower=-self.upper,
+        upper=-self.lower, candidate_only=self.baseline_only,
+        baseline_only=self.candidate_only)
+
   @classmethod
   def from_dict(cls, d):
     return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)

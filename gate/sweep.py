@@ -1,6 +1,7 @@
 """The gate over K candidates: push the cheapest one not worse than the best.
 
-1. The best is the candidate with the highest score (the task's direction).
+1. The best is the candidate with the highest score (the task's direction)
+   of those that clear the floor.
 2. Candidates costlier than the best, over a budget or under the floor are
    never chosen; each is dropped with its reason.
 3. Each remaining cheaper candidate is compared with the best on the same
@@ -72,8 +73,10 @@ def decide(entries: Sequence[Entry],
   sign = 1.0 if higher_is_better else -1.0
   # Ties: the cheaper, then the first given, is the best / the cheaper.
   order = {e.name: i for i, e in enumerate(entries)}
-  best = max(entries, key=lambda e: (sign * e.score, -price[e.name],
-                                     -order[e.name])).name
+  # The best of those that clear the floor (all of them when none does).
+  best = max([e for e in entries if e.clears_floor] or entries,
+             key=lambda e: (sign * e.score, -price[e.name],
+                            -order[e.name])).name
   cheapest_first = sorted(by_name, key=lambda n: (price[n], order[n]))
 
   dropped: Dict[str, str] = {}

@@ -5,7 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from components.model_selector.component import AHEAD, select
+from components.model_selector.component import (AHEAD, NOT_SIGNIFICANT,
+                                                 UNDER_FLOOR, select)
 from gate import stats, sweep
 from pipeline import candidates
 
@@ -217,8 +218,9 @@ def test_regression_lower_rmse_is_better_and_the_t_test_decides():
 
 
 def test_two_candidates_decide_as_the_superiority_gate():
-  """learned (costlier) vs bilinear with tolerance = min_gain: the same
-  choice as ModelSelector.select on every table and margin tried."""
+  """learned (costlier) vs bilinear with tolerance = min_gain: learned
+  exactly when the lower end of its interval is above the margin, on every
+  table and margin tried, and ModelSelector.select says the same."""
   n = 200
   for only_learned, only_bilinear, margin in itertools.product(
       range(0, 40, 3), range(0, 40, 3), [0.0, 0.02]):
@@ -229,9 +231,13 @@ def test_two_candidates_decide_as_the_superiority_gate():
                sweep.Entry("bilinear", base, _cost(1.0), True)]
     decision = sweep.decide(entries, _tables(n, {
         ("learned", "bilinear"): (only_learned, only_bilinear)}), margin, 0.95)
-    old, outcome = select(True, comparison, margin)
-    assert decision.chosen == old, (only_learned, only_bilinear, margin)
-    assert (decision.outcome == sweep.COSTLIER) == (outcome == AHEAD)
+    superior = comparison.lower > margin
+    assert decision.chosen == ("learned" if superior else "bilinear"), (
+        only_learned, only_bilinear, margin)
+    assert (decision.outcome == sweep.COSTLIER) == superior
+    assert select(True, comparison, margin) == (
+        decision.chosen, AHEAD if superior else NOT_SIGNIFICANT)
+    assert select(False, comparison, margin) == ("bilinear", UNDER_FLOOR)
 
 
 def test_a_negative_tolerance_keeps_the_best_over_cheaper_ones():

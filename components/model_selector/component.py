@@ -72,12 +72,17 @@ def fingerprint(model_dir):
 
 
 def select(above_floor, comparison, min_gain):
-  """(selected model, outcome) from the floor check and the paired test."""
-  if not above_floor:
-    return "bilinear", UNDER_FLOOR
-  if stats.superior(comparison, min_gain):
-    return "learned", AHEAD
-  return "bilinear", NOT_SIGNIFICANT
+  """(selected model, outcome) of the default pair from the learned model's
+  floor check and its Comparison with bilinear: gate/sweep.py's decision
+  for two candidates, learned the costlier (bilinear's floor aside)."""
+  learned, bilinear = PAIR
+  entries = [sweep.Entry(learned, comparison.difference, {"flops_per_image": 2},
+                         above_floor),
+             sweep.Entry(bilinear, 0.0, {"flops_per_image": 1}, True)]
+  decision = sweep.decide(
+      entries, lambda a, b: comparison if a == learned else
+      comparison.mirrored(), min_gain, comparison.confidence)
+  return decision.chosen, pair_outcome(decision)
 
 
 def result_line(name, outcome, comparison):
