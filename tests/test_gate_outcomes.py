@@ -22,9 +22,9 @@ from tfx.utils import io_utils, proto_utils
 
 from components import IngestReport, atomic_pusher
 from components.image_example_gen.executor import SUMMARY_FILE
+from components.candidate_inputs import model_key, run_key
 from components.model_selector.component import (CANDIDATES, FINGERPRINT,
-                                                 ModelSelector, fingerprint,
-                                                 model_key, run_key)
+                                                 ModelSelector, fingerprint)
 from components.production_evaluator import ProductionEvaluator
 from components.production_evaluator.executor import Executor as ProdExecutor
 from components.push_decision.component import PushDecision

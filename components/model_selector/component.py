@@ -12,8 +12,8 @@ min_gain. The floor (`floor`, else the task's default, e.g. just above
 chance from the Transform graph's label vocabulary) is resolved here, at run
 time, and recorded on the output with the evidence.
 
-Each candidate has its own inputs, model_<name> and run_<name>, made from the
-candidate names when the DAG is built (as the SweepEvaluator's).
+Each candidate has its own inputs, model_<name> and run_<name>
+(components/candidate_inputs.py).
 """
 import hashlib
 import json
@@ -29,7 +29,8 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
 import tasks
-from components import result
+from components import candidate_inputs, result
+from components.candidate_inputs import model_key, run_key
 from gate import costs, stats, sweep, tfma_metric
 from trainer.training import MODEL_INFO
 
@@ -98,18 +99,9 @@ def read_comparison(evaluation_uri, model_name, confidence,
   return tasks.named(task).compare(evaluation_uri, model_name, confidence)
 
 
-MODEL_PREFIX, RUN_PREFIX = "model_", "run_"  # + a candidate's name
 CANDIDATES = "candidates"  # parameter: JSON list of the names, in order
 SWEEP = "sweep"            # COMPARISON["sweep"]: gate/sweep.py's Decision
 PAIR = ("learned", "bilinear")
-
-
-def model_key(name: str) -> str:
-  return MODEL_PREFIX + name
-
-
-def run_key(name: str) -> str:
-  return RUN_PREFIX + name
 
 
 def read_info(run_uri):
@@ -203,16 +195,11 @@ class Executor(base_executor.BaseExecutor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     names = json.loads(exec_properties[CANDIDATES])
-    models, infos = {}, {}
-    for name in names:
-      for key in (model_key(name), run_key(name)):
-        if len(input_dict.get(key, [])) != 1:
-          raise ValueError(f"ModelSelector: candidate {name!r} needs one "
-                           f"artifact in {key!r}, got "
-                           f"{len(input_dict.get(key, []))}: connect its "
-                           "Trainer's model and model_run")
-      models[name] = input_dict[model_key(name)][0]
-      infos[name] = read_info(input_dict[run_key(name)][0].uri)
+    models = candidate_inputs.one_each(input_dict, names, model_key(""),
+                                       "ModelSelector")
+    infos = {name: read_info(run.uri) for name, run in
+             candidate_inputs.one_each(input_dict, names, run_key(""),
+                                       "ModelSelector").items()}
     evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
     graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
     decision, threshold, num_classes, record = choose(
@@ -257,14 +244,7 @@ class ModelSelector(base_component.BaseComponent):
     if sorted(names) != sorted(runs):
       raise ValueError(f"ModelSelector: models {names} and runs "
                        f"{list(runs)} must name the same candidates")
-    for name in names:
-      tfma_metric.check_model_name(name)
-    spec_class = type(ModelSelectorSpec.__name__, (ModelSelectorSpec,), {
-        "INPUTS": {**ModelSelectorSpec.INPUTS,
-                   **{model_key(n): ChannelParameter(
-                       type=standard_artifacts.Model) for n in names},
-                   **{run_key(n): ChannelParameter(
-                       type=standard_artifacts.ModelRun) for n in names}}})
+    spec_class = candidate_inputs.spec_class(ModelSelectorSpec, names)
     budgets = {b: v for b, v in (budgets or {}).items() if v is not None}
     optional = {k: v for k, v in (("floor", floor), ("task", task))
                 if v not in (None, "")}
@@ -274,5 +254,5 @@ class ModelSelector(base_component.BaseComponent):
         model=types.Channel(type=standard_artifacts.Model),
         candidates=json.dumps(names), min_gain=float(min_gain),
         confidence=float(confidence), cost=cost, **budgets, **optional,
-        **{model_key(n): c for n, c in models.items()},
-        **{run_key(n): c for n, c in runs.items()}))
+        **candidate_inputs.channels({model_key(""): models,
+                                     run_key(""): runs})))

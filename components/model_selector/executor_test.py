@@ -16,8 +16,8 @@ from components.model_selector.component import (AHEAD, CANDIDATES,
                                                  FLOOR, NUM_CLASSES,
                                                  NOT_SIGNIFICANT, SELECTED,
                                                  UNDER_FLOOR, ModelSelector,
-                                                 fingerprint, model_key,
-                                                 result_line, run_key)
+                                                 fingerprint, result_line)
+from components.candidate_inputs import model_key, run_key
 from components.result import recorded
 from gate import stats
 from testing.helpers import (artifact, cost_record, ram_root,
@@ -200,8 +200,8 @@ def test_a_budget_and_the_latency_cost_reach_the_gate():
 
 
 def test_a_candidate_without_its_run_is_refused_by_name():
-  with pytest.raises(ValueError, match="'bilinear_300_75' needs one artifact "
-                     "in 'run_bilinear_300_75'"):
+  with pytest.raises(ValueError, match="'bilinear_300_75' has 0 artifacts "
+                     "in its input 'run_bilinear_300_75'"):
     root = ram_root("model-selector-missing")
     model = artifact(standard_artifacts.Model, f"{root}/selected")
     ModelSelector.EXECUTOR_SPEC.executor_class().Do(

@@ -20,13 +20,15 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 import tasks
+from components import candidate_inputs
+from components.candidate_inputs import model_key, run_key
 from components.image_example_gen.component import IngestReport
 from components.image_example_gen.report import REJECTED_FILE, SUMMARY_FILE
 from components.model_selector.component import (AHEAD, CANDIDATES,
                                                  COMPARISON, FLOOR,
                                                  NUM_CLASSES, in_pair_words,
                                                  SELECTED, SWEEP, UNDER_FLOOR,
-                                                 model_key, read_info, run_key)
+                                                 read_info)
 from components.production_evaluator.executor import evaluated
 from components.push_decision.component import DECISION
 from components.results_report import figures, model_card
@@ -424,8 +426,10 @@ class Executor(base_executor.BaseExecutor):
          exec_properties: Dict[str, Any]) -> None:
     one = lambda key: artifact_utils.get_single_instance(input_dict[key])  # noqa: E731
     names = json.loads(exec_properties[CANDIDATES])
-    models = {n: one(model_key(n)) for n in names}
-    runs = {n: one(run_key(n)) for n in names}
+    models = candidate_inputs.one_each(input_dict, names, model_key(""),
+                                       "ResultsReport")
+    runs = candidate_inputs.one_each(input_dict, names, run_key(""),
+                                     "ResultsReport")
     production = input_dict.get("production_evaluation") or [None]
     statistics = input_dict.get("statistics") or [None]
     write_report(
@@ -560,12 +564,7 @@ class ResultsReport(base_component.BaseComponent):
                production_evaluation: Optional[types.BaseChannel] = None,
                statistics: Optional[types.BaseChannel] = None):
     names = list(models)
-    spec_class = type(ResultsReportSpec.__name__, (ResultsReportSpec,), {
-        "INPUTS": {**ResultsReportSpec.INPUTS,
-                   **{model_key(n): ChannelParameter(
-                       type=standard_artifacts.Model) for n in names},
-                   **{run_key(n): ChannelParameter(
-                       type=standard_artifacts.ModelRun) for n in names}}})
+    spec_class = candidate_inputs.spec_class(ResultsReportSpec, names)
     super().__init__(spec=spec_class(
         examples=examples, ingest_report=ingest_report,
         evaluation=evaluation, selected_model=selected_model,
@@ -576,5 +575,5 @@ class ResultsReport(base_component.BaseComponent):
         production_tolerance=float(production_tolerance),
         confidence=float(confidence), input_size=int(input_size),
         tensorboard_dir=tensorboard_dir, tensorboard_run=tensorboard_run,
-        **{model_key(n): c for n, c in models.items()},
-        **{run_key(n): c for n, c in runs.items()}))
+        **candidate_inputs.channels({model_key(""): models,
+                                     run_key(""): runs})))

@@ -15,6 +15,8 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components import candidate_inputs
+from components.candidate_inputs import model_key
 from components.sweep_evaluator import executor
 
 
@@ -41,11 +43,9 @@ class SweepEvaluator(base_beam_component.BaseBeamComponent):
                eval_config: tfma.EvalConfig):
     names = list(models)
     executor.check_candidates(eval_config, names)
-    spec_class = type(SweepEvaluatorSpec.__name__, (SweepEvaluatorSpec,), {
-        "INPUTS": {**SweepEvaluatorSpec.INPUTS,
-                   **{executor.model_key(n): ChannelParameter(
-                       type=standard_artifacts.Model) for n in names}}})
+    spec_class = candidate_inputs.spec_class(SweepEvaluatorSpec, names,
+                                             [model_key("")])
     super().__init__(spec=spec_class(
         examples=examples, eval_config=eval_config,
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
-        **{executor.model_key(n): channel for n, channel in models.items()}))
+        **candidate_inputs.channels({model_key(""): models})))

@@ -16,18 +16,15 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, path_utils, proto_utils
 
-from components import result, tfx_internals
+from components import candidate_inputs, result, tfx_internals
+from components.candidate_inputs import model_key
 from gate import tfma_metric
 
 EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
 EVALUATION_KEY = standard_component_specs.EVALUATION_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
-MODEL_PREFIX = "model_"  # + the candidate's name: its input key
 SPLIT = "eval"           # the split every model is scored on, as TFX's default
 
-
-def model_key(name: str) -> str:
-  return MODEL_PREFIX + name
 
 
 def check_candidates(eval_config: tfma.EvalConfig,
@@ -57,19 +54,12 @@ def candidate_models(input_dict: Dict[str, List[types.Artifact]],
                      ) -> Dict[str, types.Artifact]:
   """{candidate name: its one Model artifact}, in the EvalConfig's order;
   ValueError naming the candidate when its input is empty or is several."""
-  names = [k[len(MODEL_PREFIX):] for k in input_dict
-           if k.startswith(MODEL_PREFIX)]
+  prefix = model_key("")
+  names = [k[len(prefix):] for k in input_dict if k.startswith(prefix)]
   check_candidates(eval_config, names)
-  models = {}
-  for spec in eval_config.model_specs:
-    artifacts = input_dict[model_key(spec.name)]
-    if len(artifacts) != 1:
-      raise ValueError(
-          f"SweepEvaluator: candidate {spec.name!r} has {len(artifacts)} "
-          f"models in its input {model_key(spec.name)!r}, expected one: "
-          "connect it to the output of the Trainer of that candidate")
-    models[spec.name] = artifacts[0]
-  return models
+  return candidate_inputs.one_each(
+      input_dict, [spec.name for spec in eval_config.model_specs], prefix,
+      "SweepEvaluator")
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

@@ -14,7 +14,8 @@ from tfx.utils import proto_utils
 import tasks
 from components.result import recorded
 from components.sweep_evaluator import SweepEvaluator
-from components.sweep_evaluator.executor import Executor, model_key
+from components.candidate_inputs import model_key
+from components.sweep_evaluator.executor import Executor
 from gate import stats, tfma_metric
 from pipeline.pipeline import eval_config_for
 from testing.helpers import artifact, no_network
@@ -150,7 +151,7 @@ def test_an_empty_model_channel_names_the_candidate(tmp_path):
   models = model_inputs(str(tmp_path), "classification")
   models[model_key("bilinear_150")] = []  # its Trainer produced nothing
   with pytest.raises(ValueError, match="candidate 'bilinear_150' has 0 "
-                     "models in its input 'model_bilinear_150'"):
+                     "artifacts in its input 'model_bilinear_150'"):
     run(str(tmp_path), "classification", models,
         eval_config_for(list(CANDIDATES)))
   assert not os.path.exists(tmp_path / "evaluation")
