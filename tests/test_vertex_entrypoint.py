@@ -618,7 +618,9 @@ def test_pusher_pushes_the_blessed_model(run):
   version = pushed["pushed_version"]
   assert pushed["pushed_destination"] == os.path.join(str(run["serving"]),
                                                       version)
-  assert sorted(os.listdir(run["serving"])) == [version]
+  # Beside the version, the report's model card (ResultsReport ran after).
+  assert sorted(os.listdir(run["serving"])) == [
+      version, f"{version}.model_card.html", f"{version}.model_card.md"]
   assert os.path.isfile(os.path.join(run["serving"], version,
                                      "saved_model.pb"))
 
