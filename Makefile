@@ -20,7 +20,10 @@ venv: $(STAMP)
 $(STAMP): constraints.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==24.2
-	$(BIN)/pip install -q --ignore-requires-python -c constraints.txt -e '.[test]'
+	# --no-compile: byte-compiling every installed file (TensorFlow, TFX, Beam)
+	# costs more than Python compiling the modules a run imports, on first use.
+	$(BIN)/pip install -q --no-compile --ignore-requires-python \
+		-c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 # Two workers, a test file each at a time: TensorFlow's tracing, Beam and

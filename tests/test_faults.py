@@ -33,7 +33,7 @@ def executions_of_last_run(db):
   return len(runs), states
 
 
-EPOCHS = 20  # enough that the kill lands mid-training
+EPOCHS = 10  # enough that the kill lands mid-training
 
 
 def test_killed_run_resumes_training_and_reuses_finished_components(tmp_path):
