@@ -342,30 +342,6 @@ def test_predict_json_from_the_serving_root(run, capsys):
         pytest.approx(dict(zip(names, p.tolist())), abs=1e-6)
 
 
-def test_warm_start_from_the_model_in_production(run, tmp_path):
-  """--weights <serving root>: both Trainers start from the pushed model's
-  backbone. A learning rate of 0 leaves the trainable weights as loaded."""
-  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
-
-  def backbone_weights(model_dir):
-    model = keras.models.load_model(model_dir, compile=False)
-    backbone = model.get_layer("classifier").get_layer("tiny_cnn")
-    return [w.numpy() for w in backbone.trainable_weights]
-
-  production = backbone_weights(run["results"]["pushed_path"])
-  rc, _ = run_cli(run["data"], tmp_path / "out", "--weights",
-                  run["out"] / "serving", "--learning-rate", "0")
-  assert rc == 0
-  for resizer in ("learned", "bilinear"):
-    [trained] = glob.glob(str(tmp_path / "out" / "pipeline_root" /
-                              f"Trainer_{resizer}" / "model" / "*" /
-                              "Format-Serving"))
-    started = backbone_weights(trained)
-    assert len(started) == len(production) > 0
-    for a, b in zip(started, production):
-      assert (a == b).all()
-
-
 def _versions(serving):
   """The pushed versions (each model card beside its version is not one)."""
   return sorted((v for v in os.listdir(serving) if v.isdigit()), key=int)
@@ -404,24 +380,38 @@ def test_report_figures_decode_with_the_expected_grid(run):
 
 # The gate scenarios continue on the same output folder (same MLMD, same
 # serving folder), so the model in production carries over; upstream
-# components and both Trainers come from the cache. Outcomes are forced by
-# thresholds, never by faking metrics.
+# components and both Trainers come from the cache, except in the last,
+# which warm-starts both from the model in production. Outcomes are forced
+# by thresholds, never by faking metrics.
 @pytest.fixture(scope="module")
 def gate(run):
   stages = {}
+  serving = run["out"] / "serving"
   for name, flags in [
       ("rerun", ["--floor", "0", "--min-gain", "-1"]),
       ("learned_worse", ["--floor", "0", "--min-gain", "1",
                          "--production-tolerance", "1"]),
       ("production_better", ["--floor", "0", "--min-gain", "-1",
                              "--production-tolerance", "-1"]),
-      ("under_floor", ["--floor", "1.01", "--production-tolerance", "1"]),
+      # --weights <serving root>: both Trainers start from the newest pushed
+      # model's backbone; a learning rate of 0 leaves it as loaded.
+      ("under_floor", ["--floor", "1.01", "--production-tolerance", "1",
+                       "--weights", str(serving), "--learning-rate", "0"]),
   ]:
     printed = io.StringIO()
+    newest = serving / _versions(serving)[-1]
     rc, results = run_cli(run["data"], run["out"], *flags, stdout=printed)
     stages[name] = {"rc": rc, "results": results, "stdout": printed.getvalue(),
-                    "versions": _versions(run["out"] / "serving")}
+                    "versions": _versions(serving), "newest_before": newest}
   return stages
+
+
+def _trained(run, resizer):
+  """Each execution's exported model of a Trainer, oldest first."""
+  return sorted(glob.glob(str(run["out"] / "pipeline_root" /
+                              f"Trainer_{resizer}" / "model" / "*" /
+                              "Format-Serving")),
+                key=lambda path: int(path.split(os.sep)[-2]))
 
 
 def test_rerun_on_same_data_pushes_no_second_copy(run, gate):
@@ -444,9 +434,8 @@ def test_learned_worse_pushes_bilinear(run, gate):
                    re.M), stage["stdout"]
   pushed = results["pushed_path"]
   assert os.path.basename(pushed) == stage["versions"][-1]
-  trained = glob.glob(str(run["out"] / "pipeline_root" / "Trainer_bilinear" /
-                          "model" / "*" / "Format-Serving"))
-  assert [fingerprint(t) for t in trained] == [fingerprint(pushed)]
+  # The first run's bilinear model, from the cache (a later stage retrains).
+  assert fingerprint(_trained(run, "bilinear")[0]) == fingerprint(pushed)
 
 
 def test_better_production_model_blocks_the_push(gate):
@@ -468,6 +457,29 @@ def test_both_under_the_floor_pushes_nothing(gate):
   assert "both under the floor" in results["reason"]
 
 
+def test_warm_start_from_the_model_in_production(run, gate):
+  """The under-floor stage warm-started both Trainers from the model in
+  production (--weights <serving root>) with a learning rate of 0."""
+  from trainer.keras_lib import keras  # pylint: disable=import-outside-toplevel
+
+  def backbone_weights(model_dir):
+    model = keras.models.load_model(model_dir, compile=False)
+    backbone = model.get_layer("classifier").get_layer("tiny_cnn")
+    return [w.numpy() for w in backbone.trainable_weights]
+
+  stage = gate["under_floor"]
+  assert stage["rc"] == 0
+  production = backbone_weights(str(stage["newest_before"]))
+  for resizer in ("learned", "bilinear"):
+    first, warm = _trained(run, resizer)
+    started = backbone_weights(warm)
+    assert len(started) == len(production) > 0
+    for a, b in zip(started, production):
+      assert (a == b).all()
+    # Not the Trainer's own first model: the pushed one it started from.
+    assert fingerprint(first) != fingerprint(warm)
+
+
 def _first_tensorboard_run(run):
   # Run names sort by start time; the gate stages came after the first run.
   return sorted(os.listdir(run["out"] / "tensorboard"))[0]
@@ -477,9 +489,10 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
   flops = {}
   first = _first_tensorboard_run(run)
   for resizer in ("learned", "bilinear"):
-    runs = glob.glob(str(run["out"] / "pipeline_root" / f"Trainer_{resizer}" /
-                         "model_run" / "*"))
-    assert len(runs) == 1
+    # The first run's (the gate stages' last one trained again).
+    runs = sorted(glob.glob(str(run["out"] / "pipeline_root" /
+                                f"Trainer_{resizer}" / "model_run" / "*")),
+                  key=lambda path: int(os.path.basename(path)))
     info = json.loads(open(os.path.join(runs[0], "model_info.json")).read())
     # OUT/tensorboard/<run>/<model>: both Trainers under the run's one folder;
     # model_run points there and holds no second copy.
@@ -500,8 +513,7 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
     assert set(info["seconds"]) == {"setup", "fit", "score", "export", "cost"}
     # Its served cost, measured on the exported model.
     cost = info["cost"]
-    serving = glob.glob(str(run["out"] / "pipeline_root" / f"Trainer_{resizer}"
-                            / "model" / "*" / "Format-Serving"))[0]
+    serving = _trained(run, resizer)[0]
     assert cost["saved_model_bytes"] == sum(
         os.path.getsize(os.path.join(d, f))
         for d, _, files in os.walk(serving) for f in files)
@@ -523,7 +535,8 @@ def test_trainers_write_tensorboard_logs_and_model_info(run):
 
 def test_tensorboard_holds_every_run_and_its_comparison(run, gate):
   """One folder per run on this output, in run order, each with its own
-  decision; the gate stages' Trainers came from the cache (nothing logged)."""
+  decision; the gate stages' Trainers came from the cache (nothing logged)
+  but the last stage's, which warm-started."""
   root = run["out"] / "tensorboard"
   runs = sorted(os.listdir(root))
   results = [run["results"]] + [stage["results"] for stage in gate.values()]
@@ -531,7 +544,9 @@ def test_tensorboard_holds_every_run_and_its_comparison(run, gate):
   assert runs[0] == _first_tensorboard_run(run)
   assert sorted(os.listdir(root / runs[0])) == \
       ["bilinear", "comparison", "learned"]
-  assert all(os.listdir(root / name) == ["comparison"] for name in runs[1:])
+  assert all(os.listdir(root / name) == ["comparison"] for name in runs[1:-1])
+  assert sorted(os.listdir(root / runs[-1])) == \
+      ["bilinear", "comparison", "learned"]
   for name, stage in zip(runs, results):
     _, text, plugin, _ = tensorboard_events(
         str(root / name / "comparison"))["comparison"]
