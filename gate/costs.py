@@ -12,8 +12,8 @@ COSTS = {
     "latency": ("latency_ms_batch1", "ms per image at batch 1", 1.0),
 }
 DEFAULT = "flops"
-# --max-gflops / --max-latency-ms: (the cost they bound, its value in
-# the budget's own unit per unit of the field)
+# --max-gflops / --max-latency-ms: the cost each bounds, in that cost's unit
+# (COSTS: GFLOPs per image, ms per image at batch 1)
 BUDGETS = {"max_gflops": "flops", "max_latency_ms": "latency"}
 
 

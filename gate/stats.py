@@ -191,7 +191,7 @@ def describe(comparison):
   else:
     what = (f"{100 * c.difference:+.1f} points, {interval} "
             f"{100 * c.lower:+.1f}…{100 * c.upper:+.1f}")
-  return f"{what}, {_p(c.p_value)}, {c.n} eval images"
+  return f"{what}, {p_text(c.p_value)}, {c.n} eval images"
 
 
 def power_note(comparison):
@@ -209,5 +209,6 @@ def power_note(comparison):
           f"{100 * c.detectable:.1f} points.")
 
 
-def _p(p):
+def p_text(p):
+  """'p = 0.041', or 'p < 0.001'."""
   return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"

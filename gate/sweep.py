@@ -100,7 +100,7 @@ def decide(entries: Sequence[Entry],
     if adjusted[name] < 1 - confidence:
       dropped[name] = (f"{BEHIND} by more than the tolerance: "
                        f"{stats.describe(comparisons[name])}, Holm-adjusted "
-                       f"{_p(adjusted[name])} over {len(tested)} "
+                       f"{stats.p_text(adjusted[name])} over {len(tested)} "
                        f"comparison{'s' * (len(tested) != 1)}")
   left = [n for n in cheapest_first if n not in dropped]
   within = [n for n in cheapest_first
@@ -150,7 +150,7 @@ def _reason(chosen, best, outcome, dropped, comparisons, adjusted, by_name,
   else:
     against = comparisons.get(chosen)
     evidence = (f": {stats.describe(against)}, Holm-adjusted "
-                f"{_p(adjusted[chosen])}" if against else "")
+                f"{stats.p_text(adjusted[chosen])}" if against else "")
     head = (f"chose {chosen} ({cost_of[chosen]}), the cheapest not behind "
             f"the best, {best} ({cost_of[best]}), by more than the "
             f"tolerance{evidence}")
@@ -159,10 +159,6 @@ def _reason(chosen, best, outcome, dropped, comparisons, adjusted, by_name,
     if name in dropped and name != chosen:
       lines.append(f"{name} ({cost_of[name]}) dropped: {dropped[name]}")
   return "; ".join(lines)
-
-
-def _p(p):
-  return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
 
 
 

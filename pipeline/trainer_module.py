@@ -1,9 +1,11 @@
-"""TFX Trainer's module (`run_fn`), for both resizer variants.
+"""TFX Trainer's module (`run_fn`), for every candidate.
 
-The two Trainers share it and differ only in custom_config["resizer"]. It
+The candidates' Trainers share it and differ only in custom_config's
+candidate: its name, resizer and sizes (pipeline/candidates.py). It
 rebuilds the typed settings from custom_config (pipeline/config.py, no
 defaults here), asks the task (tasks/) for the head, label and loss, and
-trains and exports with trainer/training.py and trainer/export.py.
+trains and exports with trainer/training.py and trainer/export.py, then
+measures what the exported model costs to serve (trainer/cost.py).
 """
 import dataclasses
 import json
