@@ -14,17 +14,20 @@ construction.
 
 --mode groups: each group is --group-size models given made-up costs 1..K
   GFLOPs in a random order, judged by the sweep gate (gate.sweep.decide,
-  tolerance 0, the exact paired test on recalibrated BatchNorm). The right
-  choice is always the cheapest: a group where it is dropped is a false
-  drop. Also counted: groups where any candidate is dropped as behind the
-  best, and both without Holm's correction (each raw p-value against the
-  level). Target: false drops of the cheapest <= 5%.
+  the exact paired test on recalibrated BatchNorm) at each of --tolerances.
+  The right choice is always the cheapest: a group where it is dropped is a
+  false drop. Also counted: groups where any candidate is dropped as behind
+  the best, and both with each raw p-value against the level (no
+  correction). Target: false drops of the cheapest <= 5%. --save keeps each
+  model's per-example correctness, --load judges it again without training.
 
 usage: .venv/bin/python bench/gate_calibration.py [--pairs 10]
-       [--mode groups [--groups 30] [--group-size 3]]
+       [--mode groups [--groups 30] [--group-size 3] [--save F | --load F]
+        [--tolerances 0 0.01 0.02]]
        [--variant bilinear] [--recipe cosine] [...the stability.py flags]
 """
 import argparse
+import json
 import time
 
 import numpy as np
@@ -48,14 +51,14 @@ def rate(k, n):
   return f"{k}/{n} ({100 * k / n:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%)"
 
 
-def judge_group(correct, gflops, confidence):
+def judge_group(correct, gflops, confidence, tolerance=0.0):
   """One A/A group through the sweep gate.
 
   correct: name -> per-example correctness on the same eval images;
   gflops: name -> the candidate's made-up cost. Returns (the Decision,
   name -> raw p-value of "behind the best" for each cheaper candidate
-  tested, a dict of the four counts: cheapest / any dropped, with and
-  without Holm).
+  tested, a dict of the four counts: cheapest / any dropped, by the gate
+  and by each raw p-value alone, with no correction).
   """
   field, _, scale = costs.COSTS["flops"]
   entries = [sweep.Entry(name=n, score=float(np.mean(correct[n])),
@@ -66,9 +69,9 @@ def judge_group(correct, gflops, confidence):
     return stats.paired_accuracy(*table(correct[a], correct[b]),
                                  confidence=confidence)
 
-  decision = sweep.decide(entries, compare, tolerance=0.0,
+  decision = sweep.decide(entries, compare, tolerance=tolerance,
                           confidence=confidence, cost="flops")
-  raw = {n: stats.worse_p_value(c, 0.0)
+  raw = {n: stats.worse_p_value(c, tolerance)
          for n, c in decision.comparisons.items()}
   cheapest = min(gflops, key=gflops.get)
   level = 1 - confidence
@@ -76,8 +79,8 @@ def judge_group(correct, gflops, confidence):
       "cheapest dropped": decision.chosen != cheapest,
       "any dropped": any(why.startswith(sweep.BEHIND)
                          for why in decision.dropped.values()),
-      "cheapest dropped, no Holm": raw.get(cheapest, 1.0) < level,
-      "any dropped, no Holm": any(p < level for p in raw.values()),
+      "cheapest dropped, no correction": raw.get(cheapest, 1.0) < level,
+      "any dropped, no correction": any(p < level for p in raw.values()),
   }
   return decision, raw, counts
 
@@ -115,15 +118,14 @@ def run_pairs(args, data, eval_set, num_classes):
           f"significant difference either way {new_two_sided}/{n}.")
 
 
-def run_groups(args, data, eval_set, num_classes):
+def train_groups(args, data, eval_set, num_classes):
+  """[(name -> made-up GFLOPs, name -> per-example correctness)] for
+  --groups groups of --group-size models, each written to --save as soon
+  as it is trained, so that a stopped run keeps what it made."""
   k = args.group_size
   # Costs in a random order, so that cost is unrelated to the model.
   order = np.random.default_rng(args.cost_seed)
-  print(f"| group | seeds at 1..{k} GFLOPs | precise top-1 at 1..{k} "
-        "GFLOPs | best (GFLOPs) | cheaper vs the best | chosen (GFLOPs) | "
-        "the cheapest |")
-  print("|---|---|---|---|---|---|---|", flush=True)
-  totals = {}
+  groups = []
   for group in range(args.groups):
     # name (the seed) -> made-up GFLOPs
     gflops = dict(zip(map(str, seeds(group, k)),
@@ -132,25 +134,59 @@ def run_groups(args, data, eval_set, num_classes):
                                          args.recipe),
                            data, eval_set, num_classes)["precise_correct"]
                for name in gflops}
-    decision, raw, counts = judge_group(correct, gflops, args.confidence)
-    for key, value in counts.items():
-      totals[key] = totals.get(key, 0) + value
-    by_cost = sorted(gflops, key=gflops.get)
-    tested = "; ".join(
-        f"{gflops[n]}: {100 * decision.comparisons[n].difference:+.1f} "
-        f"points, Holm p = {decision.adjusted_p[n]:.2g} (raw {raw[n]:.2g})"
-        for n in by_cost if n in raw)
-    print(f"| {group + 1} | {', '.join(by_cost)} | "
+    groups.append((gflops, correct))
+    print(f"group {group + 1}: trained", flush=True)
+    if args.save:
+      save(groups, args.save)
+  return groups
+
+
+def save(groups, path):
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump([{"gflops": g, "correct": {n: c.tolist() for n, c in cs.items()}}
+               for g, cs in groups], f)
+
+
+def load(path):
+  with open(path, encoding="utf-8") as f:
+    return [(g["gflops"], {n: np.asarray(c, bool)
+                           for n, c in g["correct"].items()})
+            for g in json.load(f)]
+
+
+def judge_groups(groups, confidence, tolerances):
+  """The table of every group at the first tolerance, then for each
+  tolerance the four rates (judge_group's counts)."""
+  k = len(groups[0][0])
+  lines = [f"| group | seeds at 1..{k} GFLOPs | precise top-1 at 1..{k} "
+           "GFLOPs | best (GFLOPs) | cheaper vs the best | chosen (GFLOPs) | "
+           "the cheapest |", "|---|---|---|---|---|---|---|"]
+  summary = []
+  for t, tolerance in enumerate(tolerances):
+    totals = {}
+    for number, (gflops, correct) in enumerate(groups, 1):
+      decision, raw, counts = judge_group(correct, gflops, confidence,
+                                          tolerance)
+      for key, value in counts.items():
+        totals[key] = totals.get(key, 0) + value
+      if t:
+        continue
+      by_cost = sorted(gflops, key=gflops.get)
+      tested = "; ".join(
+          f"{gflops[n]}: {100 * decision.comparisons[n].difference:+.1f} "
+          f"points, adjusted p = {decision.adjusted_p[n]:.2g} (raw "
+          f"{raw[n]:.2g})" for n in by_cost if n in raw)
+      lines.append(
+          f"| {number} | {', '.join(by_cost)} | "
           f"{', '.join(f'{100 * correct[n].mean():.1f}' for n in by_cost)} | "
-          f"{gflops[decision.best]} | {tested or '(the cheapest is the best)'}"
-          f" | {gflops[decision.chosen]} | "
-          f"{'**dropped**' if counts['cheapest dropped'] else 'kept'} |",
-          flush=True)
-  n = args.groups
-  return "\n".join(
-      [f"{key}: {rate(totals.get(key, 0), n)}" for key in
-       ("cheapest dropped", "any dropped", "cheapest dropped, no Holm",
-        "any dropped, no Holm")])
+          f"{gflops[decision.best]} | "
+          f"{tested or '(the cheapest is the best)'} | "
+          f"{gflops[decision.chosen]} | "
+          f"{'**dropped**' if counts['cheapest dropped'] else 'kept'} |")
+    summary.append(f"tolerance {100 * tolerance:g} points:")
+    summary += [f"  {key}: {rate(value, len(groups))}"
+                for key, value in totals.items()]
+  return "\n".join(lines + [""] + summary)
 
 
 def main():
@@ -168,6 +204,13 @@ def main():
                       choices=["learned", "bilinear"])
   parser.add_argument("--recipe", default="cosine", choices=sorted(RECIPES))
   parser.add_argument("--confidence", type=float, default=0.95)
+  parser.add_argument("--save", help="groups: write each model's per-example "
+                      "correctness and made-up cost to this JSON file")
+  parser.add_argument("--load", help="groups: judge the groups --save wrote "
+                      "instead of training")
+  parser.add_argument("--tolerances", type=float, nargs="+",
+                      default=[0.0, 0.01, 0.02],
+                      help="groups: the gate's tolerances (top-1) to judge at")
   args = parser.parse_args()
   if args.group_size < 3:
     parser.error(f"--group-size {args.group_size}: must be at least 3 "
@@ -177,17 +220,26 @@ def main():
       parser.error(f"--{flag} {getattr(args, flag)}: must be at least 1")
   if not 0 < args.confidence < 1:
     parser.error(f"--confidence {args.confidence}: must be between 0 and 1")
+  if args.load and args.mode != "groups":
+    parser.error("--load: only with --mode groups")
   quiet()
-  (x, y), (ex, ey), classes = load_data(args)
-  print(f"machine: {machine()}; {len(x)} train / {len(ex)} eval images; "
-        f"{args.variant} {args.backbone} {args.input_size} -> "
-        f"{args.target_size}, recipe {args.recipe}, {args.epochs} epochs",
-        flush=True)
   started = time.perf_counter()
-  run = run_groups if args.mode == "groups" else run_pairs
-  summary = run(args, (x, y), (ex, ey), len(classes))
-  print(f"\n{summary}\n{time.perf_counter() - started:.0f} s")
-
+  if args.load:
+    groups = load(args.load)
+    print(f"{len(groups)} groups from {args.load}", flush=True)
+  else:
+    (x, y), (ex, ey), classes = load_data(args)
+    print(f"machine: {machine()}; {len(x)} train / {len(ex)} eval images; "
+          f"{args.variant} {args.backbone} {args.input_size} -> "
+          f"{args.target_size}, recipe {args.recipe}, {args.epochs} epochs",
+          flush=True)
+    if args.mode == "pairs":
+      summary = run_pairs(args, (x, y), (ex, ey), len(classes))
+      print(f"\n{summary}\n{time.perf_counter() - started:.0f} s")
+      return
+    groups = train_groups(args, (x, y), (ex, ey), len(classes))
+  print(judge_groups(groups, args.confidence, args.tolerances))
+  print(f"{time.perf_counter() - started:.0f} s")
 
 if __name__ == "__main__":
   main()

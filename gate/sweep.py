@@ -6,8 +6,13 @@
    never chosen; each is dropped with its reason.
 3. Each remaining cheaper candidate is compared with the best on the same
    eval examples (the task's paired test); it is dropped when it is behind
-   by more than `tolerance`, with Holm's correction for the number of
-   cheaper candidates compared, at `confidence`.
+   by more than `tolerance` at `confidence`, after two corrections:
+   - the best is the highest of the R other candidates that clear the floor,
+     scored on these same images, so its lead is the largest of R chances:
+     each p-value is multiplied by R (Bonferroni; "behind the best" implies
+     "behind one of the R", whichever it is);
+   - Holm's correction for the number of cheaper candidates compared.
+   With R = 1 (the default pair) neither changes anything.
 4. The cheapest candidate left is chosen.
 
 With the default pair (learned, and the cheaper bilinear) and tolerance =
@@ -47,9 +52,12 @@ class Decision:
   # unless the best itself was dropped)
   dropped: Dict[str, str]
   # name -> its Comparison with the best (positive favours it), for the
-  # cheaper candidates tested, and its Holm-adjusted p-value
+  # cheaper candidates tested, and its adjusted p-value (step 3)
   comparisons: Dict[str, stats.Comparison]
   adjusted_p: Dict[str, float]
+  # the other candidates that clear the floor, of which the best is the
+  # highest: the factor on each p-value
+  rivals: int
   reason: str
 
   def as_dict(self):
@@ -94,14 +102,16 @@ def decide(entries: Sequence[Entry],
   tested = [n for n in cheapest_first
             if n not in dropped and n != best and price[n] <= price[best]]
   comparisons = {n: compare(n, best) for n in tested}
+  rivals = sum(e.clears_floor for e in entries) - 1
   adjusted = dict(zip(tested, stats.holm(
-      [stats.worse_p_value(comparisons[n], tolerance) for n in tested])))
+      [min(1.0, rivals * stats.worse_p_value(comparisons[n], tolerance))
+       for n in tested])))
   for name in tested:
     if adjusted[name] < 1 - confidence:
       dropped[name] = (f"{BEHIND} by more than the tolerance: "
-                       f"{stats.describe(comparisons[name])}, Holm-adjusted "
-                       f"{stats.p_text(adjusted[name])} over {len(tested)} "
-                       f"comparison{'s' * (len(tested) != 1)}")
+                       f"{stats.describe(comparisons[name])}, adjusted "
+                       f"{stats.p_text(adjusted[name])}"
+                       f"{adjustment(rivals, len(tested))}")
   left = [n for n in cheapest_first if n not in dropped]
   within = [n for n in cheapest_first
             if not costs.over_budget(by_name[n].cost, budgets)]
@@ -123,9 +133,18 @@ def decide(entries: Sequence[Entry],
     outcome = (UNDER_FLOOR if not any(e.clears_floor for e in entries)
                else OVER_BUDGET)
   return Decision(chosen=chosen, best=best, outcome=outcome, dropped=dropped,
-                  comparisons=comparisons, adjusted_p=adjusted,
+                  comparisons=comparisons, adjusted_p=adjusted, rivals=rivals,
                   reason=_reason(chosen, best, outcome, dropped, comparisons,
                                  adjusted, by_name, cost, cheapest_first))
+
+
+def adjustment(rivals: int, tested: int) -> str:
+  """How a p-value of "behind the best" was adjusted (step 3), in words;
+  empty for two candidates, where nothing is."""
+  if rivals <= 1 and tested <= 1:
+    return ""
+  return (f" (x{rivals}: the best is the highest of {rivals + 1}; Holm over "
+          f"{tested} compared)")
 
 
 def _behind(why: str) -> bool:
@@ -149,7 +168,7 @@ def _reason(chosen, best, outcome, dropped, comparisons, adjusted, by_name,
             + (" and the cheapest left" if len(cheapest_first) > 1 else ""))
   else:
     against = comparisons.get(chosen)
-    evidence = (f": {stats.describe(against)}, Holm-adjusted "
+    evidence = (f": {stats.describe(against)}, adjusted "
                 f"{stats.p_text(adjusted[chosen])}" if against else "")
     head = (f"chose {chosen} ({cost_of[chosen]}), the cheapest not behind "
             f"the best, {best} ({cost_of[best]}), by more than the "

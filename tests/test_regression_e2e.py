@@ -194,7 +194,7 @@ def test_the_sweep_report_draws_the_front_and_tables_every_candidate(
   assert md.startswith("# 3 candidates")
   for name in NAMES:
     assert f"| {name} |" in md
-  assert "Holm p vs best" in md and "Latency measured on: " in md
+  assert "adjusted p vs best" in md and "Latency measured on: " in md
   # original, then per learned candidate: bilinear at its target, its output
   assert Image.open(report / "resized.png").size[0] == 5 * 32
   assert 'alt="pareto.png"' in (report / "model_card.html").read_text()

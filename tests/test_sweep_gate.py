@@ -120,13 +120,17 @@ def test_the_cheapest_candidate_not_behind_the_best_is_chosen():
   assert decision.dropped["huge"].startswith("costlier than the best (8 GFLOPs"
                                              " per image vs 4 GFLOPs")
   assert "-10.0 points" in decision.dropped["small"]
-  assert "over 2 comparisons" in decision.dropped["small"]
+  assert decision.dropped["small"].endswith(
+      "(x3: the best is the highest of 4; Holm over 2 compared)")
   assert decision.reason.startswith(
       "chose mid (2 GFLOPs per image), the cheapest not behind the best, big "
       "(4 GFLOPs per image), by more than the tolerance: -2.0 points")
   assert "small (1 GFLOPs per image) dropped: behind the best" in decision.reason
-  # Holm: p of the smaller one doubled, the larger one's at least that.
-  raw = {k: stats.worse_p_value(v, 0.0) for k, v in decision.comparisons.items()}
+  # Each p times the 3 rivals of which the best is the highest; then Holm:
+  # the smaller one doubled, the larger one's at least that.
+  assert decision.rivals == 3
+  raw = {k: 3 * stats.worse_p_value(v, 0.0)
+         for k, v in decision.comparisons.items()}
   assert decision.adjusted_p["small"] == pytest.approx(2 * raw["small"])
   assert decision.adjusted_p["mid"] == pytest.approx(min(1, max(
       2 * raw["small"], raw["mid"])))
@@ -148,7 +152,36 @@ def test_the_correction_keeps_a_candidate_one_test_alone_would_drop():
             **{(f"other{i}", "best"): (5, 5) for i in range(3)}}
   decision = sweep.decide(many, _tables(n, tables), 0.0, 0.95)
   assert decision.chosen == "cheap"
-  assert decision.adjusted_p["cheap"] == pytest.approx(4 * alone)
+  # x4 rivals of which the best is the highest, x4 by Holm (the others'
+  # p-values are larger)
+  assert decision.adjusted_p["cheap"] == pytest.approx(min(1, 16 * alone))
+
+
+def test_a_lead_chosen_among_several_is_discounted_for_the_choice():
+  """The best is the highest of the rivals' scores on the same images: a
+  cheap candidate behind it by a margin one test alone finds is kept when
+  the lead is the larger of two (p doubled), and dropped when the other
+  rival is under the floor, so that the best had no one to be chosen from."""
+  n = 400
+  table = (10, 23)
+  alone = stats.worse_p_value(stats.paired_accuracy(n, *table), 0.0)
+  assert 0.025 < alone < 0.05 < 2 * alone
+  entries = [sweep.Entry("cheap", 0.87, _cost(1.0), True),
+             sweep.Entry("best", 0.90, _cost(2.0), True),
+             sweep.Entry("other", 0.88, _cost(3.0), True)]
+  compare = _tables(n, {("cheap", "best"): table})
+  decision = sweep.decide(entries, compare, 0.0, 0.95)
+  assert (decision.chosen, decision.rivals) == ("cheap", 2)
+  assert decision.adjusted_p["cheap"] == pytest.approx(2 * alone)
+  assert decision.reason.endswith(
+      f"adjusted {stats.p_text(2 * alone)}; other (3 GFLOPs per image) "
+      "dropped: costlier than the best (3 GFLOPs per image vs 2 GFLOPs per "
+      "image) and no better")
+  floor = entries[:2] + [sweep.Entry("other", 0.40, _cost(3.0), False)]
+  decision = sweep.decide(floor, compare, 0.0, 0.95)
+  assert (decision.chosen, decision.rivals) == ("best", 1)
+  assert decision.adjusted_p["cheap"] == pytest.approx(alone)
+  assert decision.dropped["cheap"].endswith(stats.p_text(alone))
 
 
 def test_a_budget_is_respected_and_named():

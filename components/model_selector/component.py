@@ -4,8 +4,9 @@ The SweepEvaluator scored every candidate on the same eval examples and kept
 every pair's paired statistics (gate/tfma_metric.py); each Trainer measured
 its model's serving cost (model_info.json "cost"). gate/sweep.py chooses:
 the cheapest candidate (by --cost, within the budgets) that clears the floor
-and is not behind the best by more than `min_gain` at `confidence`, Holm-
-corrected for the number of cheaper candidates compared. For the default
+and is not behind the best by more than `min_gain` at `confidence`,
+corrected for choosing the best and for the number compared (gate/sweep.py,
+step 3). For the default
 pair (learned, and the cheaper bilinear) that is the superiority gate:
 learned only when it clears the floor and is ahead of bilinear by more than
 min_gain. The floor (`floor`, else the task's default, e.g. just above

@@ -291,7 +291,7 @@ def candidate_rows(results):
   adjusted = decision.get("adjusted_p", {})
   front = set(results.get("front", ()))
   rows = ["| candidate | input → target | GFLOPs / image | latency b1 / b32 "
-          "(ms / image) | SavedModel (MB) | Holm p vs best | front | gate |",
+          "(ms / image) | SavedModel (MB) | adjusted p vs best | front | gate |",
           "|---|---|---|---|---|---|---|---|"]
   for name in results["candidates"]:
     m = results["models"][name]

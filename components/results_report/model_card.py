@@ -18,6 +18,7 @@ import jinja2
 
 import tasks
 from gate import costs
+from gate.sweep import adjustment
 from trainer.text import escape
 
 DISTRIBUTION = "learnable-resizer-pipeline"  # setup.py's name
@@ -101,17 +102,15 @@ def _superiority(selection):
 
 
 def _sweep_metrics(sweep):
-  """Each tested candidate's comparison with the best, with its
-  Holm-adjusted p-value over all of them."""
+  """Each tested candidate's comparison with the best, with its adjusted
+  p-value (gate/sweep.py, step 3)."""
   metrics = []
-  tested = len(sweep["comparisons"])
+  how = adjustment(sweep["rivals"], len(sweep["comparisons"]))
   for name, comparison in sweep["comparisons"].items():
     rows = _comparison_metrics((name, sweep["best"]), comparison)
     metrics.extend(rows)
-    metrics.append({
-        **rows[-1], "value": sweep["adjusted_p"][name],
-        "type": (f"{rows[0]['type']}: Holm-adjusted p-value ({tested} "
-                 f"comparison{'s' * (tested != 1)})")})
+    metrics.append({**rows[-1], "value": sweep["adjusted_p"][name],
+                    "type": f"{rows[0]['type']}: adjusted p-value{how}"})
   return metrics
 
 

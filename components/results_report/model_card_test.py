@@ -323,7 +323,7 @@ def _expected_costs():
 
 def _sweep_expected_metrics(results):
   """{(type, slice): value}: each candidate's top-1 and recalls, and each
-  comparison with the best with its Holm-adjusted p-value."""
+  comparison with the best with its adjusted p-value."""
   decision = results["selection"]["sweep"]
   assert len(decision["comparisons"]) == 2
   expected = {}
@@ -336,7 +336,8 @@ def _sweep_expected_metrics(results):
     kind = f"top-1 gain of {name} over learned_64_32"
     slice_name = f"eval ({c['n']} paired images)"
     expected[(kind, slice_name)] = c["difference"]
-    expected[(f"{kind}: Holm-adjusted p-value (2 comparisons)",
+    expected[(f"{kind}: adjusted p-value (x2: the best is the highest of 3;"
+              " Holm over 2 compared)",
               slice_name)] = decision["adjusted_p"][name]
   return expected
 
