@@ -19,6 +19,8 @@ alternates which goes first, so drift in the machine's load hits both sides).
 usage: .venv/bin/python bench/overhead.py [--data DIR] [--limit N]
        [--backbone mobilenet_v2] [--input-size 128] [--target-size 64]
        [--epochs 1] [--batch-size 32] [--repeats 3] [--output DIR (kept)]
+       [--input-only EXTRA_S: the plain input's passes alone, and the epochs
+        at which decoding once pays back EXTRA_S]
 """
 import argparse
 import json
@@ -37,24 +39,51 @@ from common import (add_data_args, REPO, add_training_args, component_durations,
                     training_flags)
 
 
-def plain_keras(args):
-  """The notebook way; writes {resizer: validation top-1} to args.result."""
+def plain_input(args, output):
+  """(the Trainer's settings, folder(split, shuffle)): the plain script's
+  input, decoded from the JPEGs on every pass."""
   # pylint: disable=import-outside-toplevel
-  import tasks
   from pipeline.config import trainer_settings
-  from trainer import training
   from trainer.keras_lib import keras
-  from pipeline.data_layout import detect_layout
-  config = pipeline_config(args, args.data, os.path.dirname(args.result))
+  config = pipeline_config(args, args.data, output)
   settings = trainer_settings(config.trainer_config("learned"))
-  size, seed = settings.model.input_size, settings.train.seed
+  size = settings.model.input_size
 
   def folder(split, shuffle):
     return keras.utils.image_dataset_from_directory(
         os.path.join(args.data, split), label_mode="categorical",
         image_size=(size, size), batch_size=settings.train.batch_size,
-        shuffle=shuffle, seed=seed)
+        shuffle=shuffle, seed=settings.train.seed)
+  return settings, folder
 
+
+def input_passes(args, passes=3):
+  """Seconds of each pass over the plain script's train and validation
+  input alone (decode and resize, no model): what it pays again every
+  epoch, and the pipeline pays once in Transform."""
+  # pylint: disable=import-outside-toplevel
+  from pipeline.data_layout import detect_layout
+  _, folder = plain_input(args, tempfile.mkdtemp())
+  splits = [folder("train", True),
+            folder(detect_layout(args.data)[1], False)]
+  seconds = []
+  for _ in range(passes):
+    start = time.perf_counter()
+    for split in splits:
+      for _ in split.prefetch(2):
+        pass
+    seconds.append(time.perf_counter() - start)
+  return seconds
+
+
+def plain_keras(args):
+  """The notebook way; writes {resizer: validation top-1} to args.result."""
+  # pylint: disable=import-outside-toplevel
+  import tasks
+  from trainer import training
+  from pipeline.data_layout import detect_layout
+  settings, folder = plain_input(args, os.path.dirname(args.result))
+  seed = settings.train.seed
   train = folder("train", True)
   classes = len(train.class_names)
   train = train.map(lambda x, y: (
@@ -147,10 +176,28 @@ def main():
   add_training_args(parser)
   parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--result", help=argparse.SUPPRESS)
+  parser.add_argument(
+      "--input-only", type=float, metavar="EXTRA_S",
+      help="time only the plain script's input passes; with the pipeline's "
+      "fixed extra seconds EXTRA_S (from a whole run), print the epochs at "
+      "which decoding once would pay for it")
   args = parser.parse_args()
   if args.plain:
     quiet()
     plain_keras(args)
+    return
+  if args.input_only is not None:
+    quiet()
+    seconds = input_passes(args)
+    per_epoch = statistics.median(seconds)
+    print(f"machine: {machine()}; the plain script's input, one pass over "
+          f"train and validation: {per_epoch:.1f} s (median of "
+          f"{', '.join(f'{x:.1f}' for x in seconds)})")
+    print(f"the pipeline decodes once: over E epochs the plain script pays "
+          f"{per_epoch:.1f} x (E - 1) s more; the pipeline's fixed extra "
+          f"{args.input_only:.0f} s is paid back from E = "
+          f"{1 + args.input_only / per_epoch:.0f} epochs (at {args.epochs}: "
+          f"{per_epoch * (args.epochs - 1):.0f} s of {args.input_only:.0f})")
     return
 
   tmp = tempfile.mkdtemp()
