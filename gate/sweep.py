@@ -135,7 +135,8 @@ def decide(entries: Sequence[Entry],
   return Decision(chosen=chosen, best=best, outcome=outcome, dropped=dropped,
                   comparisons=comparisons, adjusted_p=adjusted, rivals=rivals,
                   reason=_reason(chosen, best, outcome, dropped, comparisons,
-                                 adjusted, by_name, cost, cheapest_first))
+                                 adjusted, by_name, cost, cheapest_first,
+                                 adjustment(rivals, len(tested))))
 
 
 def adjustment(rivals: int, tested: int) -> str:
@@ -153,7 +154,7 @@ def _behind(why: str) -> bool:
 
 
 def _reason(chosen, best, outcome, dropped, comparisons, adjusted, by_name,
-            cost, cheapest_first) -> str:
+            cost, cheapest_first, how) -> str:
   cost_of = {n: costs.text(by_name[n].cost, cost) for n in by_name}
   if outcome == UNDER_FLOOR:
     head = f"no candidate clears the floor; {chosen}, the cheapest, goes on"
@@ -169,7 +170,7 @@ def _reason(chosen, best, outcome, dropped, comparisons, adjusted, by_name,
   else:
     against = comparisons.get(chosen)
     evidence = (f": {stats.describe(against)}, adjusted "
-                f"{stats.p_text(adjusted[chosen])}" if against else "")
+                f"{stats.p_text(adjusted[chosen])}{how}" if against else "")
     head = (f"chose {chosen} ({cost_of[chosen]}), the cheapest not behind "
             f"the best, {best} ({cost_of[best]}), by more than the "
             f"tolerance{evidence}")

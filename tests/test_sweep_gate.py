@@ -174,7 +174,8 @@ def test_a_lead_chosen_among_several_is_discounted_for_the_choice():
   assert (decision.chosen, decision.rivals) == ("cheap", 2)
   assert decision.adjusted_p["cheap"] == pytest.approx(2 * alone)
   assert decision.reason.endswith(
-      f"adjusted {stats.p_text(2 * alone)}; other (3 GFLOPs per image) "
+      f"adjusted {stats.p_text(2 * alone)} (x2: the best is the highest of 3;"
+      " Holm over 1 compared); other (3 GFLOPs per image) "
       "dropped: costlier than the best (3 GFLOPs per image vs 2 GFLOPs per "
       "image) and no better")
   floor = entries[:2] + [sweep.Entry("other", 0.40, _cost(3.0), False)]
