@@ -28,8 +28,7 @@ import time
 import numpy as np
 from common import cpu_seconds, machine, quiet
 from paired import (RECIPES, add_harness_args, load_data, recipe_config,
-                    table, train)
-from scipy import stats as scipy_stats
+                    t_interval, table, train)
 
 from components.model_selector.component import select
 from gate import stats
@@ -78,12 +77,9 @@ def main():
           flush=True)
   diff = np.array(top1["learned"]) - np.array(top1["bilinear"])
   k = len(diff)
-  if k > 1:
-    half = scipy_stats.t.ppf(0.975, k - 1) * diff.std(ddof=1) / np.sqrt(k)
-    interval = f"95% t-interval over seeds {diff.mean() - half:+.1f}…" \
-        f"{diff.mean() + half:+.1f}"
-  else:
-    interval = "one seed: no interval"
+  mean, half = t_interval(diff)
+  interval = ("one seed: no interval" if half is None else
+              f"95% t-interval over seeds {mean - half:+.1f}…{mean + half:+.1f}")
   print(f"\nlearned {np.mean(top1['learned']):.1f} ± "
         f"{np.std(top1['learned'], ddof=min(1, k - 1)):.1f}%, bilinear "
         f"{np.mean(top1['bilinear']):.1f} ± "

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from scipy import stats as scipy_stats
 
 from common import DEFAULT_DATA, image_files
 
@@ -167,6 +168,16 @@ def train(settings, train_set, eval_set, num_classes, initial_classifier=None):
   return {"raw_curve": scores.raw, "precise_curve": scores.precise,
           "raw_correct": raw, "precise_correct": precise,
           "seconds": seconds, "model": model}
+
+
+def t_interval(values, confidence=0.95):
+  """(mean, half-width) of a t-interval over seeds; half-width None for one."""
+  values = np.asarray(values, float)
+  if len(values) < 2:
+    return float(values.mean()), None
+  half = (scipy_stats.t.ppf(1 - (1 - confidence) / 2, len(values) - 1)
+          * values.std(ddof=1) / np.sqrt(len(values)))
+  return float(values.mean()), float(half)
 
 
 def table(candidate_correct, baseline_correct):

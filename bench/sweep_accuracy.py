@@ -32,8 +32,7 @@ import numpy as np
 import tensorflow as tf
 from common import cpu_seconds, machine, quiet
 from paired import (RECIPES, add_harness_args, load_split, recipe_config,
-                    table, train)
-from scipy import stats as scipy_stats
+                    t_interval, table, train)
 
 from gate import costs, stats, sweep
 from pipeline import candidates as candidate_specs
@@ -42,16 +41,6 @@ from trainer.preprocessing import model_pixels
 
 DEFAULT_CANDIDATES = ["bilinear:128-32", "learned:128-32", "learned:64-32",
                       "bilinear:128-64", "learned:128-64"]
-
-
-def t_interval(values, confidence=0.95):
-  """(mean, half-width) of a t-interval over seeds; half-width None for one."""
-  values = np.asarray(values, float)
-  if len(values) < 2:
-    return float(values.mean()), None
-  half = (scipy_stats.t.ppf(1 - (1 - confidence) / 2, len(values) - 1)
-          * values.std(ddof=1) / np.sqrt(len(values)))
-  return float(values.mean()), float(half)
 
 
 def interval_text(values):
