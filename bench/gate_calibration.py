@@ -33,7 +33,7 @@ import time
 import numpy as np
 from common import machine, quiet
 from paired import (RECIPES, add_harness_args, load_data, recipe_config,
-                    table, train)
+                    sweep_decision, table, train)
 
 from components.model_selector.component import select
 from gate import costs, stats, sweep
@@ -60,17 +60,10 @@ def judge_group(correct, gflops, confidence, tolerance=0.0):
   tested, a dict of the four counts: cheapest / any dropped, by the gate
   and by each raw p-value alone, with no correction).
   """
-  field, _, scale = costs.COSTS["flops"]
-  entries = [sweep.Entry(name=n, score=float(np.mean(correct[n])),
-                         cost={field: gflops[n] / scale}, clears_floor=True)
-             for n in correct]
-
-  def compare(a, b):
-    return stats.paired_accuracy(*table(correct[a], correct[b]),
-                                 confidence=confidence)
-
-  decision = sweep.decide(entries, compare, tolerance=tolerance,
-                          confidence=confidence, cost="flops")
+  scale = costs.COSTS["flops"][2]
+  decision, _ = sweep_decision(
+      correct, {n: g / scale for n, g in gflops.items()}, tolerance,
+      confidence)
   raw = {n: stats.worse_p_value(c, tolerance)
          for n, c in decision.comparisons.items()}
   cheapest = min(gflops, key=gflops.get)

@@ -21,6 +21,7 @@ from scipy import stats as scipy_stats
 from common import DEFAULT_DATA, image_files
 
 import tasks
+from gate import costs, stats, sweep
 from pipeline.config import PipelineConfig, trainer_settings
 from trainer import recipe, training
 from trainer.batchnorm import Recalibrator, batchnorm_layers
@@ -168,6 +169,22 @@ def train(settings, train_set, eval_set, num_classes, initial_classifier=None):
   return {"raw_curve": scores.raw, "precise_curve": scores.precise,
           "raw_correct": raw, "precise_correct": precise,
           "seconds": seconds, "model": model}
+
+
+def sweep_decision(correct, flops, tolerance, confidence):
+  """(the sweep gate's Decision, its entries) for models scored on the same
+  eval images: correct maps name -> per-example correctness, flops name ->
+  FLOPs per image; every model clears the floor."""
+  field = costs.COSTS["flops"][0]
+  entries = [sweep.Entry(name=n, score=float(np.mean(correct[n])),
+                         cost={field: flops[n]}, clears_floor=True)
+             for n in correct]
+
+  def compare(a, b):
+    return stats.paired_accuracy(*table(correct[a], correct[b]),
+                                 confidence=confidence)
+  return sweep.decide(entries, compare, tolerance=tolerance,
+                      confidence=confidence, cost="flops"), entries
 
 
 def t_interval(values, confidence=0.95):

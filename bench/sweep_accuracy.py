@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from common import cpu_seconds, machine, quiet
 from paired import (RECIPES, add_harness_args, load_split, recipe_config,
-                    t_interval, table, train)
+                    sweep_decision, t_interval, table, train)
 
 from gate import costs, stats, sweep
 from pipeline import candidates as candidate_specs
@@ -101,7 +101,7 @@ def train_all(args, specs):
 
 def judge(result, specs, min_gain, confidence):
   """The report's lines: candidates, each seed's gate, the claims."""
-  field, _, scale = costs.COSTS["flops"]
+  scale = costs.COSTS["flops"][2]
   names = [c.name for c in specs]
   seeds = list(result["correct"])
   correct = {s: {n: np.asarray(c, bool) for n, c in by_name.items()}
@@ -112,14 +112,9 @@ def judge(result, specs, min_gain, confidence):
            "chosen |", "|---|---|---|---|---|---|"]
   fronts, chosen, reasons = {}, {}, []
   for s in seeds:
-    entries = [sweep.Entry(n, float(correct[s][n].mean()),
-                           {field: result["flops"][n]}, True) for n in names]
-
-    def compare(a, b, s=s):
-      return stats.paired_accuracy(*table(correct[s][a], correct[s][b]),
-                                   confidence=confidence)
-    decision = sweep.decide(entries, compare, tolerance=min_gain,
-                            confidence=confidence)
+    decision, entries = sweep_decision(
+        {n: correct[s][n] for n in names}, result["flops"], min_gain,
+        confidence)
     fronts[s], chosen[s] = sweep.front(entries), decision.chosen
     reasons.append(f"seed {s}: {decision.reason}")
   for n in names:
